@@ -1,0 +1,51 @@
+# labqueue workbook. A fresh clone needs only Python 3.11+ and make (or an active conda env):
+#   make loadtest   set up, run the load test on an embedded Redis, write graphs
+#   make test       set up, lint, run the test suite
+# Every target sets up first (a venv in .venv, or the active conda env), so no step is missed.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# An active conda env (not base) is used as it is; otherwise a venv in .venv.
+ifneq ($(and $(CONDA_PREFIX),$(filter-out base,$(CONDA_DEFAULT_ENV))),)
+  PY := $(CONDA_PREFIX)/bin/python
+  STAMP := $(CONDA_PREFIX)/.labqueue-setup-stamp
+else
+  PY := .venv/bin/python
+  STAMP := .venv/.setup-stamp
+endif
+BASE_PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+  command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  2>/dev/null && { echo $$p; break; }; done)
+
+.PHONY: help setup test lint format store loadtest bench notebooks lab clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(STAMP)  ## create .venv (or use the active conda env) and install everything
+
+$(STAMP): pyproject.toml
+	@if [ ! -x $(PY) ]; then \
+	  if [ -z "$(BASE_PYTHON)" ]; then echo "labqueue needs Python 3.11 or newer on PATH (python3.11, python3.12, ...), or an active conda env: conda env create -f environment.yml && conda activate labqueue" >&2; exit 1; fi; \
+	  echo "==> creating .venv with $(BASE_PYTHON)"; $(BASE_PYTHON) -m venv .venv; fi
+	@echo "==> installing labqueue and its dependencies (a minute or two the first time)"
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --progress-bar on -e '.[dev]'
+	@touch $(STAMP)
+	@echo "==> setup done"
+
+test: setup  ## lint, then run the whole test suite
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup  ## ruff check and format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup  ## ruff format and fix
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+clean:  ## remove the venv and caches (results are kept)
+	rm -rf .venv .pytest_cache .ruff_cache build *.egg-info

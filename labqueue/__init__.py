@@ -1,0 +1,54 @@
+"""labqueue: a small Redis job queue that speaks Resque's data layout.
+
+One import is enough for the notebooks::
+
+    import labqueue
+    r = labqueue.connect()
+    job_id = labqueue.JobScheduler(r).set_job_class("Job\\\\Work\\\\TestJob") \\
+        .set_job_data({"to_name": "Samir"}).set_queue("default").schedule()
+"""
+
+from .errors import (
+    ConfigurationError,
+    ConnectionFailed,
+    JobNotFound,
+    LabqueueError,
+    NotAJob,
+    PayloadError,
+    UnknownJobClass,
+)
+from .failures import FailedStore, Failure
+from .jobs import Job, Registry, job, registry
+from .keys import Keys
+from .payload import Payload
+from .queue import JobScheduler, Queue, queues
+from .server import connect, connection_url
+from .status import JobStatus, StatusRecord, get_status
+from .worker import Worker
+
+__all__ = [
+    "ConfigurationError",
+    "ConnectionFailed",
+    "FailedStore",
+    "Failure",
+    "Job",
+    "JobNotFound",
+    "JobScheduler",
+    "JobStatus",
+    "Keys",
+    "LabqueueError",
+    "NotAJob",
+    "Payload",
+    "PayloadError",
+    "Queue",
+    "Registry",
+    "StatusRecord",
+    "UnknownJobClass",
+    "Worker",
+    "connect",
+    "connection_url",
+    "get_status",
+    "job",
+    "queues",
+    "registry",
+]

@@ -1,0 +1,123 @@
+"""Job classes and the allow-list that maps a payload's ``class`` to one of them.
+
+A job is a class with ``perform(self)``; its data are on the instance, as php-resque and
+Resque jobs see them:
+
+- ``self.args``: php-resque's ``$this->args``, the dict a php-resque (or labqueue keyword)
+  producer sent, i.e. ``args[0]`` when that is a dict; ``{}`` otherwise.
+- ``self.arg_list``: the whole ``args`` list, Ruby Resque's ``perform(*args)``
+  (``["positional", 1, 2.5, true, null]`` arrives as that list).
+- ``self.connection``: the worker's Redis client; ``self.queue``, ``self.job_id`` (None for Ruby producers, which send no id),
+  ``self.payload`` (the full :class:`~labqueue.payload.Payload`).
+
+Only registered classes run: a payload naming anything else fails with UnknownJobClass,
+and nothing is ever imported because a payload said so. Register with the decorator::
+
+    @labqueue.job("Job\\\\Work\\\\TestJob", "Job::Work::TestJob")   # PHP and Ruby names
+    class TestJob(labqueue.Job):
+        def perform(self) -> None:
+            send_mail(self.args["to_address"])
+
+Without names a class is registered under its dotted Python name (``module.Class``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from .errors import ConfigurationError, NotAJob, UnknownJobClass
+from .payload import Payload, check_class_name
+
+
+class Job:
+    """Base class of every job."""
+
+    #: seconds a run may take before it is stopped (None: the worker's default)
+    timeout: float | None = None
+
+    def __init__(self, payload: Payload, queue: str, connection: Any = None) -> None:
+        self.payload = payload
+        #: the worker's Redis client, for jobs that need Redis themselves
+        self.connection = connection
+        self.queue = queue
+        self.job_id = payload.id
+        self.arg_list: list[Any] = payload.args
+        first = payload.args[0] if payload.args else None
+        self.args: dict[str, Any] = first if isinstance(first, dict) else {}
+
+    def perform(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define perform(self)")
+
+
+J = TypeVar("J", bound=type[Job])
+
+
+class Registry:
+    """Names -> job classes. The only way a payload's ``class`` becomes code."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, type[Job]] = {}
+        self._primary: dict[type[Job], str] = {}
+
+    def register(self, cls: J, *names: str) -> J:
+        """Register ``cls`` under ``names`` (the first is what producers here write)."""
+        if not (isinstance(cls, type) and issubclass(cls, Job)):
+            raise NotAJob(f"{cls!r} is not a job: subclass labqueue.Job and define perform()")
+        names = names or (f"{cls.__module__}.{cls.__qualname__}",)
+        for name in names:
+            check_class_name(name)
+            other = self._by_name.get(name)
+            if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
+                raise ConfigurationError(
+                    f"job name {name!r} is taken by {other.__module__}.{other.__qualname__}"
+                )
+            self._by_name[name] = cls
+        self._primary[cls] = names[0]
+        return cls
+
+    def resolve(self, name: str) -> type[Job]:
+        """The class registered as ``name``; UnknownJobClass (nothing imported) otherwise."""
+        try:
+            return self._by_name[name]
+        except (KeyError, TypeError):
+            raise UnknownJobClass(
+                f"job class {name!r} is not registered here: register it with @labqueue.job "
+                f"and start the worker with --import MODULE"
+            ) from None
+
+    def name_of(self, job: type[Job] | str) -> str:
+        """The name a payload carries for ``job`` (a registered class or any class name)."""
+        if isinstance(job, str):
+            return check_class_name(job)
+        if not (isinstance(job, type) and issubclass(job, Job)):
+            raise NotAJob(f"{job!r} is not a job: pass a labqueue.Job subclass or a class name")
+        if job not in self._primary:
+            self.register(job)
+        return self._primary[job]
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+
+#: The registry workers use unless given another.
+registry = Registry()
+
+
+@overload
+def job(arg: J, /) -> J: ...
+@overload
+def job(arg: str | None = None, /, *more: str) -> Callable[[J], J]: ...
+def job(arg: Any = None, /, *more: str) -> Any:
+    """Register a job class: ``@job``, ``@job("Name")`` or ``@job("Php\\\\Name", "Ruby::Name")``."""
+    if isinstance(arg, type):
+        return registry.register(arg)
+    names = tuple(n for n in (arg, *more) if n is not None)
+
+    def decorate(cls: J) -> J:
+        return registry.register(cls, *names)
+
+    return decorate

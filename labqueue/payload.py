@@ -1,0 +1,128 @@
+"""Job payloads <-> JSON, in the format Resque and php-resque share.
+
+    {"class": "Job\\\\Work\\\\TestJob", "args": [{...}], "id": "32 hex", "queue_time": 1.7e9}
+
+php-resque adds ``id`` and ``queue_time``; Ruby Resque sends only ``class`` and ``args``,
+so both are optional when reading. ``args`` is a list: php-resque puts one dict in it
+(``[{...}]``), Ruby Resque the positional arguments of ``perform``. Fields labqueue does
+not know are kept, so a payload survives a round trip byte for byte in meaning.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigurationError, PayloadError
+
+#: A payload larger than this is refused when enqueued and failed when read.
+MAX_PAYLOAD_BYTES = 1024 * 1024
+
+_KNOWN = ("class", "args", "id", "queue_time")
+
+
+def new_job_id() -> str:
+    """A php-resque style job id: 32 lowercase hex digits."""
+    return uuid.uuid4().hex
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, as Resque writes it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def excerpt(raw: str | bytes, limit: int = 80) -> str:
+    """The start of a raw payload, for error messages."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One job as it travels through Redis."""
+
+    class_name: str
+    args: list[Any]
+    id: str | None = None
+    queue_time: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, class_name: str, args: list[Any]) -> Payload:
+        """A fresh payload with a new id and the current time, validated."""
+        check_class_name(class_name)
+        return cls(class_name, list(args), new_job_id(), time.time())
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"class": self.class_name, "args": self.args}
+        if self.id is not None:
+            out["id"] = self.id
+        if self.queue_time is not None:
+            out["queue_time"] = self.queue_time
+        out.update(self.extra)
+        return out
+
+    def to_json(self) -> str:
+        """Compact JSON; raises PayloadError when an argument is not JSON-serialisable."""
+        try:
+            text = dumps(self.to_dict())
+        except (TypeError, ValueError) as exc:
+            raise PayloadError(
+                f"job arguments for {self.class_name} must be JSON (str, int, float, bool, "
+                f"None, list, dict): {exc}"
+            ) from None
+        if len(text.encode()) > MAX_PAYLOAD_BYTES:
+            raise PayloadError(
+                f"payload for {self.class_name} is {len(text.encode())} bytes, over the "
+                f"{MAX_PAYLOAD_BYTES} byte limit: pass a reference (an id, a URL), not the data"
+            )
+        return text
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Payload:
+        """Read a payload pushed by labqueue, Resque or php-resque; PayloadError if unusable."""
+        if len(raw) > MAX_PAYLOAD_BYTES:
+            raise PayloadError(f"payload is {len(raw)} bytes, over the {MAX_PAYLOAD_BYTES} limit")
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PayloadError(f"payload is not JSON ({exc}): {excerpt(raw)!r}") from None
+        return cls.from_dict(data, raw)
+
+    @classmethod
+    def from_dict(cls, data: Any, raw: str | bytes = "") -> Payload:
+        if not isinstance(data, dict):
+            raise PayloadError(f"payload is not a JSON object: {excerpt(raw or dumps(data))!r}")
+        name = data.get("class")
+        if not isinstance(name, str) or not name.strip():
+            raise PayloadError(f"payload has no string 'class': {excerpt(raw or dumps(data))!r}")
+        args = data.get("args", [])
+        if not isinstance(args, list):
+            raise PayloadError(f"payload 'args' of {name} is not a list: {excerpt(dumps(args))}")
+        job_id = data.get("id")
+        queue_time = data.get("queue_time")
+        return cls(
+            class_name=name,
+            args=args,
+            id=job_id if isinstance(job_id, str) else None,
+            queue_time=float(queue_time) if isinstance(queue_time, int | float) else None,
+            extra={k: v for k, v in data.items() if k not in _KNOWN},
+        )
+
+
+def check_class_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise PayloadError(f"a job class name must be a non-empty string, not {name!r}")
+    return name
+
+
+def check_queue_name(name: object) -> str:
+    """Queue names are non-empty strings without spaces or commas (they join worker ids)."""
+    if not isinstance(name, str) or not name or any(c in name for c in " ,\t\n*"):
+        raise ConfigurationError(
+            f"invalid queue name {name!r}: use a non-empty name without spaces, commas or '*'"
+        )
+    return name

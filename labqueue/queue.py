@@ -1,0 +1,193 @@
+"""Putting jobs in queues: ``Queue`` and the seed's ``JobScheduler``.
+
+One enqueue is one round trip (a Lua script): the payload is pushed, the queue name
+recorded in ``resque:queues``, a php-resque status (waiting) set, and idle workers are
+woken through a pub/sub message. ``enqueue_many`` sends any number in one round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .errors import ConfigurationError, PayloadError
+from .jobs import Job, Registry, registry
+from .keys import DEFAULT_NAMESPACE, Keys
+from .payload import Payload, check_queue_name
+from .status import JobStatus, status_json
+
+#: ENQUEUE: record the queue, push the payloads, mark each job waiting and wake idle
+#: workers, all or nothing in one step, so a worker never sees a job without its status.
+#: KEYS[1] queues set, KEYS[2] the queue list; ARGV[1] queue name, ARGV[2] wake-up channel,
+#: ARGV[3] status key prefix, ARGV[4] status suffix, ARGV[5] status JSON,
+#: ARGV[6..] alternating job id and payload.
+ENQUEUE_LUA = """
+redis.call('SADD', KEYS[1], ARGV[1])
+local n = 0
+for i = 6, #ARGV, 2 do
+  n = redis.call('RPUSH', KEYS[2], ARGV[i + 1])
+  redis.call('SET', ARGV[3] .. ARGV[i] .. ARGV[4], ARGV[5])
+end
+redis.call('PUBLISH', ARGV[2], ARGV[1])
+return n
+"""
+
+#: How many jobs one script call carries in enqueue_many (Lua's argument stack is finite).
+BULK_CHUNK = 2000
+
+JobRef = type[Job] | str
+
+
+def _default_connection() -> Any:
+    from .server import connect
+
+    return connect()
+
+
+def build_payload(job: JobRef, args: Sequence[Any], data: dict[str, Any], reg: Registry) -> Payload:
+    """A new payload: keyword data become php-resque's ``[{...}]``, positional Ruby's list."""
+    if args and data:
+        raise PayloadError(
+            "pass either keyword data (php-resque style) or positional args (Ruby style), not both"
+        )
+    return Payload.new(reg.name_of(job), [data] if data else list(args))
+
+
+class Queue:
+    """One named queue. ``connection`` defaults to :func:`labqueue.connect`."""
+
+    def __init__(
+        self,
+        name: str = "default",
+        connection: Any = None,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        registry: Registry = registry,
+    ) -> None:
+        self.name = check_queue_name(name)
+        self.connection = connection if connection is not None else _default_connection()
+        self.keys = Keys(namespace)
+        self.registry = registry
+        self._script = self.connection.register_script(ENQUEUE_LUA)
+
+    def __repr__(self) -> str:
+        return f"Queue({self.name!r})"
+
+    def enqueue(self, job: JobRef, /, *args: Any, **data: Any) -> str:
+        """Enqueue one job; returns its id. ``q.enqueue(SendEmail, to="a@b.c")``."""
+        payload = build_payload(job, args, data, self.registry)
+        self._push([payload])
+        return payload.id  # type: ignore[return-value]
+
+    def enqueue_payload(self, payload: Payload) -> str:
+        """Enqueue a payload built elsewhere (keeps its id); returns the id."""
+        if payload.id is None:
+            raise PayloadError("enqueue_payload needs a payload with an id")
+        self._push([payload])
+        return payload.id
+
+    def enqueue_many(
+        self, job: JobRef, items: Iterable[dict[str, Any] | Sequence[Any]]
+    ) -> list[str]:
+        """Enqueue one job per item (a dict: keyword data; a list: positional args)."""
+        payloads = [
+            build_payload(job, (), it, self.registry)
+            if isinstance(it, dict)
+            else build_payload(job, it, {}, self.registry)
+            for it in items
+        ]
+        self._push(payloads)
+        return [p.id for p in payloads]  # type: ignore[misc]
+
+    def _push(self, payloads: list[Payload]) -> None:
+        if not payloads:
+            return
+        status = status_json(JobStatus.WAITING)
+        head = [
+            self.name,
+            self.keys.wakeup_channel,
+            self.keys.status_prefix,
+            Keys.STATUS_SUFFIX,
+            status,
+        ]
+        keys = [self.keys.queues, self.keys.queue(self.name)]
+        if len(payloads) == 1:
+            self._script(keys, [*head, payloads[0].id, payloads[0].to_json()])
+            return
+        with self.connection.pipeline(transaction=False) as pipe:
+            for start in range(0, len(payloads), BULK_CHUNK):
+                argv = list(head)
+                for p in payloads[start : start + BULK_CHUNK]:
+                    argv += [p.id, p.to_json()]
+                self._script(keys, argv, client=pipe)
+            pipe.execute()
+
+    # -- inspection --------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.length
+
+    @property
+    def length(self) -> int:
+        """How many jobs wait in this queue."""
+        return int(self.connection.llen(self.keys.queue(self.name)))
+
+    def peek(self, start: int = 0, count: int = 10) -> list[Payload | str]:
+        """Up to ``count`` waiting jobs from ``start``, oldest first (raw text if unreadable)."""
+        raws = self.connection.lrange(self.keys.queue(self.name), start, start + count - 1)
+        out: list[Payload | str] = []
+        for raw in raws:
+            try:
+                out.append(Payload.from_json(raw))
+            except PayloadError:
+                out.append(raw)
+        return out
+
+    def clear(self) -> int:
+        """Drop every waiting job; returns how many there were."""
+        with self.connection.pipeline() as pipe:
+            pipe.llen(self.keys.queue(self.name)).delete(self.keys.queue(self.name))
+            return int(pipe.execute()[0])
+
+
+def queues(connection: Any = None, namespace: str = DEFAULT_NAMESPACE) -> list[str]:
+    """Names of every known queue, sorted."""
+    conn = connection if connection is not None else _default_connection()
+    return sorted(conn.smembers(Keys(namespace).queues))
+
+
+class JobScheduler:
+    """The seed's API, chained setters, then ``schedule()`` returns the job id.
+
+    ``JobScheduler().set_job_class(..).set_job_data(..).set_queue(..).schedule()``
+    """
+
+    def __init__(self, connection: Any = None, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        self.connection = connection
+        self.namespace = namespace
+        self._job: JobRef | None = None
+        self._data: dict[str, Any] | list[Any] = {}
+        self._queue = "default"
+
+    def set_job_class(self, job: JobRef) -> JobScheduler:
+        registry.name_of(job)  # fails now, clearly, for something that is not a job
+        self._job = job
+        return self
+
+    def set_job_data(self, data: dict[str, Any] | list[Any]) -> JobScheduler:
+        if not isinstance(data, dict | list):
+            raise PayloadError(f"job data must be a dict (or a list of positional args): {data!r}")
+        self._data = data
+        return self
+
+    def set_queue(self, name: str) -> JobScheduler:
+        self._queue = check_queue_name(name)
+        return self
+
+    def schedule(self) -> str:
+        """Enqueue the job; returns its id."""
+        if self._job is None:
+            raise ConfigurationError("call set_job_class(...) before schedule()")
+        q = Queue(self._queue, self.connection, namespace=self.namespace)
+        if isinstance(self._data, dict):
+            return q.enqueue(self._job, **self._data)
+        return q.enqueue(self._job, *self._data)

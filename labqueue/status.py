@@ -1,0 +1,68 @@
+"""Per-job status, as php-resque keeps it: ``job:ID:status`` = ``{status, updated, started}``."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from .errors import JobNotFound
+from .keys import Keys
+from .payload import dumps
+
+#: How long a finished job's status is kept, as php-resque does (one day).
+FINISHED_TTL = 24 * 3600
+
+
+class JobStatus(IntEnum):
+    """php-resque's status codes."""
+
+    #: in a queue (or delayed), not yet taken by a worker
+    WAITING = 1
+    #: taken by a worker, ``perform`` under way
+    RUNNING = 2
+    #: ``perform`` raised, or the payload could not be run; see the failed store
+    FAILED = 3
+    #: ``perform`` returned
+    COMPLETE = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class StatusRecord:
+    """What ``job:ID:status`` holds."""
+
+    status: JobStatus
+    updated: float
+    started: float | None = None
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {"status": int(self.status), "updated": int(self.updated)}
+        if self.started is not None:
+            data["started"] = int(self.started)
+        return dumps(data)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> StatusRecord:
+        data = json.loads(raw)
+        return cls(JobStatus(int(data["status"])), float(data["updated"]), data.get("started"))
+
+
+def status_json(status: JobStatus, started: float | None = None) -> str:
+    return StatusRecord(status, time.time(), started).to_json()
+
+
+def get_status(connection: Any, job_id: str, keys: Keys | None = None) -> StatusRecord:
+    """The status of a job; JobNotFound if it has none (unknown, or expired after a day)."""
+    keys = keys or Keys()
+    raw = connection.get(keys.status(job_id))
+    if raw is None:
+        raise JobNotFound(
+            f"no status for job {job_id}: the id is wrong, or the job finished over a day ago"
+        )
+    return StatusRecord.from_json(raw)
