@@ -6,6 +6,7 @@ Resque writes it, so resque-web lists labqueue's failures and labqueue lists Res
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import traceback
@@ -91,6 +92,12 @@ class Failure:
         return self.payload if isinstance(self.payload, str) else dumps(self.payload)
 
 
+def record_digest(raw: str | bytes) -> str:
+    """A short fingerprint of one stored failure record: names records without a job id."""
+    data = raw if isinstance(raw, bytes) else str(raw).encode()
+    return hashlib.sha1(data).hexdigest()[:16]
+
+
 class FailedStore:
     """List, requeue and remove failure records."""
 
@@ -107,11 +114,11 @@ class FailedStore:
         return [Failure.from_json(r) for r in self.connection.lrange(self.keys.failed, start, end)]
 
     def requeue(self, job_id: str | None = None) -> int:
-        """Put one failed job (by id, or by position) or all (None) back on its queue."""
+        """Put one failed job (by id, position or record digest) or all (None) back."""
         return self._take(job_id, requeue=True)
 
     def remove(self, job_id: str | None = None) -> int:
-        """Delete one failure record (by id or position) or all (None)."""
+        """Delete one failure record (by id, position or record digest) or all (None)."""
         return self._take(job_id, requeue=False)
 
     def _take(self, job_id: str | None, requeue: bool) -> int:
@@ -149,7 +156,7 @@ def _select(raws: list[Any], job_id: str | None) -> list[Any]:
         return list(raws)
     for raw in raws:
         try:
-            if Failure.from_json(raw).job_id == job_id:
+            if Failure.from_json(raw).job_id == job_id or record_digest(raw) == job_id:
                 return [raw]
         except ValueError:
             continue
