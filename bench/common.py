@@ -1,0 +1,195 @@
+"""Shared pieces of the benchmark: the run's context, key names, worker processes, waiting."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+from labqueue.payload import Payload
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: The queue every system drains, and the side queue jobs wait in until a drain starts.
+BENCH_QUEUE = "bench"
+STAGING_QUEUE = "bench-staging"
+
+#: Keys the benchmark itself writes: the raw redis-py lists of the ceiling, the list probe
+#: jobs push their start times to, and the staging lists of huey and RQ. They are not
+#: labqueue keys (those come from labqueue.keys) and live outside every queue's namespace.
+RAW_SRC = "bench:raw:src"
+RAW_DST = "bench:raw:dst"
+PROBE_KEY = "bench:probe"
+HUEY_STAGING = "bench:huey:staging"
+RQ_STAGING = "bench:rq:staging"
+
+#: Environment variable that gives worker processes (and their probe jobs) the server URL.
+URL_ENV = "BENCH_REDIS_URL"
+
+#: Pause between polls while waiting for a drain to finish (the figure's resolution).
+POLL = 0.002
+
+
+class BenchError(Exception):
+    """The benchmark could not measure something (a worker died, a job failed, a timeout)."""
+
+
+@dataclass
+class Context:
+    """What one run measures with: the server, a client, and the sizes."""
+
+    url: str
+    r: Any  # redis.Redis with decode_responses=True
+    jobs: int
+    rq_jobs: int
+    latency_samples: int
+    workers: int
+    timeout: float = 120.0
+
+    def flush(self) -> Any:
+        """FLUSHALL (every measurement starts from an empty server); returns the client."""
+        self.r.flushall()
+        return self.r
+
+    def used_memory(self) -> int:
+        return int(self.r.info("memory")["used_memory"])
+
+
+def sample_payload() -> str:
+    """A typical job's payload (what labqueue pushes for a no-op job with one argument)."""
+    return Payload.new("Bench\\Noop", [{"n": 1234}]).to_json()
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    """(p50, p99) of ``values``."""
+    if len(values) < 2:
+        return values[0], values[0]
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return statistics.median(values), cuts[98]
+
+
+class Workers:
+    """Worker processes for one measurement; always stopped on exit (TERM, then KILL)."""
+
+    def __init__(self, commands: list[list[str]], url: str) -> None:
+        self.commands = commands
+        self.env = {**os.environ, URL_ENV: url, "PYTHONUNBUFFERED": "1"}
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
+        )
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: list[IO[bytes]] = []
+
+    def __enter__(self) -> Workers:
+        try:
+            for command in self.commands:
+                log = tempfile.TemporaryFile()
+                self.logs.append(log)
+                self.procs.append(
+                    subprocess.Popen(
+                        command,
+                        cwd=REPO_ROOT,
+                        env=self.env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def check(self) -> None:
+        """BenchError with the end of its output if a worker has exited."""
+        for proc, log in zip(self.procs, self.logs, strict=True):
+            if proc.poll() is not None:
+                log.seek(0)
+                tail = log.read().decode(errors="replace").strip().splitlines()[-5:]
+                raise BenchError(
+                    f"worker {' '.join(proc.args[1:4])} exited with {proc.returncode}: "  # type: ignore[index]
+                    + " | ".join(tail)
+                )
+
+    def rss_mb(self) -> float:
+        """Mean resident memory of the worker processes, in MB."""
+        sizes = [psutil.Process(p.pid).memory_info().rss for p in self.procs]
+        return sum(sizes) / len(sizes) / 1e6
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for log in self.logs:
+            log.close()
+        self.procs, self.logs = [], []
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """The command running ``python -m module args`` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
+
+
+def wait_until(
+    done: Callable[[], bool], what: str, workers: Workers | None, timeout: float
+) -> float:
+    """Poll ``done`` every POLL seconds; returns perf_counter() when it holds.
+
+    Raises BenchError when ``timeout`` passes or a worker process exits first.
+    """
+    deadline = time.monotonic() + timeout
+    next_check = 0.0
+    while True:
+        if done():
+            return time.perf_counter()
+        now = time.monotonic()
+        if now > deadline:
+            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
+        if workers is not None and now > next_check:
+            workers.check()
+            next_check = now + 0.5
+        time.sleep(POLL)
+
+
+def latency_run(
+    ctx: Context, enqueue: Callable[[], object], workers: Workers
+) -> tuple[float, float]:
+    """Enqueue-to-start latency of an idle worker, in ms: (p50, p99) over spaced-out probes.
+
+    Each probe job pushes the time it started to PROBE_KEY; the next is enqueued only after
+    that, plus a pause of 5-15 ms, so the worker is idle again when it arrives.
+    """
+    r = ctx.r
+    r.delete(PROBE_KEY)
+    rng = random.Random(12345)  # the same pauses in every run
+    values = []
+    for _ in range(ctx.latency_samples):
+        sent = time.time()
+        enqueue()
+        reply = r.blpop([PROBE_KEY], timeout=10)
+        if reply is None:
+            workers.check()
+            raise BenchError("a probe job did not start within 10 s")
+        values.append((float(reply[1]) - sent) * 1000.0)
+        time.sleep(rng.uniform(0.005, 0.015))
+    return percentiles(values)

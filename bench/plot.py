@@ -1,0 +1,160 @@
+"""The PNG of a bench result: throughput, idle latency, and the targets, side by side.
+
+``python -m bench.plot [results/bench/latest.json] [-o out.png]``; a notebook cell can call
+``bench.plot.plot(json.load(open(path)), png_path)`` or read the JSON itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+COLORS = {"redis": "#9e9e9e", "labqueue": "#1f5fa8", "huey": "#e08a1e", "rq": "#3b9a4a"}
+LEGEND = {
+    "redis": "Redis ceiling (raw redis-py commands)",
+    "labqueue": "labqueue",
+    "huey": "huey (RedisHuey, 1 worker thread)",
+    "rq": "RQ (SimpleWorker)",
+}
+#: Throughput rows: (row label, {system: metric}); the ceiling's raw command in each row.
+ROWS = [
+    ("enqueue, one call per job\n(ceiling: LPUSH, 1 round trip)", {"redis": "lpush_rate"}),
+    ("bulk enqueue\n(ceiling: pipelined LPUSH)", {"redis": "lpush_pipelined_rate"}),
+    ("drain, 1 worker process\n(ceiling: LMOVE, 1 round trip)", {"redis": "lmove_rate"}),
+    ("drain, N worker processes", {}),
+]
+ROW_METRIC = ["enqueue_rate", "bulk_enqueue_rate", "drain_1_rate", "drain_n_rate"]
+SYSTEMS = ["redis", "labqueue", "huey", "rq"]
+
+
+def _err(fig: dict[str, Any]) -> list[list[float]]:
+    return [[fig["median"] - fig["min"]], [fig["max"] - fig["median"]]]
+
+
+def throughput(ax: Axes, figs: dict[str, Any]) -> None:
+    height = 0.2
+    for row, ((_, special), default) in enumerate(zip(ROWS, ROW_METRIC, strict=True)):
+        present = [s for s in SYSTEMS if special.get(s, default) in figs.get(s, {})]
+        for i, system in enumerate(present):
+            fig = figs[system][special.get(system, default)]
+            y = row + (i - (len(present) - 1) / 2) * height
+            ax.barh(
+                y,
+                fig["median"],
+                height * 0.9,
+                color=COLORS[system],
+                xerr=_err(fig),
+                error_kw={"elinewidth": 1, "capsize": 2},
+            )
+            ax.text(fig["max"] * 1.08, y, f"{fig['median']:,.0f}", va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(ROWS)), [label for label, _ in ROWS], fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel("jobs (or raw commands) per second, log scale: longer is better")
+    ax.set_title("Throughput (median; whiskers: min to max)")
+    ax.grid(axis="x", which="both", alpha=0.3)
+    left, right = ax.get_xlim()
+    ax.set_xlim(left, right * 3)  # room for the value labels
+
+
+def latency(ax: Axes, figs: dict[str, Any]) -> None:
+    present = [s for s in SYSTEMS if "latency_p50_ms" in figs.get(s, {})]
+    for i, system in enumerate(present):
+        for j, metric in enumerate(("latency_p50_ms", "latency_p99_ms")):
+            fig = figs[system][metric]
+            x = i + (j - 0.5) * 0.38
+            ax.bar(
+                x,
+                fig["median"],
+                0.34,
+                color=COLORS[system],
+                alpha=1.0 if j == 0 else 0.55,
+                yerr=_err(fig),
+                error_kw={"elinewidth": 1, "capsize": 2},
+            )
+            ax.text(
+                x,
+                fig["max"] * 1.05,
+                f"{('p50', 'p99')[j]}\n{fig['median']:.1f}",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
+    for bound, label in ((2.0, "p50 target\n≤ 2 ms"), (5.0, "p99 target\n≤ 5 ms")):
+        ax.axhline(bound, color="#b00020", linestyle="--", linewidth=1)
+        ax.text(len(present) - 0.4, bound, label, color="#b00020", fontsize=8, va="center")
+    ax.set_xlim(-0.6, len(present) + 0.2)
+    ax.set_xticks(range(len(present)), [LEGEND[s].split(" (")[0] for s in present])
+    ax.set_ylabel("enqueue-to-start latency (ms)")
+    ax.set_title("Idle worker latency, p50 and p99: lower is better")
+    ax.set_ylim(0, max(ax.get_ylim()[1], 6.0) * 1.2)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def targets(ax: Axes, result: dict[str, Any]) -> None:
+    rows = result["targets"]
+    for i, t in enumerate(rows):
+        score = t["required"] / t["value"] if t["kind"] == "ms" else t["value"] / t["required"]
+        ax.barh(i, score, 0.6, color="#2e7d32" if t["met"] else "#c62828")
+        shown = f"{t['value']:.2f} ms" if t["kind"] == "ms" else f"{t['value']:.2f}x"
+        ax.text(
+            score * 1.02, i, f"{shown} {'met' if t['met'] else 'NOT met'}", va="center", fontsize=8
+        )
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_yticks(range(len(rows)), [t["target"] for t in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(1.6, ax.get_xlim()[1] * 1.25))
+    ax.set_xlabel("share of the target reached (right of 1 = met)")
+    ax.set_title("labqueue's targets (median of per-repetition ratios)")
+
+
+def plot(result: dict[str, Any], path: Path) -> Path:
+    """Draw ``result`` (the JSON bench.run writes) to ``path``; returns the path."""
+    figs = result["figures"]
+    fig = plt.figure(figsize=(15, 9.5), dpi=100, layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=[1.35, 1])
+    throughput(fig.add_subplot(grid[:, 0]), figs)
+    latency(fig.add_subplot(grid[0, 1]), figs)
+    if result["targets"]:
+        targets(fig.add_subplot(grid[1, 1]), result)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[s]) for s in SYSTEMS if s in figs]
+    fig.legend(
+        handles,
+        [LEGEND[s] for s in SYSTEMS if s in figs],
+        loc="outside lower center",
+        ncol=4,
+        frameon=False,
+    )
+    s, m = result["settings"], result["machine"]
+    fig.suptitle(
+        f"labqueue vs the Redis ceiling, huey and RQ: no-op jobs on one private redis-server "
+        f"{m['redis_server']}\n{s['jobs']:,} jobs per drain (RQ {s['rq_jobs']:,}), "
+        f"N = {s['workers']} workers, median of {s['repeat']} repetitions, {m['cpus']} CPUs, "
+        f"{result['created']}",
+        fontsize=12,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Draw the PNG of a bench result.")
+    parser.add_argument("json", nargs="?", type=Path, default=Path("results/bench/latest.json"))
+    parser.add_argument("-o", "--out", type=Path, help="PNG path (default: beside the JSON)")
+    args = parser.parse_args(argv)
+    out = plot(json.loads(args.json.read_text()), args.out or args.json.with_suffix(".png"))
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

