@@ -47,5 +47,8 @@ format: setup  ## ruff format and fix
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+bench: setup  ## labqueue vs the Redis ceiling, huey and RQ (BENCH_ARGS=--quick): results/bench/
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 clean:  ## remove the venv and caches (results are kept)
 	rm -rf .venv .pytest_cache .ruff_cache build *.egg-info
