@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -197,9 +198,21 @@ def worker(
             raise ConfigurationError("--concurrency needs a redis-server (fakeredis is in-process)")
         args = ["--queues", queues, "--poll-interval", str(poll_interval), "--namespace", namespace]
         args += [a for m in imports for a in ("--import", m)] + (["--burst"] if burst else [])
-        sys.exit(Supervisor(args, concurrency, {**os.environ, "REDIS_URL": shared}).run())
+        env = {**os.environ, "REDIS_URL": shared}
+        sys.exit(Supervisor(args, concurrency, env, release_child(conn, namespace, queues)).run())
     w = Worker(queues, conn, namespace=namespace, poll_interval=poll_interval)
     w.work(burst=burst)
+
+
+def release_child(conn: Any, namespace: str, queues: str) -> Callable[[int], object]:
+    """Unregister a dead child worker and put its job back (the supervisor saw it die)."""
+    from .keys import Keys
+    from .reliable import ReliableFetch
+    from .worker import parse_queues
+
+    fetcher, names = ReliableFetch(conn, Keys(namespace)), ",".join(parse_queues(queues))
+    host = socket.gethostname()
+    return lambda pid: fetcher.release(f"{host}:{pid}:{names}", time.time())
 
 
 def _print_snapshot(snap: Any) -> None:
@@ -290,3 +303,52 @@ def failed_requeue(job_id: str | None, all_: bool, url: str | None, namespace: s
 def failed_remove(job_id: str | None, all_: bool, url: str | None, namespace: str) -> None:
     """Delete a failure record (or --all)."""
     _take("remove", job_id, all_, url, namespace)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5678,
+    show_default=True,
+    help="TCP port (0: a free one).",
+)
+@click.option(
+    "--password",
+    envvar="LABQUEUE_WEB_PASSWORD",
+    default=None,
+    help="Ask for this password (HTTP Basic, any user name); default $LABQUEUE_WEB_PASSWORD.",
+)
+@click.option(
+    "--allow-remote", is_flag=True, help="Allow a --host other than loopback (needs --password)."
+)
+@common
+def web(
+    host: str,
+    port: int,
+    password: str | None,
+    allow_remote: bool,
+    url: str | None,
+    namespace: str,
+) -> None:
+    """The monitor: queues, workers, failed and delayed jobs in your browser."""
+    try:
+        from .web.app import create_app, serve
+        from .web.security import check_bind
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"labqueue web needs Flask ({exc}): pip install 'labqueue[demo]'"
+        ) from None
+    try:
+        check_bind(host, allow_remote, password)
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
+    config = {"LABQUEUE_NAMESPACE": namespace, "LABQUEUE_PASSWORD": password or None}
+    app = create_app(open_connection(url), config)
+    signal.signal(signal.SIGTERM, _interrupt)
+    serve(app, host, port)

@@ -7,8 +7,8 @@ Resque jobs see them:
   producer sent, i.e. ``args[0]`` when that is a dict; ``{}`` otherwise.
 - ``self.arg_list``: the whole ``args`` list, Ruby Resque's ``perform(*args)``
   (``["positional", 1, 2.5, true, null]`` arrives as that list).
-- ``self.connection``: the worker's Redis client; ``self.queue``, ``self.job_id`` (None for Ruby producers, which send no id),
-  ``self.payload`` (the full :class:`~labqueue.payload.Payload`).
+- ``self.connection``: the worker's Redis client; ``self.queue``; ``self.job_id`` (None
+  for Ruby producers, which send no id); ``self.payload`` (the full Payload).
 
 Only registered classes run: a payload naming anything else fails with UnknownJobClass,
 and nothing is ever imported because a payload said so. Register with the decorator::

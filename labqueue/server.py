@@ -132,10 +132,15 @@ class EmbeddedRedis:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False
-            with contextlib.suppress(redis.ConnectionError):
-                if client.ping():
-                    client.close()
-                    return True
+            try:
+                client.ping()
+                return True
+            except (redis.AuthenticationError, redis.ResponseError):
+                return True  # it answers, it wants a password: it is up
+            except redis.ConnectionError:
+                pass
+            finally:
+                client.close()
             time.sleep(0.02)
         self.stop()
         return False

@@ -2,8 +2,10 @@
 
 Each child is a fresh ``labqueue worker`` process (no fork of a live Redis connection).
 The supervisor restarts a child that dies (with a growing pause if they keep dying), and
-passes TERM/INT/QUIT on to every child: the children finish or give back their jobs, and
-the supervisor exits when they have all gone.
+passes TERM/INT/QUIT on to every child, including one started while the signal arrived:
+the children finish or give back their jobs, and the supervisor exits when all are gone.
+A child that dies without cleaning up (SIGKILL, a crash) is released at once through
+``on_exit(pid)``: its job goes back to its queue without waiting for another worker.
 """
 
 from __future__ import annotations
@@ -13,48 +15,72 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger("labqueue.supervisor")
 
+#: Longest pause between restarts of children that keep dying.
+MAX_PAUSE = 30.0
+
 
 class Supervisor:
-    def __init__(self, child_args: list[str], concurrency: int, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        child_args: list[str],
+        concurrency: int,
+        env: dict[str, str],
+        on_exit: Callable[[int], object] = lambda pid: None,
+    ) -> None:
         self.command = [sys.executable, "-m", "labqueue", "worker", *child_args]
+        self.on_exit = on_exit
         self.concurrency = concurrency
         self.env = env
         self.children: list[subprocess.Popen[bytes]] = []
-        self.stopping = False
+        self.signals: list[int] = []  #: signals received, forwarded to every child in order
+        self.told: dict[int, int] = {}  #: child pid -> how many of those it has been sent
         self.restarts = 0
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(self.command, env=self.env)
+    @property
+    def stopping(self) -> bool:
+        return bool(self.signals)
 
-    def _forward(self, signum: int, frame: FrameType | None) -> None:
-        self.stopping = True
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.signals.append(signum)
+
+    def _forward(self) -> None:
         for child in self.children:
-            if child.poll() is None:
-                child.send_signal(signum)
+            for signum in self.signals[self.told.get(child.pid, 0) :]:
+                if child.poll() is None:
+                    child.send_signal(signum)
+            self.told[child.pid] = len(self.signals)
+
+    def _replace_dead(self, pause: float) -> float:
+        for i, child in enumerate(self.children):
+            if child.poll() is None or self.stopping:
+                continue
+            log.warning("worker %d exited with %s; starting another", child.pid, child.returncode)
+            self.on_exit(child.pid)
+            self.restarts += 1
+            time.sleep(pause)
+            self.children[i] = subprocess.Popen(self.command, env=self.env)
+            pause = min(pause * 2, MAX_PAUSE)
+        return pause
 
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-            signal.signal(signum, self._forward)
-        self.children = [self._spawn() for _ in range(self.concurrency)]
+            signal.signal(signum, self._on_signal)
+        self.children = [
+            subprocess.Popen(self.command, env=self.env) for _ in range(self.concurrency)
+        ]
         log.info("supervising %d workers: %s", self.concurrency, [c.pid for c in self.children])
         pause = 0.5
         while True:
-            alive = [c for c in self.children if c.poll() is None]
-            if self.stopping and not alive:
+            self._forward()
+            if self.stopping and all(c.poll() is not None for c in self.children):
+                for child in self.children:
+                    self.on_exit(child.pid)
                 return 0
-            for i, child in enumerate(self.children):
-                if child.poll() is not None and not self.stopping:
-                    log.warning(
-                        "worker %d exited with %s; starting another", child.pid, child.returncode
-                    )
-                    self.restarts += 1
-                    time.sleep(pause)
-                    pause = min(pause * 2, 30.0)
-                    self.children[i] = self._spawn()
-            if alive and len(alive) == len(self.children):
-                pause = max(0.5, pause / 2)
-            time.sleep(0.1)
+            calm = all(c.poll() is None for c in self.children)
+            pause = max(0.5, pause / 2) if calm else self._replace_dead(pause)
+            time.sleep(0.05)

