@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -84,3 +85,35 @@ def test_fakeredis_fallback_warns(
     assert client.ping() and labqueue.connection_url(client) is None
     assert "fakeredis" in capsys.readouterr().err
     assert isinstance(client, redis.Redis)
+
+
+def test_rediss_url_uses_tls() -> None:
+    client = server.client_for("rediss://:pw@127.0.0.1:6380/0")
+    assert issubclass(client.connection_pool.connection_class, redis.SSLConnection)
+    assert labqueue.connection_url(client) == "rediss://:pw@127.0.0.1:6380/0"
+
+
+def test_labqueue_redis_command_serves_until_ctrl_c() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labqueue", "redis"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        export = proc.stdout.readline().strip()
+        assert export.startswith("export REDIS_URL=redis://127.0.0.1:")
+        url = export.removeprefix("export REDIS_URL=")
+        client = labqueue.connect(url)
+        assert client.ping()
+        server_pid = next(p.pid for p in psutil.Process(proc.pid).children())
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+        assert "stopped" in proc.stderr.read() if proc.stderr else False
+        assert not psutil.pid_exists(server_pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
