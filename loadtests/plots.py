@@ -1,0 +1,357 @@
+"""The talk's four graphs, drawn from a run's files (the runner and the notebooks share them).
+
+    from loadtests import plots, results
+    run = results.load_run("results/reference")
+    plots.latency_over_time(run)       # 1. p50/p95/p99 per second, offered rate, sync | deferred
+    plots.throughput(run)              # 2. achieved vs offered, both modes
+    plots.queue_depth(run)             # 3. the deferred queues filling and draining
+    plots.latency_vs_load(run)         # 4. p50 and p99 per step, both modes: the headline
+    plots.save_all(run)                # all four as PNGs in the run's directory
+
+Each function returns its matplotlib Figure. Sizes and fonts are for a projector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from .results import Run, ScenarioResult, per_bin
+from .summary import drain_seconds, step_summaries
+
+COLORS = {
+    "sync": "#d62728",
+    "deferred": "#1f77b4",
+    "p50": "#2ca02c",
+    "p95": "#ff7f0e",
+    "p99": "#d62728",
+    "offered": "#555555",
+    "enqueued": "#9467bd",
+    "processed": "#2ca02c",
+    "failed": "#d62728",
+}
+STYLE = {
+    "font.size": 15,
+    "axes.titlesize": 18,
+    "axes.labelsize": 16,
+    "legend.fontsize": 13,
+    "xtick.labelsize": 14,
+    "ytick.labelsize": 14,
+    "lines.linewidth": 2.5,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "savefig.bbox": "tight",
+}
+FILES = {
+    "latency_over_time": "1-latency-over-time.png",
+    "throughput": "2-throughput.png",
+    "queue_depth": "3-queue-depth.png",
+    "latency_vs_load": "4-latency-vs-load.png",
+}
+
+
+@contextmanager
+def projector() -> Iterator[None]:
+    with plt.rc_context(STYLE):
+        yield
+
+
+def _open_loop(run: Run, names: tuple[str, ...]) -> list[ScenarioResult]:
+    return [run.scenarios[n] for n in names if n in run.scenarios]
+
+
+def _offered_line(ax: Any, res: ScenarioResult) -> Any:
+    """The offered load as a step line on a right-hand axis."""
+    twin = ax.twinx()
+    bounds = res.scenario.step_bounds()
+    xs = [b[0] for b in bounds] + [bounds[-1][1]]
+    ys = [s.rate if res.scenario.loop == "open" else s.users for s in res.scenario.steps]
+    twin.step(
+        xs,
+        [*ys, ys[-1]],
+        where="post",
+        color=COLORS["offered"],
+        linestyle="--",
+        linewidth=2,
+        label="offered load",
+    )
+    unit = "req/s" if res.scenario.loop == "open" else "users"
+    twin.set_ylabel(f"offered load ({unit})", color=COLORS["offered"])
+    twin.set_ylim(0, max(ys) * 1.15)
+    twin.grid(False)
+    return twin
+
+
+def _latency_panel(ax: Any, res: ScenarioResult, timeout_s: float) -> None:
+    req = res.requests
+    t = res.rel(req.intended)
+    bins = per_bin(t, req.latency_ms / 1000.0)
+    for q in ("p50", "p95", "p99"):
+        ax.plot(bins["t"] + 0.5, bins[q], color=COLORS[q], label=q)
+    failed = req.ok == 0
+    if failed.any():
+        ax.scatter(
+            t[failed],
+            req.latency_ms[failed] / 1000.0,
+            marker="x",
+            s=30,
+            color="black",
+            alpha=0.6,
+            label=f"failed ({int(failed.sum())})",
+            zorder=3,
+        )
+    ax.axvline(res.load_end, color="black", linewidth=1.5, linestyle=":")
+    ax.text(
+        res.load_end,
+        1.0,
+        " load stops",
+        transform=ax.get_xaxis_transform(),
+        va="top",
+        ha="left",
+        fontsize=12,
+    )
+    worst = np.nanmax(bins["p99"]) if len(bins["p99"]) else float("nan")
+    ax.set_title(f"{res.scenario.mode} checkout (worst p99 per second: {_fmt_s(worst)})")
+    ax.set_xlabel("time since load started (s)")
+    if res.scenario.mode == "sync" and timeout_s:
+        ax.axhline(timeout_s, color="gray", linewidth=1, linestyle="-.")
+        ax.text(
+            0, timeout_s, f" client timeout {timeout_s:g} s", va="bottom", fontsize=12, color="gray"
+        )
+
+
+def _fmt_s(seconds: float) -> str:
+    if np.isnan(seconds):
+        return "-"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def latency_over_time(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figure:
+    """Graph 1: latency (from the intended start) per second, sync and deferred side by side."""
+    results = _open_loop(run, names)
+    with projector():
+        fig, axes = plt.subplots(
+            1, max(1, len(results)), figsize=(17, 6.5), sharey=True, squeeze=False
+        )
+        for ax, res in zip(axes[0], results, strict=False):
+            _latency_panel(ax, res, res.scenario.timeout)
+            twin = _offered_line(ax, res)
+            handles, labels = ax.get_legend_handles_labels()
+            h2, l2 = twin.get_legend_handles_labels()
+            ax.legend(handles + h2, labels + l2, loc="upper left", bbox_to_anchor=(0, 0.93))
+        axes[0][0].set_ylabel("latency (s), from intended start")
+        axes[0][0].set_ylim(bottom=0)
+        fig.suptitle("Latency per second as offered load steps up", fontsize=20)
+        fig.tight_layout()
+    return fig
+
+
+def throughput(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figure:
+    """Graph 2: good answers per second against offered requests per second, per step."""
+    results = _open_loop(run, names)
+    with projector():
+        fig, ax = plt.subplots(figsize=(10, 7))
+        top = 1.0
+        for res in results:
+            steps = step_summaries(res)
+            x = [s.offered for s in steps]
+            y = [s.achieved for s in steps]
+            top = max(top, *x, *y)
+            ax.plot(
+                x,
+                y,
+                marker="o",
+                markersize=10,
+                color=COLORS[res.scenario.mode],
+                label=f"{res.scenario.mode} checkout",
+            )
+        ax.plot(
+            [0, top],
+            [0, top],
+            color="gray",
+            linestyle="--",
+            linewidth=1.5,
+            label="achieved = offered",
+        )
+        capacity = sync_capacity(run)
+        if capacity:
+            ax.axhline(capacity, color=COLORS["sync"], linestyle=":", linewidth=1.5)
+            label = f"sync capacity ≈ {capacity:.1f}/s (web workers ÷ checkout time)"
+            ax.text(0.3, capacity, label, va="bottom", fontsize=12, color=COLORS["sync"])
+        ax.set_xlim(0, top * 1.08)
+        ax.set_ylim(0, top * 1.08)
+        ax.set_xlabel("offered load (requests/s)")
+        ax.set_ylabel("achieved (successful answers/s)")
+        ax.set_title("Throughput: what the store served vs what was asked")
+        ax.legend(loc="upper left")
+        fig.tight_layout()
+    return fig
+
+
+def sync_capacity(run: Run) -> float | None:
+    """web workers ÷ the sync checkout's median time at the lowest step (req/s)."""
+    res = run.scenarios.get("sync")
+    workers = (run.meta.get("settings") or {}).get("web_workers")
+    if res is None or not workers or not len(res.requests):
+        return None
+    first = res.requests.where((res.requests.step == 0) & (res.requests.ok == 1))
+    if not len(first):
+        return None
+    seconds = float(np.nanmedian(first.response_ms)) / 1000.0
+    return workers / seconds if seconds > 0 else None
+
+
+def queue_depth(run: Run, name: str = "deferred") -> Figure:
+    """Graph 3: jobs waiting (top) and jobs enqueued vs processed (bottom) over time."""
+    with projector():
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(15, 9), sharex=True)
+        res = run.scenarios.get(name)
+        if res is None or not res.samples:
+            top.text(
+                0.5, 0.5, f"no sampler data for {name!r}", transform=top.transAxes, ha="center"
+            )
+            return fig
+        s = res.samples
+        t = res.rel(s["t"])
+        top.fill_between(t, s["queued"], step="post", alpha=0.25, color=COLORS["deferred"])
+        top.plot(
+            t,
+            s["queued"],
+            drawstyle="steps-post",
+            color=COLORS["deferred"],
+            label="jobs waiting (all queues)",
+        )
+        for key in sorted(k for k in s if k.startswith("queue_")):
+            top.plot(
+                t,
+                s[key],
+                drawstyle="steps-post",
+                linewidth=1.5,
+                linestyle="--",
+                label=f"queue '{key[6:]}'",
+            )
+        top.set_ylabel("jobs waiting")
+        top.set_title(
+            f"Deferred checkout: the queues absorb the burst, then drain "
+            f"(max {int(np.nanmax(s['queued']))} jobs waiting)"
+        )
+        _offered_line(top, res)
+        bottom.plot(t, s["enqueued"], color=COLORS["enqueued"], label="jobs enqueued")
+        bottom.plot(t, s["processed"], color=COLORS["processed"], label="jobs processed")
+        if np.nanmax(s["failed"]) > 0:
+            bottom.plot(t, s["failed"], color=COLORS["failed"], label="jobs failed")
+        bottom.set_ylabel("jobs (cumulative)")
+        bottom.set_xlabel("time since load started (s)")
+        _mark_drain(top, bottom, res)
+        top.legend(loc="upper left")
+        bottom.legend(loc="upper left")
+        top.set_ylim(bottom=0)
+        bottom.set_ylim(bottom=0)
+        fig.tight_layout()
+    return fig
+
+
+def _mark_drain(top: Any, bottom: Any, res: ScenarioResult) -> None:
+    for ax in (top, bottom):
+        ax.axvline(res.load_end, color="black", linewidth=1.5, linestyle=":")
+    top.text(
+        res.load_end,
+        0.97,
+        " load stops",
+        transform=top.get_xaxis_transform(),
+        va="top",
+        fontsize=12,
+    )
+    drain = drain_seconds(res)
+    if drain:
+        at = res.load_end + drain
+        for ax in (top, bottom):
+            ax.axvline(at, color=COLORS["processed"], linewidth=1.5, linestyle=":")
+        top.text(
+            at,
+            0.85,
+            f" all done (+{drain:.0f} s)",
+            transform=top.get_xaxis_transform(),
+            va="top",
+            fontsize=12,
+            color=COLORS["processed"],
+        )
+
+
+def latency_vs_load(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figure:
+    """Graph 4: p50 and p99 latency per step against offered load, both modes."""
+    with projector():
+        fig, ax = plt.subplots(figsize=(12, 7.5))
+        for res in _open_loop(run, names):
+            steps = step_summaries(res)
+            x = [s.offered for s in steps]
+            color = COLORS[res.scenario.mode]
+            for q, style in (("p50", "-"), ("p99", "--")):
+                y = [getattr(s, f"{q}_ms") / 1000.0 for s in steps]
+                ax.plot(
+                    x,
+                    y,
+                    style,
+                    marker="o",
+                    markersize=9,
+                    color=color,
+                    label=f"{res.scenario.mode} {q}",
+                )
+            worst = max((s.p99_ms for s in steps), default=float("nan"))
+            if res.scenario.mode == "deferred":
+                ax.annotate(
+                    f"deferred: p99 ≤ {_fmt_s(worst / 1000)} at every step",
+                    (x[-1], 0),
+                    xytext=(0, 30),
+                    textcoords="offset points",
+                    ha="right",
+                    fontsize=13,
+                    color=color,
+                )
+        capacity = sync_capacity(run)
+        if capacity:
+            ax.axvline(capacity, color="gray", linestyle=":", linewidth=1.5)
+            ax.text(
+                capacity,
+                0.97,
+                f" sync capacity ≈ {capacity:.1f}/s",
+                transform=ax.get_xaxis_transform(),
+                va="top",
+                fontsize=12,
+            )
+        ax.set_xlabel("offered load (requests/s)")
+        ax.set_ylabel("latency (s), from intended start")
+        ax.set_title("Checkout latency vs load: sync hits a wall, deferred stays flat")
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper left")
+        fig.tight_layout()
+    return fig
+
+
+def save_all(run: Run, directory: Path | None = None) -> list[Path]:
+    """Draw the four graphs into ``directory`` (default: the run's); returns the files."""
+    directory = Path(directory or run.directory)
+    out = []
+    drawers = {
+        "latency_over_time": latency_over_time,
+        "throughput": throughput,
+        "queue_depth": queue_depth,
+        "latency_vs_load": latency_vs_load,
+    }
+    for key, filename in FILES.items():
+        fig = drawers[key](run)
+        path = directory / filename
+        fig.savefig(path)
+        plt.close(fig)
+        out.append(path)
+    return out

@@ -1,0 +1,181 @@
+"""The figures a run is judged by: per step (offered, achieved, percentiles, errors) and per
+scenario (max queue depth, drain time, did every deferred job complete)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .results import Run, ScenarioResult, percentile
+
+#: A step where a Locust process used more CPU than this (percent) is marked unreliable.
+CPU_LIMIT = 90.0
+
+
+@dataclass
+class StepSummary:
+    step: int
+    start: float  #: seconds after t0
+    end: float
+    offered: float  #: open loop: req/s; closed loop: users
+    sent: int
+    ok: int
+    errors: int
+    timeouts: int  #: no answer at all (status 0)
+    achieved: float  #: good answers per second completing within the step
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    response_p50_ms: float  #: from the actual send (what a closed-loop tool reports)
+    response_p99_ms: float
+    lag_p99_ms: float  #: how late the generator sent, vs the intended time
+    locust_cpu_max: float
+    unreliable: bool
+
+
+def _window_max(res: ScenarioResult, key: str, start: float, end: float) -> float:
+    s = res.samples
+    if key not in s or not len(s[key]):
+        return float("nan")
+    t = res.rel(s["t"])
+    chosen = s[key][(t >= start) & (t < end)]
+    return float(np.nanmax(chosen)) if len(chosen) else float("nan")
+
+
+def step_summaries(res: ScenarioResult) -> list[StepSummary]:
+    req = res.requests
+    done = res.rel(req.done)
+    out = []
+    for i, (start, end) in enumerate(res.scenario.step_bounds()):
+        step = res.scenario.steps[i]
+        mine = req.step == i
+        good_done = done[(req.ok == 1) & (done >= start) & (done < end)]
+        cpu = _window_max(res, "locust_cpu", start, end)
+        out.append(
+            StepSummary(
+                step=i,
+                start=start,
+                end=end,
+                offered=step.rate if res.scenario.loop == "open" else float(step.users),
+                sent=int(mine.sum()),
+                ok=int(req.ok[mine].sum()),
+                errors=int((req.ok[mine] == 0).sum()),
+                timeouts=int((req.status[mine] == 0).sum()),
+                achieved=len(good_done) / step.duration,
+                p50_ms=percentile(req.latency_ms[mine], 50),
+                p95_ms=percentile(req.latency_ms[mine], 95),
+                p99_ms=percentile(req.latency_ms[mine], 99),
+                response_p50_ms=percentile(req.response_ms[mine], 50),
+                response_p99_ms=percentile(req.response_ms[mine], 99),
+                lag_p99_ms=percentile((req.sent[mine] - req.intended[mine]) * 1000, 99),
+                locust_cpu_max=cpu,
+                unreliable=bool(cpu > CPU_LIMIT),
+            )
+        )
+    return out
+
+
+def max_queue_depth(res: ScenarioResult) -> int:
+    queued = res.samples.get("queued")
+    return int(np.nanmax(queued)) if queued is not None and len(queued) else 0
+
+
+def drain_seconds(res: ScenarioResult) -> float | None:
+    """Seconds from the end of the load until the queues were empty and no worker busy;
+    0 when nothing was left; None when they had not drained when sampling stopped."""
+    s = res.samples
+    if "queued" not in s or not len(s["queued"]):
+        return None
+    t = res.rel(s["t"])
+    idle = (s["queued"] == 0) & (s["busy_workers"] == 0)
+    after = t >= res.load_end
+    if not after.any():
+        return None
+    candidates = np.nonzero(after & idle)[0]
+    if not len(candidates):
+        return None
+    first = candidates[0]
+    return max(0.0, float(t[first] - res.load_end))
+
+
+def job_totals(res: ScenarioResult) -> dict[str, int]:
+    """Jobs enqueued, processed and failed during the scenario (from the last sample)."""
+    s = res.samples
+    if "processed" not in s or not len(s["processed"]):
+        return {"enqueued": 0, "processed": 0, "failed": 0, "queued": 0}
+    last = {k: int(s[k][-1]) for k in ("enqueued", "processed", "failed", "queued")}
+    return last
+
+
+def scenario_summary(res: ScenarioResult) -> dict[str, Any]:
+    req = res.requests
+    steps = step_summaries(res)
+    jobs = job_totals(res)
+    deferred = res.scenario.mode == "deferred"
+    jobs_done = jobs["processed"] + jobs["failed"]
+    return {
+        "name": res.name,
+        "mode": res.scenario.mode,
+        "loop": res.scenario.loop,
+        "requests": len(req),
+        "ok": int(req.ok.sum()) if len(req) else 0,
+        "errors": int((req.ok == 0).sum()) if len(req) else 0,
+        "max_queue_depth": max_queue_depth(res),
+        "drain_seconds": drain_seconds(res),
+        "jobs": jobs,
+        "all_jobs_completed": deferred and jobs["queued"] == 0 and jobs_done >= jobs["enqueued"],
+        "unreliable_steps": [s.step for s in steps if s.unreliable],
+        "steps": [_clean(asdict(s)) for s in steps],
+    }
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    """nan -> None, floats rounded, so the JSON is valid and readable."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, float):
+            out[k] = None if math.isnan(v) else round(v, 2)
+        else:
+            out[k] = v
+    return out
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    return {name: scenario_summary(res) for name, res in run.scenarios.items()}
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A plain-text table for the terminal."""
+    lines = []
+    for name, sc in summary.items():
+        unit = "req/s" if sc["loop"] == "open" else "users"
+        lines.append(
+            f"{name} ({sc['mode']}, {sc['loop']} loop): {sc['requests']} requests, "
+            f"{sc['errors']} failed"
+        )
+        lines.append(
+            f"  {'offered':>9} {'achieved':>9} {'p50 ms':>8} {'p95 ms':>8} "
+            f"{'p99 ms':>8} {'errors':>6}"
+        )
+        for s in sc["steps"]:
+            flag = "  (unreliable: Locust CPU > 90%)" if s["unreliable"] else ""
+            lines.append(
+                f"  {s['offered']:>5g} {unit:<5}{s['achieved']:>7.2f}/s {_ms(s['p50_ms'])} "
+                f"{_ms(s['p95_ms'])} {_ms(s['p99_ms'])} {s['errors']:>6}{flag}"
+            )
+        if sc["mode"] == "deferred":
+            drain = sc["drain_seconds"]
+            drained = "not drained" if drain is None else f"drained {drain:.1f} s after the load"
+            jobs = sc["jobs"]
+            lines.append(
+                f"  max queue depth {sc['max_queue_depth']}, {drained}; jobs enqueued "
+                f"{jobs['enqueued']}, processed {jobs['processed']}, failed {jobs['failed']}"
+            )
+    return "\n".join(lines)
+
+
+def _ms(v: float | None) -> str:
+    return f"{'-':>8}" if v is None else f"{v:>8.0f}"

@@ -1,0 +1,153 @@
+"""Reading results back: merging per-process rows, percentiles, per-step figures, queue
+depth and drain time, and drawing the four graphs from the files alone."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loadtests import plots, results, summary
+from loadtests.recorder import RequestRecorder, make_row, write_worker_info
+from loadtests.shapes import Scenario, rate_steps
+
+T0 = 1_700_000_000.0
+
+
+def write_scenario(
+    directory: Path, mode: str, latency: float, slow_after: float = 1e9, queued: bool = False
+) -> Scenario:
+    """Two steps of 10 s at 2 and 4 req/s (constant), answers ``latency`` s late, rows split
+    over two 'processes'; from ``slow_after`` s on, every answer takes 5 s more."""
+    sc = Scenario(mode, mode, rate_steps((2.0, 4.0), 10.0), arrival="constant")
+    directory.mkdir(parents=True)
+    sc.save(directory / "scenario.json")
+    recs = [RequestRecorder(directory / f"requests-{i}.csv") for i in range(2)]
+    from loadtests.schedule import arrivals
+
+    for a in arrivals(sc):
+        intended = T0 + a.offset
+        wait = latency + (5.0 if a.offset >= slow_after else 0.0)
+        ok = a.seq % 10 != 9  # every tenth fails
+        row = make_row(
+            mode,
+            a.seq % 2,
+            a.seq,
+            a.step,
+            a.rate,
+            intended,
+            intended,
+            intended + wait,
+            f"checkout/{mode}",
+            200 if ok else 502,
+            "" if ok else "HTTP 502 erp down",
+        )
+        recs[a.seq % 2].write(row)
+    for i, r in enumerate(recs):
+        r.close()
+        write_worker_info(directory / f"worker-{i}.json", index=i, count=2, t0=T0 + i * 0.001)
+    lines = [
+        "t,phase,queued,busy_workers,workers,processed,failed,failed_store,enqueued,"
+        "web_workers,locust_cpu,locust_cpu_total,queue_email"
+    ]
+    for k in range(0, 61):  # every 0.5 s for 30 s: a queue that rises to 20 then empties at 25 s
+        t = k * 0.5
+        depth = int(min(t, 20 - max(0.0, t - 20) * 4)) if queued and t < 25 else 0
+        busy = 2 if depth else 0
+        cpu = 95.0 if 12 <= t < 14 else 20.0
+        lines.append(
+            f"{T0 + t:.3f},load,{depth},{busy},2,{k},0,0,{k + depth + busy},4,{cpu},{cpu},{depth}"
+        )
+    (directory / "sampler.csv").write_text("\n".join(lines) + "\n")
+    return sc
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    write_scenario(tmp_path / "sync", "sync", 0.8, slow_after=15.0)
+    write_scenario(tmp_path / "deferred", "deferred", 0.01, queued=True)
+    meta = {"scenarios_run": ["sync", "deferred"], "settings": {"web_workers": 4}}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    return tmp_path
+
+
+def test_rows_of_every_process_are_merged_in_intended_order(run_dir: Path) -> None:
+    run = results.load_run(run_dir)
+    res = run["sync"]
+    assert len(res.requests) == 60  # 2/s x 10 s + 4/s x 10 s
+    assert list(res.requests.seq) == list(range(60))
+    assert np.all(np.diff(res.requests.intended) >= 0)
+    assert res.t0 == pytest.approx(T0)  # the earliest process's zero
+    assert set(res.requests.worker) == {0, 1}
+
+
+def test_percentiles_and_bins() -> None:
+    values = np.arange(1, 101, dtype=float)
+    assert results.percentile(values, 50) == pytest.approx(50.5)
+    assert results.percentile(values, 99) == pytest.approx(99.01)
+    assert np.isnan(results.percentile(np.array([]), 50))
+    assert results.percentile(np.array([np.nan, 3.0]), 50) == 3.0
+    times = np.array([0.1, 0.2, 0.9, 1.5, 3.2])
+    b = results.per_bin(times, np.array([1.0, 2.0, 3.0, 10.0, 7.0]))
+    assert list(b["t"]) == [0.0, 1.0, 3.0]  # the empty second 2 is left out
+    assert list(b["n"]) == [3, 1, 1]
+    assert list(b["p50"]) == [2.0, 10.0, 7.0]
+    assert list(results.rate_per_bin(times, 0.0, 4.0)) == [3, 1, 0, 1]
+
+
+def test_step_figures(run_dir: Path) -> None:
+    steps = summary.step_summaries(results.load_run(run_dir)["sync"])
+    assert [s.offered for s in steps] == [2.0, 4.0]
+    assert [s.sent for s in steps] == [20, 40]
+    assert [s.errors for s in steps] == [2, 4]
+    assert steps[0].p50_ms == pytest.approx(800.0)
+    # in the second step, requests intended from 15 s on waited 5 s more
+    assert steps[1].p50_ms == pytest.approx(3300.0)  # half at 0.8 s, half at 5.8 s
+    assert steps[1].p99_ms == pytest.approx(5800.0)
+    # step 0's answers done inside it: those sent before 9.2 s (18), less one failure (seq 9)
+    assert steps[0].achieved == pytest.approx(17 / 10)
+    assert not steps[0].unreliable and steps[1].unreliable  # Locust at 95% CPU at 12-14 s
+
+
+def test_queue_depth_drain_and_jobs(run_dir: Path) -> None:
+    run = results.load_run(run_dir)
+    deferred = summary.scenario_summary(run["deferred"])
+    assert deferred["max_queue_depth"] == 20
+    assert deferred["drain_seconds"] == pytest.approx(5.0)  # empty at 25 s, load ended at 20 s
+    assert deferred["jobs"]["processed"] == 60 and deferred["all_jobs_completed"]
+    assert summary.scenario_summary(run["sync"])["drain_seconds"] == 0.0
+    text = summary.format_summary(summary.run_summary(run))
+    assert "drained 5.0 s after the load" in text and "unreliable" in text
+
+
+def test_gzipped_reference_rows_load_the_same(run_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    for p in (copy / "sync").glob("requests-*.csv"):
+        with p.open("rb") as src, gzip.open(p.with_suffix(".csv.gz"), "wb") as dst:
+            dst.write(src.read())
+        p.unlink()
+    a = results.load_run(run_dir)["sync"].requests
+    b = results.load_run(copy)["sync"].requests
+    assert np.array_equal(a.latency_ms, b.latency_ms)
+
+
+def test_graphs_are_drawn_from_the_files(run_dir: Path) -> None:
+    run = results.load_run(run_dir)
+    files = plots.save_all(run)
+    assert [f.name for f in files] == list(plots.FILES.values())
+    for f in files:
+        assert f.stat().st_size > 10_000
+        assert f.read_bytes()[:4] == b"\x89PNG"
+    assert plots.sync_capacity(run) == pytest.approx(4 / 0.8)
+
+
+def test_a_partial_run_still_draws(run_dir: Path) -> None:
+    shutil.rmtree(run_dir / "deferred")
+    run = results.load_run(run_dir)
+    assert list(run.scenarios) == ["sync"]
+    assert all(f.exists() for f in plots.save_all(run))
