@@ -1,0 +1,135 @@
+"""The store's web app: ``create_app(config)``, the Flask factory gunicorn serves.
+
+    POST /checkout/sync        steps 1-7 in the request
+    POST /checkout/deferred    steps 1-4 in the request, 5-7 as jobs on queues email and erp
+                               body {"email": "a@b.c", "items": [{"sku": "SKU-1", "qty": 2}]}
+    GET  /orders/<id>          the order, each step's outcome and its job's status
+    GET  /products             the catalogue (SKU-1 .. SKU-20, prices in cents)
+    GET  /healthz              {"ok": true} when the database and Redis answer
+
+Answers: 200 with the order and ``timings_ms``; 400 ``{"error", "field"}`` for bad input
+(nothing written); 502 ``{"error", "step", "cause", "order_id"}`` when the mail server or
+the ERP fails a sync checkout (the order is kept, status failed); 503 when Redis refuses
+the jobs of a deferred checkout.
+
+Under gunicorn: ``gunicorn -w 4 -b 127.0.0.1:8000 'labqueue.demo.app:create_app()'`` with
+the settings in the environment (STORE_DB, REDIS_URL, STORE_SMTP, STORE_ERP_URL).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from . import db, steps
+from .checkout import Store
+from .config import StoreConfig
+from .errors import BadInput, OrderNotFound, StepFailed
+
+
+def create_app(
+    config: StoreConfig | Mapping[str, Any] | None = None, redis_client: Any = None
+) -> Flask:
+    """The app. ``config``: a StoreConfig, or a dict of StoreConfig fields overriding the
+    environment's; ``redis_client``: a client to use instead of ``config.redis_url``."""
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    store = Store(_resolve(config), redis_client)
+    app.extensions["store"] = store
+    steps.warm_up()
+    _register_routes(app)
+    _register_errors(app)
+    return app
+
+
+def _resolve(config: StoreConfig | Mapping[str, Any] | None) -> StoreConfig:
+    if isinstance(config, StoreConfig):
+        return config
+    base = StoreConfig.from_env()
+    if config is None:
+        return base
+    return StoreConfig.from_mapping({**dataclasses.asdict(base), **config})
+
+
+def _store() -> Store:
+    store: Store = current_app.extensions["store"]
+    return store
+
+
+def _body() -> Any:
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise BadInput("body", f"not JSON ({exc})") from None
+
+
+def _register_routes(app: Flask) -> None:
+    @app.post("/checkout/sync")
+    def checkout_sync() -> Response:
+        return jsonify(_store().checkout_sync(_body()).to_json())
+
+    @app.post("/checkout/deferred")
+    def checkout_deferred() -> Response:
+        return jsonify(_store().checkout_deferred(_body()).to_json())
+
+    @app.get("/orders/<int:order_id>")
+    def order(order_id: int) -> Response:
+        return jsonify(_store().order_view(order_id))
+
+    @app.get("/products")
+    def products() -> Response:
+        rows = db.all_products(_store().db)
+        return jsonify({"products": [dict(r) for r in rows]})
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        checks = _health(_store())
+        ok = all(v == "ok" for v in checks.values())
+        return jsonify({"ok": ok, **checks}), 200 if ok else 503
+
+
+def _health(store: Store) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    try:
+        store.db.execute("SELECT 1").fetchone()
+        checks["db"] = "ok"
+    except Exception as exc:
+        checks["db"] = f"{type(exc).__name__}: {exc}"
+    try:
+        store.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"{type(exc).__name__}: {exc}"
+    return checks
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(BadInput)
+    def bad_input(exc: BadInput) -> tuple[Response, int]:
+        return jsonify({"error": exc.message, "field": exc.field}), 400
+
+    @app.errorhandler(StepFailed)
+    def step_failed(exc: StepFailed) -> tuple[Response, int]:
+        body = {
+            "error": str(exc),
+            "step": exc.step,
+            "cause": exc.cause,
+            "order_id": exc.order_id,
+            "status": "failed",
+            "timings_ms": exc.timings_ms,
+        }
+        return jsonify(body), 503 if exc.step == "enqueue" else 502
+
+    @app.errorhandler(OrderNotFound)
+    def not_found(exc: OrderNotFound) -> tuple[Response, int]:
+        return jsonify({"error": str(exc)}), 404
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        return jsonify({"error": f"{exc.name}: {exc.description}"}), exc.code or 500

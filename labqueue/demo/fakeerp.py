@@ -1,0 +1,199 @@
+"""A fake legacy ERP: an HTTP service on loopback that is slow, sometimes fails, and keys
+every call on the order id, so a second call for the same order changes nothing.
+
+    erp = FakeERP(latency=0.25, error_rate=0.0, seed=2).start()
+    POST {erp.url}/sales               {"order_id": 7, "total_cents": .., "items": [..]}
+         -> 201 {"recorded": true}  |  200 {"recorded": false, "duplicate": true}
+    POST {erp.url}/inventory/decrease  {"order_id": 7, "items": [{"sku": "SKU-1", "qty": 2}]}
+         -> 200 {"applied": true, ...}  |  200 {"applied": false, "duplicate": true}
+    GET  {erp.url}/sales?order_id=7    {"count": .., "revenue_cents": .., "sales": [..]}
+    GET  {erp.url}/sales/7             one sale
+    GET  {erp.url}/inventory           {"inventory": {"SKU-1": 99998, ..}, "orders_applied": ..}
+    GET  {erp.url}/stats               calls, failures, duplicates, faults
+    POST {erp.url}/config              {"latency": 0.1, "error_rate": 0.5}
+    POST {erp.url}/reset               forget the sales, restock
+    erp.stop()
+
+A simulated failure (``503``) happens after the delay and changes nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from .catalog import INITIAL_STOCK, PRODUCTS
+from .netfake import Faults, HttpError, JsonService, Request, int_or_none
+
+
+def _order_id(body: Any) -> int:
+    if not isinstance(body, dict):
+        raise HttpError(400, "expected a JSON object with order_id and items")
+    order_id = body.get("order_id")
+    if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id <= 0:
+        raise HttpError(400, f"order_id must be a positive whole number, got {order_id!r}")
+    return order_id
+
+
+def _items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    items = body.get("items")
+    if not isinstance(items, list) or not items:
+        raise HttpError(400, "items must be a non-empty list of {sku, qty}")
+    for item in items:
+        ok = isinstance(item, dict) and isinstance(item.get("sku"), str)
+        qty = item.get("qty") if isinstance(item, dict) else None
+        if not ok or isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0:
+            raise HttpError(400, f"bad item {item!r}: expected {{sku: str, qty: int > 0}}")
+    return items
+
+
+class FakeERP:
+    """The ERP's books (sales, stock) behind a JSON HTTP API, in a background thread."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.25,
+        jitter: float = 0.2,
+        error_rate: float = 0.0,
+        seed: int | None = 2,
+        verbose: bool = False,
+    ) -> None:
+        self.faults = Faults(latency, jitter, error_rate, seed)
+        self.api = JsonService("fakeerp", host, port, verbose)
+        self._lock = threading.Lock()
+        self.sales: dict[int, dict[str, Any]] = {}
+        self.inventory: dict[str, int] = {}
+        self.decreased: set[int] = set()
+        self.calls: Counter[str] = Counter()
+        self._restock()
+        self._routes()
+
+    @property
+    def url(self) -> str:
+        return self.api.url
+
+    @property
+    def port(self) -> int:
+        return self.api.port
+
+    def start(self) -> FakeERP:
+        self.api.start()
+        return self
+
+    def stop(self) -> None:
+        self.api.stop()
+
+    def __enter__(self) -> FakeERP:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _restock(self) -> None:
+        self.inventory = {p.sku: INITIAL_STOCK for p in PRODUCTS}
+
+    # -- the ERP's two operations --------------------------------------------------------
+    def _slow_call(self, name: str) -> None:
+        """Spend this call's delay; a simulated failure answers 503 and changes nothing."""
+        delay, fails = self.faults.draw()
+        if delay:
+            time.sleep(delay)
+        with self._lock:
+            self.calls[name] += 1
+            if fails:
+                self.calls["failures"] += 1
+        if fails:
+            raise HttpError(503, "ERP unavailable (simulated failure), try again later")
+
+    def record_sale(self, req: Request) -> tuple[int, Any]:
+        order_id = _order_id(req.body)
+        items = _items(req.body)
+        self._slow_call("sales")
+        with self._lock:
+            if order_id in self.sales:
+                self.calls["duplicates"] += 1
+                return 200, {"order_id": order_id, "recorded": False, "duplicate": True}
+            self.sales[order_id] = {
+                "order_id": order_id,
+                "email": req.body.get("email"),
+                "total_cents": req.body.get("total_cents"),
+                "items": items,
+                "recorded_at": time.time(),
+            }
+        return 201, {"order_id": order_id, "recorded": True, "duplicate": False}
+
+    def decrease_inventory(self, req: Request) -> tuple[int, Any]:
+        order_id = _order_id(req.body)
+        items = _items(req.body)
+        self._slow_call("inventory")
+        with self._lock:
+            if order_id in self.decreased:
+                self.calls["duplicates"] += 1
+                return 200, {"order_id": order_id, "applied": False, "duplicate": True}
+            self.decreased.add(order_id)
+            for item in items:
+                self.inventory[item["sku"]] = self.inventory.get(item["sku"], 0) - item["qty"]
+            levels = {item["sku"]: self.inventory[item["sku"]] for item in items}
+        return 200, {"order_id": order_id, "applied": True, "duplicate": False, "levels": levels}
+
+    # -- HTTP API ------------------------------------------------------------------------
+    def _routes(self) -> None:
+        r = self.api.route
+        r("GET", "/healthz", lambda req: (200, {"ok": True, "service": "fakeerp"}))
+        r("POST", "/sales", self.record_sale)
+        r("GET", "/sales", self._list_sales)
+        r("GET", r"/sales/(\d+)", self._one_sale)
+        r("POST", "/inventory/decrease", self.decrease_inventory)
+        r("GET", "/inventory", self._inventory)
+        r("GET", "/stats", lambda req: (200, self.stats()))
+        r("GET", "/config", lambda req: (200, self.faults.to_json()))
+        r("POST", "/config", self._configure)
+        r("POST", "/reset", self._reset)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "calls": {"sales": self.calls["sales"], "inventory": self.calls["inventory"]},
+                "failures": self.calls["failures"],
+                "duplicates": self.calls["duplicates"],
+                "sales": len(self.sales),
+                "inventory_orders": len(self.decreased),
+                "faults": self.faults.to_json(),
+            }
+
+    def _list_sales(self, req: Request) -> tuple[int, Any]:
+        order_id = int_or_none(req.query.get("order_id"), "order_id")
+        limit = int_or_none(req.query.get("limit"), "limit") or 100
+        with self._lock:
+            sales = [s for s in self.sales.values() if order_id in (None, s["order_id"])]
+            revenue = sum(int(s["total_cents"] or 0) for s in sales)
+        return 200, {"count": len(sales), "revenue_cents": revenue, "sales": sales[-limit:]}
+
+    def _one_sale(self, req: Request) -> tuple[int, Any]:
+        with self._lock:
+            sale = self.sales.get(int(req.match.group(1)))
+        if sale is None:
+            raise HttpError(404, f"no sale for order {req.match.group(1)}")
+        return 200, sale
+
+    def _inventory(self, req: Request) -> tuple[int, Any]:
+        with self._lock:
+            return 200, {"inventory": dict(self.inventory), "orders_applied": len(self.decreased)}
+
+    def _configure(self, req: Request) -> tuple[int, Any]:
+        if not isinstance(req.body, dict):
+            raise HttpError(400, 'expected {"latency": s, "jitter": cv, "error_rate": p}')
+        self.faults.update(req.body)
+        return 200, self.faults.to_json()
+
+    def _reset(self, req: Request) -> tuple[int, Any]:
+        with self._lock:
+            self.sales.clear()
+            self.decreased.clear()
+            self.calls.clear()
+            self._restock()
+        return 200, {"reset": True}

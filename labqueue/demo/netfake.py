@@ -1,0 +1,230 @@
+"""What the fake mail server and the fake ERP share: seeded faults and a small JSON HTTP API.
+
+:class:`Faults` draws, per call, a delay (a gamma distribution with mean ``latency`` and
+coefficient of variation ``jitter``: always positive, skewed right like real service times)
+and whether the call fails (probability ``error_rate``), from one seeded generator, so a
+run with the same seed and the same order of calls sees the same delays.
+
+:class:`JsonService` is a threaded ``http.server`` on loopback with a route table; each
+handler gets a :class:`Request` and returns ``(status, json_body)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from labqueue.errors import ConfigurationError
+
+log = logging.getLogger("labqueue.demo")
+
+
+@dataclass
+class Faults:
+    """Latency and failures of a fake service; thread-safe, changeable while it runs."""
+
+    latency: float = 0.0
+    jitter: float = 0.2
+    error_rate: float = 0.0
+    seed: int | None = 1
+    _rng: random.Random = field(init=False, repr=False)
+    _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._check(self.latency, self.jitter, self.error_rate)
+        self._rng = random.Random(self.seed)
+
+    @staticmethod
+    def _check(latency: float, jitter: float, error_rate: float) -> None:
+        if latency < 0 or jitter < 0:
+            raise ConfigurationError("latency and jitter must be >= 0")
+        if not 0.0 <= error_rate <= 1.0:
+            raise ConfigurationError(f"error_rate must be between 0 and 1, got {error_rate}")
+
+    def draw(self) -> tuple[float, bool]:
+        """(seconds to wait, whether this call fails)."""
+        with self._lock:
+            if self.latency > 0 and self.jitter > 0:
+                shape = 1.0 / self.jitter**2
+                delay = self._rng.gammavariate(shape, self.latency / shape)
+            else:
+                delay = self.latency
+            fails = self._rng.random() < self.error_rate
+        return delay, fails
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Change latency, jitter or error_rate (from POST /config)."""
+        unknown = set(changes) - {"latency", "jitter", "error_rate"}
+        if unknown:
+            raise ConfigurationError(f"unknown settings {sorted(unknown)}")
+        try:
+            new = {
+                k: float(changes.get(k, getattr(self, k)))
+                for k in ("latency", "jitter", "error_rate")
+            }
+        except (TypeError, ValueError):
+            raise ConfigurationError("latency, jitter and error_rate must be numbers") from None
+        self._check(new["latency"], new["jitter"], new["error_rate"])
+        with self._lock:
+            self.latency, self.jitter, self.error_rate = (
+                new["latency"],
+                new["jitter"],
+                new["error_rate"],
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "latency": self.latency,
+            "jitter": self.jitter,
+            "error_rate": self.error_rate,
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    match: re.Match[str]
+    query: dict[str, str]
+    body: Any
+
+
+Handler = Callable[[Request], tuple[int, Any]]
+
+
+class HttpError(Exception):
+    """Raised by a route handler: answer ``status`` with ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+class JsonService:
+    """A JSON HTTP API on a loopback port, served from a background thread."""
+
+    def __init__(self, name: str, host: str = "127.0.0.1", port: int = 0, verbose: bool = False):
+        self.name = name
+        self.host = host
+        self.port = port
+        self.verbose = verbose
+        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        self.routes.append((method, re.compile(f"^{pattern}$"), handler))
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> JsonService:
+        self._server = _Server((self.host, self.port), _make_handler(self))
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{self.name}-http",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def dispatch(self, method: str, target: str, raw: bytes) -> tuple[int, Any]:
+        parts = urlsplit(target)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        allowed = False
+        for route_method, pattern, handler in self.routes:
+            match = pattern.match(parts.path)
+            if match is None:
+                continue
+            allowed = True
+            if route_method == method:
+                return handler(Request(method, parts.path, match, query, _json_body(raw)))
+        if allowed:
+            return 405, {"error": f"{method} not allowed on {parts.path}"}
+        return 404, {"error": f"no such endpoint {parts.path}", "endpoints": self.endpoints()}
+
+    def endpoints(self) -> list[str]:
+        return [f"{m} {p.pattern.strip('^$')}" for m, p, _ in self.routes]
+
+
+def _json_body(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise HttpError(400, "the body is not JSON") from None
+
+
+def _make_handler(service: JsonService) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        server_version = f"labqueue-{service.name}/1"
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                status, body = service.dispatch(self.command, self.path, raw)
+            except HttpError as exc:
+                status, body = exc.status, {"error": str(exc)}
+            except ConfigurationError as exc:
+                status, body = 400, {"error": str(exc)}
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            if service.verbose:
+                log.info("%s %s - %s", service.name, self.address_string(), format % args)
+
+    return _Handler
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (0: a free port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(256)
+    return sock
+
+
+def int_or_none(text: str | None, name: str) -> int | None:
+    if text is None or text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise HttpError(400, f"{name} must be a whole number, got {text!r}") from None
