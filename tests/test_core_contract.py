@@ -15,7 +15,7 @@ import labqueue
 from labqueue.keys import Keys
 from labqueue.reliable import ReliableFetch
 
-VECTORS = json.loads((Path(__file__).parents[2] / "shared" / "resque-vectors.json").read_text())
+VECTORS = json.loads((Path(__file__).parent / "data" / "resque-vectors.json").read_text())
 K = Keys()
 
 
