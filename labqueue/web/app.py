@@ -1,0 +1,140 @@
+"""The monitor's app factory, and a small threaded server for ``labqueue web``.
+
+    from labqueue.web import create_app
+    app = create_app(connection=labqueue.connect(), config={"LABQUEUE_PASSWORD": "..."})
+
+Configuration keys (``config`` or ``app.config``):
+
+    REDIS_URL                 used when no connection is given (else labqueue.connect())
+    LABQUEUE_NAMESPACE        key prefix, ``resque`` by default
+    LABQUEUE_PASSWORD         require HTTP Basic auth with this password (any user name)
+    LABQUEUE_PER_PAGE         rows per page (25)
+    LABQUEUE_STALE_AFTER      seconds without a heartbeat before a worker is marked stale (60)
+    LABQUEUE_REFRESH_MS       how often the overview polls the JSON API (2000)
+    LABQUEUE_HISTORY_SECONDS  how far back the depth charts go (600)
+    SECRET_KEY                signs the session (CSRF token); $LABQUEUE_SECRET_KEY, else a
+                              random key per process (set one when several processes serve)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from flask import Flask, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import make_server
+
+from ..keys import DEFAULT_NAMESPACE, Keys
+from ..liveness import DEAD_AFTER
+from ..stats import Snapshot, snapshot
+from . import security
+from .fmt import FILTERS
+from .history import History
+
+
+@dataclass
+class Monitor:
+    """What every request needs: the connection, the key names, the chart history."""
+
+    connection: Any
+    keys: Keys
+    history: History
+    per_page: int
+    stale_after: float
+
+    def snapshot(self) -> Snapshot:
+        """The current numbers, also kept in the history."""
+        snap = snapshot(self.connection, self.keys.namespace)
+        self.history.record(snap)
+        return snap
+
+
+def monitor() -> Monitor:
+    """The Monitor of the app serving this request."""
+    return current_app.extensions["labqueue"]  # type: ignore[no-any-return]
+
+
+DEFAULTS: dict[str, Any] = {
+    "REDIS_URL": None,
+    "LABQUEUE_NAMESPACE": DEFAULT_NAMESPACE,
+    "LABQUEUE_PASSWORD": None,
+    "LABQUEUE_PER_PAGE": 25,
+    "LABQUEUE_STALE_AFTER": DEAD_AFTER,
+    "LABQUEUE_REFRESH_MS": 2000,
+    "LABQUEUE_HISTORY_SECONDS": 600,
+    "SESSION_COOKIE_NAME": "labqueue_session",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Strict",
+}
+
+
+def create_app(connection: Any = None, config: Mapping[str, Any] | None = None) -> Flask:
+    """A monitor for ``connection`` (default: ``REDIS_URL`` / :func:`labqueue.connect`)."""
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config["SECRET_KEY"] = os.environ.get("LABQUEUE_SECRET_KEY") or secrets.token_bytes(32)
+    app.config.update(config or {})
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if connection is None:
+        from ..server import connect
+
+        connection = connect(app.config["REDIS_URL"])
+    app.extensions["labqueue"] = Monitor(
+        connection,
+        Keys(app.config["LABQUEUE_NAMESPACE"]),
+        History(window=float(app.config["LABQUEUE_HISTORY_SECONDS"])),
+        int(app.config["LABQUEUE_PER_PAGE"]),
+        float(app.config["LABQUEUE_STALE_AFTER"]),
+    )
+    app.jinja_env.filters.update(FILTERS)
+    security.install(app)
+    _register(app)
+    return app
+
+
+def _register(app: Flask) -> None:
+    from . import actions, api, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(actions.bp)
+    app.register_blueprint(api.bp)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        return _error(exc.code or 500, exc.name, exc.description or "")
+
+    @app.errorhandler(redis.RedisError)
+    def redis_error(exc: redis.RedisError) -> Any:
+        return _error(503, "Redis unavailable", f"{type(exc).__name__}: {exc}")
+
+
+def _error(code: int, title: str, detail: str) -> Any:
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return jsonify(error=title, detail=detail), code
+    return render_template("error.html", code=code, title=title, detail=detail), code
+
+
+def serve(
+    app: Flask,
+    host: str = "127.0.0.1",
+    port: int = 5678,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``app`` with threads until Ctrl-C / SIGTERM-as-KeyboardInterrupt; tells
+    ``ready`` the URL once listening (default: print it)."""
+    server = make_server(host, port, app, threaded=True)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{server.server_port}/"
+    (ready or (lambda u: print(f"labqueue monitor on {u} (Ctrl-C to stop)", file=sys.stderr)))(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
