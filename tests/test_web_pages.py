@@ -20,7 +20,7 @@ from labqueue.stats import Snapshot
 from labqueue.web import create_app
 from labqueue.web.history import History
 
-VECTORS = json.loads((Path(__file__).parents[2] / "shared" / "resque-vectors.json").read_text())
+VECTORS = json.loads((Path(__file__).parent / "data" / "resque-vectors.json").read_text())
 K = Keys()
 RUBY_WORKER = VECTORS["workers_set_while_busy"][0]
 

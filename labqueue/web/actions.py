@@ -35,21 +35,24 @@ def _store() -> FailedStore:
     return FailedStore(mon.connection, mon.keys.namespace)
 
 
-def _confirmed(action: str, digest: str | None = None) -> Any:
+GONE = "That failure is gone: someone requeued or removed it."
+
+
+def _find(digest: str) -> data.FailureRow:
+    """The failure record with this digest, or 404."""
+    if not DIGEST.match(digest):
+        abort(404, description=f"{digest[:40]!r} does not name a failure.")
+    mon = monitor()
+    for i, raw in enumerate(mon.connection.lrange(mon.keys.failed, 0, -1)):
+        if data.record_digest(raw) == digest:
+            return data.failure_row(raw, i)
+    abort(404, description=GONE)
+
+
+def _confirmed(action: str, row: data.FailureRow | None = None) -> Any:
     """None when the user confirmed; else the confirmation page to answer with."""
-    security.check_csrf()
     if request.form.get("confirm") == "yes":
         return None
-    mon = monitor()
-    row = None
-    if digest is not None:
-        raws = mon.connection.lrange(mon.keys.failed, 0, -1)
-        row = next(
-            (data.failure_row(r, i) for i, r in enumerate(raws) if data.record_digest(r) == digest),
-            None,
-        )
-        if row is None:
-            abort(404, description="That failure is gone: someone requeued or removed it.")
     question = QUESTIONS[action].format(n=len(_store()))
     target = request.path
     return render_template("confirm.html", question=question, target=target, row=row, active="")
@@ -61,19 +64,18 @@ def _done(message: str) -> Any:
 
 
 def _one(action: str, digest: str) -> Any:
-    if not DIGEST.match(digest):
-        abort(404, description=f"{digest[:40]!r} does not name a failure.")
-    page = _confirmed(action, digest)
+    security.check_csrf()
+    page = _confirmed(action, _find(digest))
     if page is not None:
         return page
     store = _store()
-    try:
+    try:  # the store matches the digest again, atomically: the record seen, or none
         if action == "requeue":
             store.requeue(digest)
         else:
             store.remove(digest)
     except JobNotFound:
-        abort(404, description="That failure is gone: someone requeued or removed it.")
+        abort(404, description=GONE)
     return _done("Requeued 1 job." if action == "requeue" else "Removed 1 failure record.")
 
 
@@ -93,6 +95,7 @@ def _plural(n: int, word: str) -> str:
 
 @bp.post("/failed/requeue-all")
 def requeue_all() -> Any:
+    security.check_csrf()
     page = _confirmed("requeue-all")
     if page is not None:
         return page
@@ -101,6 +104,7 @@ def requeue_all() -> Any:
 
 @bp.post("/failed/clear")
 def clear() -> Any:
+    security.check_csrf()
     page = _confirmed("clear")
     if page is not None:
         return page
