@@ -1,0 +1,193 @@
+"""``python -m labqueue.demo``: the toy store, whole or piece by piece, in the foreground.
+
+    python -m labqueue.demo up       Redis, fake mail, fake ERP, gunicorn, workers (make store)
+    python -m labqueue.demo mail     the fake mail server (SMTP 8025, HTTP API 8026)
+    python -m labqueue.demo erp      the fake ERP (HTTP 8027)
+    python -m labqueue.demo web      gunicorn serving the store (8000)
+    python -m labqueue.demo initdb   create and seed the SQLite database
+    labqueue worker --queues email,erp --import labqueue.demo.jobs    the store's workers
+
+Every piece binds 127.0.0.1 and stops on Ctrl-C (or TERM).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from labqueue.errors import LabqueueError
+
+from . import config as cfg
+from .procs import write_ready_file
+
+HOST = "127.0.0.1"
+
+
+class Group(click.Group):
+    """labqueue's errors as one line and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LabqueueError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def fault_options(latency: float, seed: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option("--host", default=HOST, show_default=True),
+            click.option("--latency", type=float, default=latency, show_default=True,
+                         help="Mean seconds per call."),
+            click.option("--jitter", type=float, default=0.2, show_default=True,
+                         help="Spread of the delay (coefficient of variation)."),
+            click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0,
+                         show_default=True, help="Fraction of calls that fail."),
+            click.option("--seed", type=int, default=seed, show_default=True),
+            click.option("--verbose", "-v", is_flag=True, help="Log every request."),
+            click.option("--ready-file", hidden=True),
+        ]  # fmt: skip
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def wait_for_signal(check: Callable[[], str | None] = lambda: None) -> str | None:
+    """Block until INT, TERM or HUP (None), or until ``check()`` returns a reason."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        reason = check()
+        if reason:
+            return reason
+    return None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """The toy store: a checkout, synchronous or with its slow steps deferred to jobs."""
+
+
+@main.command()
+@click.option("--smtp-port", type=int, default=cfg.DEFAULT_SMTP_PORT, show_default=True)
+@click.option("--http-port", type=int, default=cfg.DEFAULT_MAIL_HTTP_PORT, show_default=True)
+@fault_options(latency=0.3, seed=1)
+def mail(smtp_port: int, http_port: int, ready_file: str | None, **faults: Any) -> None:
+    """The fake mail server: SMTP, and an HTTP API showing what it received."""
+    from .fakemail import FakeMail
+
+    verbose = faults.pop("verbose")
+    server = FakeMail(smtp_port=smtp_port, http_port=http_port, verbose=verbose, **faults)
+    server.start()
+    if ready_file:
+        write_ready_file(ready_file, {"smtp_port": server.smtp_port, "http_port": server.http_port})
+    click.echo(
+        f"fake mail: SMTP {server.host}:{server.smtp_port}, messages at {server.url}/messages"
+    )
+    try:
+        wait_for_signal()
+    finally:
+        server.stop()
+
+
+@main.command()
+@click.option("--port", type=int, default=cfg.DEFAULT_ERP_PORT, show_default=True)
+@fault_options(latency=0.25, seed=2)
+def erp(port: int, ready_file: str | None, **faults: Any) -> None:
+    """The fake ERP: sales and inventory over HTTP, keyed on the order id."""
+    from .fakeerp import FakeERP
+
+    server = FakeERP(port=port, **faults).start()
+    if ready_file:
+        write_ready_file(ready_file, {"port": server.port})
+    click.echo(f"fake ERP at {server.url} (GET /sales, GET /inventory)")
+    try:
+        wait_for_signal()
+    finally:
+        server.stop()
+
+
+@main.command()
+@click.option("--db", "db_path", envvar="STORE_DB", default=None, help="SQLite file.")
+@click.option("--fresh", is_flag=True, help="Delete the database first.")
+def initdb(db_path: str | None, fresh: bool) -> None:
+    """Create the database (WAL mode) and seed SKU-1..SKU-20."""
+    from . import db
+
+    path = db_path or cfg.default_db_path()
+    if fresh:
+        db.remove_db(path)
+    db.init_db(path)
+    click.echo(f"database ready: {path}")
+
+
+@main.command()
+@click.option("--host", default=HOST, show_default=True)
+@click.option("--port", type=int, default=cfg.DEFAULT_STORE_PORT, show_default=True)
+@click.option("--workers", "-w", type=click.IntRange(1, 64), default=4, show_default=True)
+def web(host: str, port: int, workers: int) -> None:
+    """gunicorn serving the store, with the settings in the environment (see config.py)."""
+    from .stack import gunicorn_argv
+
+    argv = gunicorn_argv(f"{host}:{port}", workers)
+    os.execv(sys.executable, argv)
+
+
+@main.command()
+@click.option(
+    "--port",
+    type=int,
+    default=cfg.DEFAULT_STORE_PORT,
+    show_default=True,
+    help="The store's port (0: any free port).",
+)
+@click.option("--host", default=HOST, show_default=True)
+@click.option("--web-workers", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--queue-workers", type=click.IntRange(0, 64), default=2, show_default=True)
+@click.option("--email-latency", type=float, default=0.3, show_default=True)
+@click.option("--erp-latency", type=float, default=0.25, show_default=True)
+@click.option("--jitter", type=float, default=0.2, show_default=True)
+@click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--smtp-port", type=int, default=0, help="Default: any free port.")
+@click.option("--mail-port", type=int, default=0, help="Default: any free port.")
+@click.option("--erp-port", type=int, default=0, help="Default: any free port.")
+@click.option("--log-dir", default="var/store", show_default=True)
+@click.option("--db", "db_path", default=None, help="Default: LOG_DIR/store.db, fresh each run.")
+@click.option(
+    "--redis-url",
+    envvar="REDIS_URL",
+    default=None,
+    help="Default: $REDIS_URL, else an embedded redis-server.",
+)
+def up(**options: Any) -> None:
+    """Everything, in the foreground, until Ctrl-C."""
+    from .stack import Stack
+
+    stack = Stack(**options)
+    click.echo("starting the toy store ...", err=True)
+    with stack:
+        click.echo(f"toy store up (Ctrl-C stops everything):\n{stack.describe()}")
+        click.echo(
+            f"try:  curl -s -X POST {stack.store_url}/checkout/deferred -H "
+            "'Content-Type: application/json' "
+            """-d '{"email": "a@b.c", "items": [{"sku": "SKU-1", "qty": 2}]}'"""
+        )
+        dead = wait_for_signal(stack.first_dead)
+        click.echo(f"\n{dead} stopped on its own, stopping everything" if dead else "\nstopping")
+    click.echo("toy store stopped.")
+    if dead:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main(prog_name="python -m labqueue.demo")

