@@ -47,6 +47,9 @@ format: setup  ## ruff format and fix
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+loadtest: setup  ## sync vs deferred checkout under Locust, graphs in results/latest (QUICK=1: ~90 s; LOADTEST_ARGS=--help)
+	$(PY) -m loadtests $(if $(filter-out 0,$(QUICK)),--quick) $(LOADTEST_ARGS)
+
 bench: setup  ## labqueue vs the Redis ceiling, huey and RQ (BENCH_ARGS=--quick): results/bench/
 	$(PY) -m bench.run $(BENCH_ARGS)
 
