@@ -11,7 +11,6 @@ The scenario comes from ``$LOADTEST_SCENARIO_FILE`` (else the quick ``sync`` pre
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import random
@@ -19,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import gevent
 from locust import FastHttpUser, LoadTestShape, constant, events, task
@@ -28,11 +26,13 @@ from locust.runners import MasterRunner, WorkerRunner
 
 try:
     from loadtests import schedule as sched
+    from loadtests.net import is_loopback
     from loadtests.recorder import RequestRecorder, make_row, write_worker_info
     from loadtests.shapes import Scenario, scenario_from_env
 except ImportError:  # run from a checkout without installing: the repo root is our parent
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from loadtests import schedule as sched
+    from loadtests.net import is_loopback
     from loadtests.recorder import RequestRecorder, make_row, write_worker_info
     from loadtests.shapes import Scenario, scenario_from_env
 
@@ -54,16 +54,6 @@ class ProcessState:
 
 
 STATE = ProcessState()
-
-
-def is_loopback(url: str | None) -> bool:
-    host = urlsplit(url or "").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def process_position(environment: Environment) -> tuple[int, int]:

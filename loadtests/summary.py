@@ -94,11 +94,13 @@ def drain_seconds(res: ScenarioResult) -> float | None:
     after = t >= res.load_end
     if not after.any():
         return None
-    candidates = np.nonzero(after & idle)[0]
-    if not len(candidates):
+    busy_after = np.nonzero(after & ~idle)[0]
+    if not len(busy_after):
+        return 0.0  # nothing was left when the load stopped
+    idle_later = np.nonzero(after & idle & (np.arange(len(t)) > busy_after[0]))[0]
+    if not len(idle_later):
         return None
-    first = candidates[0]
-    return max(0.0, float(t[first] - res.load_end))
+    return max(0.0, float(t[idle_later[0]] - res.load_end))
 
 
 def job_totals(res: ScenarioResult) -> dict[str, int]:

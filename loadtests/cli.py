@@ -1,0 +1,111 @@
+"""``python -m loadtests`` (``make loadtest``): the command line of the runner."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import RunConfig
+from .shapes import DEFAULT_SCENARIOS, presets
+
+
+def _floats(text: str | None) -> tuple[float, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected numbers separated by commas, got {text!r}") from None
+
+
+def _ints(text: str | None) -> tuple[int, ...]:
+    return tuple(int(x) for x in _floats(text))
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in presets()]
+    if unknown:
+        raise click.BadParameter(f"unknown {unknown}; choose from {', '.join(presets())}")
+    return names
+
+
+def _loopback(url: str | None) -> str | None:
+    from .net import is_loopback
+
+    if url and not is_loopback(url):
+        raise click.BadParameter(f"{url}: load only ever targets this machine (127.0.0.1)")
+    return url
+
+
+SCENARIO_HELP = (
+    f"Comma-separated, from: {', '.join(presets())} "
+    f"[default: {','.join(DEFAULT_SCENARIOS)}; --quick: sync,deferred]"
+)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--quick", is_flag=True, help="Fewer, shorter steps (<= 90 s).")
+@click.option("--scenarios", default=None, help=SCENARIO_HELP)
+@click.option("--rates", default=None, help="Open-loop offered load per step, req/s [2,4,6,8,10].")
+@click.option("--step-seconds", type=float, default=None, help="Length of each step [20; quick 8].")
+@click.option("--users", default=None, help="Closed-loop users per step [2,4,6,8,10].")
+@click.option("--closed-step-seconds", type=float, default=None, help="Closed-loop step [12].")
+@click.option("--think-time", type=float, default=1.0, help="Closed loop: s between requests.")
+@click.option("--arrival", type=click.Choice(["poisson", "constant"]), default="poisson")
+@click.option("--seed", type=int, default=1, help="Arrivals, orders and service jitter.")
+@click.option("--timeout", type=float, default=30.0, help="Client timeout per request (s).")
+@click.option("--web-workers", type=int, default=4, help="The store's gunicorn workers.")
+@click.option("--queue-workers", type=int, default=4, help="labqueue worker processes.")
+@click.option("--email-latency", type=float, default=0.3, help="Fake mail server, s per mail.")
+@click.option("--erp-latency", type=float, default=0.25, help="Fake ERP, s per call.")
+@click.option("--error-rate", type=float, default=0.0, help="Share of mail/ERP calls failing.")
+@click.option("--processes", type=int, default=1, help="Locust processes (--processes).")
+@click.option("--drain-cap", type=float, default=90.0, help="Longest wait for queues to drain.")
+@click.option("--redis-url", default=None, help="External Redis [default: embedded server].")
+@click.option("--store-url", default=None, help="A store already running on this machine.")
+@click.option("--port", type=int, default=0, help="The store's port [0: a free one].")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default="results")
+@click.option("--no-graphs", is_flag=True, help="Skip drawing the graphs.")
+def main(**opts: Any) -> None:
+    """Load-test the toy store: sync vs deferred checkout, with queue depth, results and graphs.
+
+    Starts Redis, the fake mail and ERP services, the store under gunicorn and the labqueue
+    workers; runs each scenario under Locust (open loop: requests start on a schedule,
+    latency counts from the intended start); stops everything; writes results/<timestamp>/
+    and points results/latest at it.
+    """
+    if opts["store_url"] and not opts["redis_url"]:
+        raise click.UsageError("--store-url needs --redis-url (the store's Redis, for the queues)")
+    cfg = RunConfig(
+        quick=opts["quick"],
+        scenarios=_names(opts["scenarios"]),
+        rates=_floats(opts["rates"]),
+        step_seconds=opts["step_seconds"],
+        users=_ints(opts["users"]),
+        closed_step_seconds=opts["closed_step_seconds"],
+        think_time=opts["think_time"],
+        arrival=opts["arrival"],
+        seed=opts["seed"],
+        timeout=opts["timeout"],
+        web_workers=opts["web_workers"],
+        queue_workers=opts["queue_workers"],
+        email_latency=opts["email_latency"],
+        erp_latency=opts["erp_latency"],
+        error_rate=opts["error_rate"],
+        processes=opts["processes"],
+        drain_cap=opts["drain_cap"],
+        redis_url=opts["redis_url"],
+        store_url=_loopback(opts["store_url"]),
+        port=opts["port"],
+        results_dir=opts["results_dir"],
+        graphs=not opts["no_graphs"],
+    )
+    from .run import Runner
+
+    sys.exit(Runner(cfg).run())

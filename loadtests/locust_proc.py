@@ -1,0 +1,115 @@
+"""Locust as a subprocess (its CLI, headless): started in its own process group, so Ctrl-C
+reaches the runner only and the runner stops Locust and its forked workers in order."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .shapes import SCENARIO_ENV, Scenario
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+LOCUSTFILE = PACKAGE_DIR / "locustfile.py"
+LOCUST_CONF = PACKAGE_DIR / "locust.conf"
+
+
+def locust_command(host: str, out: Path, processes: int = 1) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "--config",
+        str(LOCUST_CONF),
+        "--locustfile",
+        str(LOCUSTFILE),
+        "--host",
+        host,
+        "--csv",
+        str(out / "locust"),
+        "--json-file",
+        str(out / "locust_stats"),
+        "--logfile",
+        str(out / "logs" / "locust.log"),
+    ]
+    if processes > 1:
+        cmd += ["--processes", str(processes)]
+    return cmd
+
+
+class LocustProcess:
+    """One headless Locust run of one scenario; output files go to ``out``."""
+
+    def __init__(self, scenario: Scenario, host: str, out: Path, processes: int = 1) -> None:
+        self.scenario = scenario
+        self.host = host
+        self.out = out
+        self.processes = processes
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started = 0.0
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        self.console = out / "logs" / "locust-console.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def deadline(self) -> float:
+        """Seconds after which Locust is stopped whatever it is doing (its shape should end
+        it well before: after the steps and the slowest request's timeout)."""
+        sc = self.scenario
+        return sc.lead + sc.duration + sc.timeout + 30.0
+
+    def start(self) -> LocustProcess:
+        scenario_file = self.scenario.save(self.out / "scenario.json")
+        env = {
+            **os.environ,
+            SCENARIO_ENV: str(scenario_file),
+            "LOADTEST_OUT": str(self.out),
+            "LOADTEST_WORKERS": str(max(1, self.processes)),
+            "PYTHONUNBUFFERED": "1",
+        }
+        cmd = locust_command(self.host, self.out, self.processes)
+        with self.console.open("wb") as console:
+            self.proc = subprocess.Popen(
+                cmd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.started = time.monotonic()
+        return self
+
+    def poll(self) -> int | None:
+        return self.proc.poll() if self.proc else None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started if self.started else 0.0
+
+    def overdue(self) -> bool:
+        return self.elapsed() > self.deadline()
+
+    def stop(self, grace: float = 15.0) -> int | None:
+        """TERM the group (Locust writes its CSVs and quits), KILL it if it lingers."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait(5)
+        self._signal(signal.SIGKILL)  # forked workers left behind, if any
+        return self.proc.returncode
+
+    def _signal(self, signum: int) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signum)

