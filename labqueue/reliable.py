@@ -9,28 +9,53 @@ it dead) puts the job back at the head of its queue: at least once, never lost.
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from .keys import Keys
 
-#: FETCH: take the first job of the first non-empty queue (priority order; '*' = every
-#: known queue, sorted) into this worker's in-progress hash, and mark the worker busy and
-#: the job running, in one step: no instant exists where the job is in neither place.
-#: KEYS[1] in-progress hash, KEYS[2] worker busy key, KEYS[3] queues set.
-#: ARGV[1] queue key prefix, ARGV[2] status prefix, ARGV[3] status suffix, ARGV[4] run_at,
-#: ARGV[5] now (epoch s), ARGV[6..] queue names or the single '*'.
-#: Returns {queue, payload} or false.
-FETCH_LUA = """
+#: STEP: FINISH the job this worker ran (if any), then FETCH the next (if asked), in one
+#: script call, so a worker needs one round trip per job.
+#: FINISH records the outcome and lets go of the job in one step: the counters, the status
+#: and (on failure) the failure record change together with the job leaving the in-progress
+#: hash, so a crash never counts a job twice or loses a failure.
+#: FETCH takes the first job of the first non-empty queue (priority order; '*' = every known
+#: queue, sorted) into the in-progress hash, and marks the worker busy and the job running,
+#: in one step: no instant exists where the job is in neither place.
+#: KEYS[1] in-progress hash, KEYS[2] worker busy key, KEYS[3] queues set, KEYS[4] global
+#: counter (processed or failed), KEYS[5] worker counter, KEYS[6] failed list, KEYS[7] status
+#: key of the finished job.
+#: ARGV[1] '1' = finish a job ('' = fetch only), ARGV[2] its status JSON ('' = no id),
+#: ARGV[3] failure record ('' = none), ARGV[4] run_at, ARGV[5] now (epoch s), ARGV[6] status
+#: TTL, ARGV[7] queue key prefix, ARGV[8] status prefix, ARGV[9] status suffix, ARGV[10..]
+#: queue names or the single '*' (none = don't fetch).
+#: Returns {queue, payload} or false when fetching; else 1 if the finished job was still
+#: ours, 0 if a pruner had already put it back.
+STEP_LUA = """
+local ours = 0
+if ARGV[1] == '1' then
+  ours = redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[2])
+  redis.call('INCR', KEYS[4])
+  redis.call('INCR', KEYS[5])
+  if ARGV[2] ~= '' then redis.call('SET', KEYS[7], ARGV[2], 'EX', ARGV[6]) end
+  if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[6], ARGV[3]) end
+end
+if #ARGV < 10 then return ours end
 local names = {}
-if ARGV[6] == '*' then
+if ARGV[10] == '*' then
   names = redis.call('SMEMBERS', KEYS[3])
   table.sort(names)
 else
-  for i = 6, #ARGV do names[#names + 1] = ARGV[i] end
+  for i = 10, #ARGV do names[#names + 1] = ARGV[i] end
 end
 for _, q in ipairs(names) do
-  local raw = redis.call('LPOP', ARGV[1] .. q)
+  local raw = redis.call('LPOP', ARGV[7] .. q)
   if raw then
     redis.call('HSET', KEYS[1], 'queue', q, 'payload', raw)
     local ok, job = pcall(cjson.decode, raw)
@@ -39,30 +64,13 @@ for _, q in ipairs(names) do
     redis.call('SET', KEYS[2],
       '{"queue":' .. cjson.encode(q) .. ',"run_at":"' .. ARGV[4] .. '","payload":' .. shown .. '}')
     if ok and type(job) == 'table' and type(job['id']) == 'string' then
-      redis.call('SET', ARGV[2] .. job['id'] .. ARGV[3],
+      redis.call('SET', ARGV[8] .. job['id'] .. ARGV[9],
         '{"status":2,"updated":' .. ARGV[5] .. ',"started":' .. ARGV[5] .. '}')
     end
     return {q, raw}
   end
 end
 return false
-"""
-
-#: FINISH: record the outcome of the in-progress job and let go of it, in one step: the
-#: counters, the status and (on failure) the failure record change together with the job
-#: leaving the in-progress hash, so a crash never counts a job twice or loses a failure.
-#: KEYS[1] in-progress, KEYS[2] worker busy key, KEYS[3] global counter, KEYS[4] worker
-#: counter, KEYS[5] status key, KEYS[6] failed list.
-#: ARGV[1] status JSON ('' = no id), ARGV[2] status TTL, ARGV[3] failure record ('' = none).
-#: Returns 1 if the job was still ours, 0 if a pruner had already put it back.
-FINISH_LUA = """
-local ours = redis.call('DEL', KEYS[1])
-redis.call('DEL', KEYS[2])
-redis.call('INCR', KEYS[3])
-redis.call('INCR', KEYS[4])
-if ARGV[1] ~= '' then redis.call('SET', KEYS[5], ARGV[1], 'EX', ARGV[2]) end
-if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[6], ARGV[3]) end
-return ours
 """
 
 #: RELEASE: unregister a worker and put its in-progress job (if any) back at the head of
@@ -89,6 +97,8 @@ end
 return job[2]
 """
 
+STEP_SHA = hashlib.sha1(STEP_LUA.encode()).hexdigest()
+
 
 @dataclass
 class Fetched:
@@ -103,24 +113,32 @@ def _text(value: Any) -> str:
 
 
 class ReliableFetch:
-    """The three scripts, bound to one connection and namespace."""
+    """The scripts, bound to one connection and namespace.
+
+    Scripts run by EVALSHA with the digest computed here (SCRIPT LOAD once, on NOSCRIPT):
+    no SCRIPT EXISTS before every pipeline, no Script object in between.
+    """
 
     def __init__(self, connection: Any, keys: Keys) -> None:
         self.connection = connection
         self.keys = keys
-        self._fetch = connection.register_script(FETCH_LUA)
-        self._finish = connection.register_script(FINISH_LUA)
         self._release = connection.register_script(RELEASE_LUA)
 
-    def fetch(
-        self, worker_id: str, queues: list[str], now: float, run_at: str, client: Any = None
-    ) -> Any:
-        k = self.keys
-        return self._fetch(
-            [k.inprogress(worker_id), k.worker(worker_id), k.queues],
-            [k.queue_prefix, k.status_prefix, Keys.STATUS_SUFFIX, run_at, int(now), *queues],
-            client=client,
-        )
+    def step(self, args: Sequence[Any]) -> Any:
+        """Run STEP_LUA with ``args`` (numkeys first, as EVALSHA takes them)."""
+        try:
+            return self.connection.execute_command("EVALSHA", STEP_SHA, *args)
+        except NoScriptError:
+            self.connection.script_load(STEP_LUA)
+            return self.connection.execute_command("EVALSHA", STEP_SHA, *args)
+
+    def bind(self, worker_id: str, queues: Sequence[str], ttl: int) -> WorkerSteps:
+        """STEP_LUA's arguments that never change for ``worker_id``, computed once."""
+        return WorkerSteps(self, worker_id, queues, ttl)
+
+    def fetch(self, worker_id: str, queues: list[str], now: float, run_at: str) -> Any:
+        """Take the next job into ``worker_id``'s in-progress hash (reply for :meth:`parse`)."""
+        return self.bind(worker_id, queues, 0).step(None, now, run_at)
 
     @staticmethod
     def parse(reply: Any) -> Fetched | None:
@@ -129,28 +147,11 @@ class ReliableFetch:
         return Fetched(_text(reply[0]), _text(reply[1]))
 
     def finish(
-        self,
-        worker_id: str,
-        job_id: str | None,
-        status: str,
-        ttl: int,
-        failure: str = "",
-        client: Any = None,
+        self, worker_id: str, job_id: str | None, status: str, ttl: int, failure: str = ""
     ) -> Any:
-        k = self.keys
-        counter = "failed" if failure else "processed"
-        return self._finish(
-            [
-                k.inprogress(worker_id),
-                k.worker(worker_id),
-                k.stat(counter),
-                k.stat(counter, worker_id),
-                k.status(job_id or "-"),
-                k.failed,
-            ],
-            [status if job_id else "", ttl, failure],
-            client=client,
-        )
+        """Record the outcome of ``worker_id``'s job; 1 if it was still ours, else 0."""
+        steps = self.bind(worker_id, (), ttl)
+        return steps.step((job_id, status, failure), time.time(), "", fetch=False)
 
     def release(self, worker_id: str, now: float) -> str | None:
         """Unregister ``worker_id``; returns the payload put back on its queue, if any."""
@@ -169,3 +170,47 @@ class ReliableFetch:
             [worker_id, k.queue_prefix, k.status_prefix, Keys.STATUS_SUFFIX, int(now)],
         )
         return _text(reply) if reply else None
+
+
+class WorkerSteps:
+    """STEP_LUA for one worker: its keys and queues encoded once, the job's parts per call."""
+
+    def __init__(
+        self, fetcher: ReliableFetch, worker_id: str, queues: Sequence[str], ttl: int
+    ) -> None:
+        k = fetcher.keys
+        self._fetcher = fetcher
+        head = (7, k.inprogress(worker_id), k.worker(worker_id), k.queues)
+        self._done = {
+            counter: _encoded((*head, k.stat(counter), k.stat(counter, worker_id), k.failed))
+            for counter in ("processed", "failed")
+        }
+        self._status = (k.status_prefix, Keys.STATUS_SUFFIX)
+        consts = (ttl, k.queue_prefix, k.status_prefix, Keys.STATUS_SUFFIX)
+        self._tail = _encoded(consts)
+        self._fetch_tail = _encoded((*consts, *queues))
+
+    def step(
+        self,
+        done: tuple[str | None, str, str] | None,
+        now: float,
+        run_at: str,
+        fetch: bool = True,
+    ) -> Any:
+        """Finish ``done`` = (job id, status JSON, failure record) if given, then fetch."""
+        tail = self._fetch_tail if fetch else self._tail
+        if done is None:
+            keys, flag, job_id, status, failure = self._done["processed"], "", None, "", ""
+        else:
+            job_id, status, failure = done
+            keys, flag = self._done["failed" if failure else "processed"], "1"
+        status_key = self._status[0] + (job_id or "-") + self._status[1]
+        status = status if job_id else ""
+        return self._fetcher.step(
+            (*keys, status_key, flag, status, failure, run_at, int(now), *tail)
+        )
+
+
+def _encoded(values: Sequence[Any]) -> tuple[Any, ...]:
+    """Strings as UTF-8 bytes, which redis-py sends as they are (no per-call encoding)."""
+    return tuple(v.encode() if isinstance(v, str) else v for v in values)

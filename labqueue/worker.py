@@ -34,7 +34,7 @@ from .jobs import Registry, registry
 from .keys import DEFAULT_NAMESPACE, Keys
 from .liveness import DEAD_AFTER, prune_dead_workers
 from .payload import Payload, check_queue_name
-from .reliable import Fetched, ReliableFetch
+from .reliable import Fetched, ReliableFetch, WorkerSteps
 from .status import FINISHED_TTL, JobStatus, status_json
 
 log = logging.getLogger("labqueue.worker")
@@ -100,6 +100,8 @@ class Worker:
         self._signals = 0
         self._state = "starting"
         self._pubsub: Any = None
+        self._steps: WorkerSteps | None = None  # STEP_LUA's arguments for this process's id
+        self._steps_for = 0
 
     @property
     def id(self) -> str:
@@ -151,20 +153,14 @@ class Worker:
             self._finish_and_fetch(pending, fetch=False)
 
     def _finish_and_fetch(self, done: Outcome | None, fetch: bool = True) -> Fetched | None:
-        """Record ``done`` (if any) and take the next job: one round trip for both."""
+        """Record ``done`` (if any) and take the next job: one script call, one round trip."""
         now = time.time()
-        if done is None:
-            return ReliableFetch.parse(
-                self._fetcher.fetch(self.id, self.queues, now, timefmt.run_at(now))
-            )
-        with self.connection.pipeline(transaction=False) as pipe:
-            self._fetcher.finish(
-                self.id, done.job_id, done.status, FINISHED_TTL, done.failure, client=pipe
-            )
-            if fetch:
-                self._fetcher.fetch(self.id, self.queues, now, timefmt.run_at(now), client=pipe)
-            replies = pipe.execute()
-        return ReliableFetch.parse(replies[1]) if fetch else None
+        if self._steps is None or self._steps_for != os.getpid():
+            self._steps = self._fetcher.bind(self.id, self.queues, FINISHED_TTL)
+            self._steps_for = os.getpid()
+        job = None if done is None else (done.job_id, done.status, done.failure)
+        reply = self._steps.step(job, now, timefmt.run_at(now), fetch)
+        return ReliableFetch.parse(reply) if fetch else None
 
     def _perform(self, fetched: Fetched) -> Outcome:
         started = time.time()
