@@ -47,11 +47,29 @@ format: setup  ## ruff format and fix
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+store: setup  ## the toy store in the foreground: Redis, fake mail and ERP, gunicorn, workers; Ctrl-C stops all (STORE_ARGS=--help)
+	$(PY) -m labqueue.demo up $(STORE_ARGS)
+
 loadtest: setup  ## sync vs deferred checkout under Locust, graphs in results/latest (QUICK=1: ~90 s; LOADTEST_ARGS=--help)
 	$(PY) -m loadtests $(if $(filter-out 0,$(QUICK)),--quick) $(LOADTEST_ARGS)
 
 bench: setup  ## labqueue vs the Redis ceiling, huey and RQ (BENCH_ARGS=--quick): results/bench/
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+
+notebooks: setup  ## run every notebook top to bottom from its .py pair, save it with outputs
+	@for py in $(NOTEBOOKS); do \
+	  nb=$${py%.py}.ipynb; start=$$(date +%s); \
+	  $(PY) -m jupytext --quiet --to ipynb --update $$py || exit 1; \
+	  $(PY) -m jupyter nbconvert --log-level ERROR --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=300 --ExecutePreprocessor.record_timing=False $$nb \
+	    || exit 1; \
+	  echo "==> $$nb ran in $$(( $$(date +%s) - start )) s"; \
+	done
+
+lab: setup  ## JupyterLab on notebooks/ (View > Presentation Mode for the talk)
+	$(PY) -m jupyter lab --notebook-dir=notebooks
 
 clean:  ## remove the venv and caches (results are kept)
 	rm -rf .venv .pytest_cache .ruff_cache build *.egg-info
