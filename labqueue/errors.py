@@ -6,7 +6,11 @@
     ├── PayloadError              a payload cannot be built or read (not JSON, no class, ...)
     │   └── UnknownJobClass       a payload names a class that is not registered
     ├── NotAJob                   a Python class that is not a labqueue Job was given
-    └── JobNotFound               no job (status, failure) with that id
+    ├── JobNotFound               no job (status, failure) with that id
+    └── JobFailed                 how a job failed when the worker could not see it raise
+        ├── JobTimeout            it ran over its time limit and was stopped
+        ├── JobCrashed            its process died (--fork: segfault, os._exit, killed)
+        └── JobRaised             it raised in a child process (--fork); carries the original
 
 Each message is one line that says what went wrong and what to do about it; the CLI
 prints it as it is and exits non-zero.
@@ -41,3 +45,26 @@ class NotAJob(LabqueueError):
 
 class JobNotFound(LabqueueError):
     """No job, status or failure record exists with the given id."""
+
+
+class JobFailed(LabqueueError):
+    """A job failed in a way the worker observed from outside ``perform``."""
+
+
+class JobTimeout(JobFailed):
+    """A job ran over its time limit and was stopped."""
+
+
+class JobCrashed(JobFailed):
+    """The process running a job died before reporting (segfault, ``os._exit``, killed)."""
+
+
+class JobRaised(JobFailed):
+    """A job raised in a child process (``--fork``); carries the original exception's parts."""
+
+    def __init__(self, exception: str, error: str, backtrace: list[str]) -> None:
+        super().__init__(f"{exception}: {error}")
+        #: the original exception's class name, message and traceback lines
+        self.exception = exception
+        self.error = error
+        self.backtrace = backtrace

@@ -16,9 +16,9 @@ from typing import Any
 import redis
 
 from . import timefmt
-from .errors import JobNotFound
+from .errors import JobNotFound, JobRaised
 from .keys import DEFAULT_NAMESPACE, Keys
-from .payload import dumps
+from .payload import ATTEMPTS_FIELD, dumps
 from .status import JobStatus, status_json
 
 
@@ -39,29 +39,33 @@ class Failure:
     def from_exception(
         cls, exc: BaseException, raw: str, worker: str, queue: str, **extra: Any
     ) -> Failure:
-        try:
-            payload: Any = json.loads(raw)
-        except ValueError:
-            payload = raw
-        frames = traceback.format_tb(exc.__traceback__) if exc.__traceback__ else []
-        lines = [ln for frame in frames for ln in frame.rstrip("\n").split("\n")]
-        return cls(
-            timefmt.failed_at(), payload, type(exc).__name__, str(exc), lines, worker, queue, extra
-        )
+        """The record for ``exc``; never raises, whatever ``raw`` holds."""
+        if isinstance(exc, JobRaised):  # raised in a child process: report the original
+            name, error, lines = exc.exception, exc.error, exc.backtrace
+        else:
+            frames = traceback.format_tb(exc.__traceback__) if exc.__traceback__ else []
+            lines = [ln for frame in frames for ln in frame.rstrip("\n").split("\n")]
+            name, error = type(exc).__name__, _message(exc)
+        payload = kept_payload(raw)
+        return cls(timefmt.failed_at(), payload, name, error, lines, worker, queue, extra)
 
     def to_json(self) -> str:
-        return dumps(
-            {
-                "failed_at": self.failed_at,
-                "payload": self.payload,
-                "exception": self.exception,
-                "error": self.error,
-                "backtrace": self.backtrace,
-                "worker": self.worker,
-                "queue": self.queue,
-                **self.extra,
-            }
-        )
+        record = {
+            "failed_at": self.failed_at,
+            "payload": self.payload,
+            "exception": self.exception,
+            "error": self.error,
+            "backtrace": self.backtrace,
+            "worker": self.worker,
+            "queue": self.queue,
+            **self.extra,
+        }
+        text = dumps(record)
+        try:
+            text.encode()
+        except UnicodeEncodeError:  # lone surrogates from a payload's escapes: keep them escaped
+            text = json.dumps(record, separators=(",", ":"))
+        return text
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Failure:
@@ -90,6 +94,26 @@ class Failure:
 
     def payload_json(self) -> str:
         return self.payload if isinstance(self.payload, str) else dumps(self.payload)
+
+
+def kept_payload(raw: str) -> Any:
+    """What a record keeps of a payload: the object if ``raw`` is a clean JSON object (as
+    Resque records it), else the raw text itself, byte for byte."""
+    try:
+        data = json.loads(raw)
+        if isinstance(data, dict):
+            json.dumps(data, allow_nan=False)  # NaN, Infinity: not JSON for other readers
+            return data
+    except (ValueError, RecursionError):
+        pass
+    return raw
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose __str__ itself fails
+        return f"<unprintable {type(exc).__name__}>"
 
 
 def record_digest(raw: str | bytes) -> str:
@@ -146,7 +170,12 @@ class FailedStore:
 
     def _requeue_commands(self, pipe: Any, rec: Failure) -> None:
         pipe.sadd(self.keys.queues, rec.queue)
-        pipe.rpush(self.keys.queue(rec.queue), rec.payload_json())
+        payload = rec.payload
+        if isinstance(payload, dict) and ATTEMPTS_FIELD in payload:  # a fresh set of retries
+            payload = {k: v for k, v in payload.items() if k != ATTEMPTS_FIELD}
+        pipe.rpush(
+            self.keys.queue(rec.queue), payload if isinstance(payload, str) else dumps(payload)
+        )
         if rec.job_id:
             pipe.set(self.keys.status(rec.job_id), status_json(JobStatus.WAITING, time.time()))
 

@@ -23,6 +23,13 @@ MAX_PAYLOAD_BYTES = 1024 * 1024
 
 _KNOWN = ("class", "args", "id", "queue_time")
 
+#: Extra payload fields labqueue writes (Resque readers ignore fields they don't know):
+#: the queue a delayed job goes to (resque-scheduler's own field), its exact due time (the
+#: ``delayed:TS`` key has whole seconds only), and how many runs of it have failed so far.
+QUEUE_FIELD = "queue"
+SCHEDULED_FOR_FIELD = "scheduled_for"
+ATTEMPTS_FIELD = "attempts"
+
 
 def new_job_id() -> str:
     """A php-resque style job id: 32 lowercase hex digits."""
