@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 
@@ -10,9 +11,18 @@ def _utc(ts: float | None) -> datetime:
     return datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
 
 
+#: The last second run_at formatted, and its text: a worker asks once per job.
+_run_at_cache: tuple[int, str] = (-1, "")
+
+
 def run_at(ts: float | None = None) -> str:
-    """``2026-11-29T10:45:15Z``: a busy worker's ``run_at``."""
-    return _utc(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2026-11-29T10:45:15Z``: a busy worker's ``run_at`` (formatted once per second)."""
+    global _run_at_cache
+    second = math.floor(time.time() if ts is None else ts)
+    cached = _run_at_cache
+    if cached[0] != second:
+        cached = _run_at_cache = (second, _utc(second).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return cached[1]
 
 
 def started(ts: float | None = None) -> str:
