@@ -42,6 +42,7 @@ def create_app(
     store = Store(_resolve(config), redis_client)
     app.extensions["store"] = store
     steps.warm_up()
+    store.warm_up()
     _register_routes(app)
     _register_errors(app)
     return app

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -34,6 +35,8 @@ from .config import StoreConfig
 from .db import SLOW_STEPS, Line, Order
 from .errors import BadInput, OrderNotFound, StepFailed
 from .orderform import CheckoutRequest, parse_checkout
+
+log = logging.getLogger("labqueue.demo")
 
 #: Every key of ``timings_ms``, always present (0.0 for a step the mode does not run).
 TIMING_KEYS = (
@@ -124,6 +127,19 @@ class Store:
         if self._redis is None:
             self._redis = labqueue.connect(self.config.redis_url)
         return self._redis
+
+    def warm_up(self) -> None:
+        """Open the database and Redis connections now, so the first checkout does not pay
+        for them (only when Redis is configured: no embedded server is started here)."""
+        self.db.execute("SELECT 1").fetchone()
+        if self._redis is None and not self.config.redis_url:
+            return
+        try:
+            self.redis.ping()
+            for step in SLOW_STEPS:
+                self.queue_for(step)
+        except (redis.RedisError, labqueue.LabqueueError) as exc:
+            log.warning("Redis not reachable yet (%s); deferred checkouts will retry", exc)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

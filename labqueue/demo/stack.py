@@ -50,7 +50,15 @@ def gunicorn_argv(bind: str, workers: int, log_dir: Path | None = None) -> list[
         argv += ["--access-logformat", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms']
     if Path("/dev/shm").is_dir():  # heartbeat files in memory, not on a slow disk
         argv += ["--worker-tmp-dir", "/dev/shm"]
+    if _gunicorn_has("control_socket_disable"):  # gunicorn >= 25 shares ~/.gunicorn/*.ctl
+        argv += ["--no-control-socket"]
     return [*argv, APP]
+
+
+def _gunicorn_has(setting: str) -> bool:
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return any(s.name == setting for s in KNOWN_SETTINGS)
 
 
 def worker_argv(queues: str) -> list[str]:
