@@ -7,8 +7,11 @@ woken through a pub/sub message. ``enqueue_many`` sends any number in one round 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from redis.exceptions import NoScriptError
 
 from .errors import ConfigurationError, PayloadError
 from .jobs import Job, Registry, registry
@@ -32,10 +35,17 @@ redis.call('PUBLISH', ARGV[2], ARGV[1])
 return n
 """
 
+ENQUEUE_SHA = hashlib.sha1(ENQUEUE_LUA.encode()).hexdigest()
+
 #: How many jobs one script call carries in enqueue_many (Lua's argument stack is finite).
 BULK_CHUNK = 2000
 
 JobRef = type[Job] | str
+
+
+def _encoded(values: Sequence[Any]) -> tuple[Any, ...]:
+    """Strings as UTF-8 bytes, which redis-py sends as they are (no per-call encoding)."""
+    return tuple(v.encode() if isinstance(v, str) else v for v in values)
 
 
 def _default_connection() -> Any:
@@ -68,7 +78,10 @@ class Queue:
         self.connection = connection if connection is not None else _default_connection()
         self.keys = Keys(namespace)
         self.registry = registry
-        self._script = self.connection.register_script(ENQUEUE_LUA)
+        k = self.keys
+        # ENQUEUE_LUA's arguments that are the same for every job of this queue, encoded once
+        fixed = [2, k.queues, k.queue(self.name), self.name, k.wakeup_channel, k.status_prefix]
+        self._fixed = _encoded([*fixed, Keys.STATUS_SUFFIX])
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"
@@ -103,24 +116,25 @@ class Queue:
         if not payloads:
             return
         status = status_json(JobStatus.WAITING)
-        head = [
-            self.name,
-            self.keys.wakeup_channel,
-            self.keys.status_prefix,
-            Keys.STATUS_SUFFIX,
-            status,
-        ]
-        keys = [self.keys.queues, self.keys.queue(self.name)]
         if len(payloads) == 1:
-            self._script(keys, [*head, payloads[0].id, payloads[0].to_json()])
+            self._evalsha(*self._fixed, status, payloads[0].id, payloads[0].to_json())
             return
         with self.connection.pipeline(transaction=False) as pipe:
             for start in range(0, len(payloads), BULK_CHUNK):
-                argv = list(head)
+                argv: list[Any] = [*self._fixed, status]
                 for p in payloads[start : start + BULK_CHUNK]:
-                    argv += [p.id, p.to_json()]
-                self._script(keys, argv, client=pipe)
+                    argv += (p.id, p.to_json())
+                # EVAL with the text: no NOSCRIPT to recover from halfway through a pipeline
+                pipe.execute_command("EVAL", ENQUEUE_LUA, *argv)
             pipe.execute()
+
+    def _evalsha(self, *args: Any) -> Any:
+        """ENQUEUE_LUA by its digest (no Script object, no SCRIPT EXISTS); loads it if needed."""
+        try:
+            return self.connection.execute_command("EVALSHA", ENQUEUE_SHA, *args)
+        except NoScriptError:
+            self.connection.script_load(ENQUEUE_LUA)
+            return self.connection.execute_command("EVALSHA", ENQUEUE_SHA, *args)
 
     # -- inspection --------------------------------------------------------------------
     def __len__(self) -> int:
