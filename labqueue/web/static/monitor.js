@@ -4,7 +4,8 @@
 
 (function () {
   const COLORS = ["#4f6bed", "#16a394", "#e8833a", "#d6457a", "#8a63d2", "#3a9ad9", "#c9a227", "#5b8c3a"];
-  const WINDOW_S = 300; // the charts show the last five minutes
+  const MAX_WINDOW_S = 300; // the charts show up to the last five minutes
+  const MIN_WINDOW_S = 60; // and at least one, so a fresh page is not all squeezed
 
   // -- confirmation: every form with data-confirm asks first ----------------------------
   function confirmThen(message, proceed) {
@@ -45,6 +46,9 @@
   const every = Math.max(500, parseInt(document.body.dataset.refreshMs, 10) || 2000);
   const history = { t: [], queues: {} };
   let lastT = null;
+  let skew = 0; // server clock minus ours: the charts use the server's time
+
+  function serverNow() { return Date.now() / 1000 + skew; }
   let colorOf = {};
 
   const fmt = new Intl.NumberFormat();
@@ -66,7 +70,7 @@
         history.queues[name].push(series ? series[i] : 0);
       }
     }
-    const cutoff = Date.now() / 1000 - WINDOW_S - 10;
+    const cutoff = serverNow() - MAX_WINDOW_S - 10;
     let drop = 0;
     while (drop < history.t.length && history.t[drop] < cutoff) drop++;
     if (drop) {
@@ -133,13 +137,19 @@
     values.forEach(function (v, i) { if (i) ctx.lineTo(x(i), y(v)); else ctx.moveTo(x(i), y(v)); });
   }
 
+  function span() {
+    const now = serverNow();
+    const seen = history.t.length ? now - history.t[0] : 0;
+    return Math.min(MAX_WINDOW_S, Math.max(MIN_WINDOW_S, Math.ceil(seen / 30) * 30));
+  }
+
   function drawSpark(canvas, values, color) {
     if (!canvas) return;
     const c = sized(canvas);
     if (values.length < 2) return;
-    const now = Date.now() / 1000;
+    const now = serverNow(), window_s = span();
     const max = Math.max(1, Math.max.apply(null, values));
-    const x = function (i) { return c.w * (1 - (now - history.t[i]) / WINDOW_S); };
+    const x = function (i) { return c.w * (1 - (now - history.t[i]) / window_s); };
     const y = function (v) { return c.h - 2 - (c.h - 4) * (v / max); };
     path(c.ctx, values, x, y);
     c.ctx.strokeStyle = color;
@@ -151,6 +161,12 @@
     c.ctx.fillStyle = color;
     c.ctx.fill();
     c.ctx.globalAlpha = 1;
+  }
+
+  function tickLabel(ago) {
+    if (!ago) return "now";
+    if (ago < 60) return "−" + ago + " s";
+    return ago % 60 ? "−" + Math.floor(ago / 60) + ":" + String(ago % 60).padStart(2, "0") : "−" + ago / 60 + " min";
   }
 
   function niceMax(v) {
@@ -168,9 +184,9 @@
     let max = 0;
     names.forEach(function (n) { max = Math.max(max, Math.max.apply(null, history.queues[n].concat([0]))); });
     max = niceMax(max);
-    const now = Date.now() / 1000;
+    const now = serverNow(), window_s = span();
     const pw = c.w - left - right, ph = c.h - top - bottom;
-    const x = function (i) { return left + pw * (1 - (now - history.t[i]) / WINDOW_S); };
+    const x = function (i) { return left + pw * (1 - (now - history.t[i]) / window_s); };
     const y = function (v) { return top + ph * (1 - v / max); };
     const ctx = c.ctx;
     ctx.font = "11px system-ui, sans-serif";
@@ -186,10 +202,12 @@
     }
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    for (let m = 5; m >= 0; m--) {
-      const xx = left + pw * (1 - (m * 60) / WINDOW_S);
-      ctx.fillText(m ? "−" + m + " min" : "now", Math.min(xx, c.w - right - 12), c.h - bottom + 6);
+    const step = window_s <= 60 ? 10 : window_s <= 150 ? 30 : 60;
+    for (let ago = window_s - (window_s % step); ago >= 0; ago -= step) {
+      const xx = left + pw * (1 - ago / window_s);
+      ctx.fillText(tickLabel(ago), Math.min(xx, c.w - right - 12), c.h - bottom + 6);
     }
+    setText("chart-window", window_s % 60 ? window_s + " seconds" : window_s / 60 === 1 ? "minute" : window_s / 60 + " minutes");
     ctx.save();
     ctx.beginPath(); ctx.rect(left, 0, pw, c.h); ctx.clip();
     names.forEach(function (n) {
@@ -215,6 +233,7 @@
     setText("stat-queues", String(o.queues.length));
     setText("stat-processed", fmt.format(o.processed));
     setText("stat-failed", fmt.format(o.failed));
+    document.getElementById("stat-failed").classList.toggle("bad-text", o.failed > 0);
     setText("stat-failed-store", fmt.format(o.failed_store));
     setText("rate-processed", rate(o.rates.processed));
     setText("rate-failed", rate(o.rates.failed));
@@ -247,6 +266,7 @@
       const resp = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
       if (!resp.ok) throw new Error("HTTP " + resp.status);
       const o = await resp.json();
+      skew = o.time - Date.now() / 1000;
       merge(o.history);
       if (history.t.length) lastT = history.t[history.t.length - 1];
       render(o);
