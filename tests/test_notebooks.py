@@ -1,0 +1,100 @@
+"""The notebooks: pairs in sync, committed without errors, and each one runs on a fresh kernel.
+
+Each notebook runs top to bottom in its own kernel (nbclient, the notebook's directory as
+the working directory), as `make notebooks` and an attendee would run it; the runtime is
+printed, not asserted (the budget is 60 s on a quiet laptop, and CI machines are not
+quiet). Every process a notebook starts is tagged (LABQUEUE_NOTEBOOK_TAG), so the test can
+check that none is left once the kernel has shut down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import jupytext
+import nbformat
+import psutil
+import pytest
+from nbclient import NotebookClient
+
+from labqueue.notebook.lab import TAG_ENV
+
+NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
+PAIRS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+#: Generous: a notebook that needs this long is broken (the budget is 60 s).
+HANG_LIMIT = 240
+
+
+def _cells(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source.strip()) for c in notebook.cells]
+
+
+def test_notebooks_numbered_in_order_each_with_its_pair() -> None:
+    assert [p.name[:2] for p in PAIRS] == [f"{i:02d}" for i in range(1, len(PAIRS) + 1)]
+    for py in PAIRS:
+        assert py.with_suffix(".ipynb").exists(), f"{py.name} has no .ipynb: run make notebooks"
+
+
+@pytest.mark.parametrize("py", PAIRS, ids=lambda p: p.stem)
+def test_pair_in_sync(py: Path) -> None:
+    """The .py (reviewed) and the .ipynb (committed with outputs) hold the same cells."""
+    text, notebook = jupytext.read(py), jupytext.read(py.with_suffix(".ipynb"))
+    assert _cells(text) == _cells(notebook), (
+        f"{py.name} and its .ipynb differ: run `make notebooks` (or jupytext --sync {py})"
+    )
+    formats = notebook.metadata.get("jupytext", {}).get("formats", "")
+    assert formats == "ipynb,py:percent", f"{py.name}: not paired as ipynb,py:percent"
+
+
+@pytest.mark.parametrize("py", PAIRS, ids=lambda p: p.stem)
+def test_committed_with_outputs_and_no_errors(py: Path) -> None:
+    notebook = json.loads(py.with_suffix(".ipynb").read_text())
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    errors = [
+        f"cell {i}: {o.get('ename')}: {o.get('evalue')}"
+        for i, c in enumerate(code)
+        for o in c.get("outputs", [])
+        if o["output_type"] == "error"
+    ]
+    assert errors == []
+    assert all(c.get("execution_count") for c in code), "not run top to bottom: make notebooks"
+    assert sum(len(c.get("outputs", [])) for c in code) >= len(code) // 2
+
+
+def _tagged(tag: str) -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if proc.environ().get(TAG_ENV) == tag or f"-{tag}-" in proc.cwd():
+                found.append(f"{proc.pid}: {' '.join(proc.info['cmdline'] or [])}")
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(HANG_LIMIT + 60)
+@pytest.mark.parametrize("py", PAIRS, ids=lambda p: p.stem)
+def test_notebook_runs_on_a_fresh_kernel(py: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tag = f"test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(TAG_ENV, tag)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    notebook = jupytext.read(py)
+    client = NotebookClient(
+        notebook,
+        timeout=HANG_LIMIT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    start = time.monotonic()
+    client.execute()  # raises CellExecutionError, naming the cell, on any error
+    print(f"{py.stem}: {time.monotonic() - start:.1f} s")
+    deadline = time.monotonic() + 15
+    while _tagged(tag) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _tagged(tag) == [], "processes left behind by the notebook"
+    assert os.environ.get(TAG_ENV) == tag
