@@ -18,6 +18,7 @@ Configuration keys (``config`` or ``app.config``):
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
@@ -127,7 +128,9 @@ def serve(
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve ``app`` with threads until Ctrl-C / SIGTERM-as-KeyboardInterrupt; tells
-    ``ready`` the URL once listening (default: print it)."""
+    ``ready`` the URL once listening (default: print it). Requests are not logged: the
+    overview polls every two seconds."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(host, port, app, threaded=True)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_port}/"
