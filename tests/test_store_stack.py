@@ -16,8 +16,11 @@ from typing import Any
 
 import psutil
 import pytest
+import redis
 import requests
 
+import labqueue
+from labqueue.demo import jobs
 from labqueue.demo.checkout import Store
 from labqueue.demo.stack import FakeServices, Stack, StackError
 from labqueue.server import find_redis_server
@@ -121,15 +124,28 @@ def test_a_taken_port_is_a_clear_error_and_leaves_nothing_behind() -> None:
     assert {p.pid for p in me.children(recursive=True)} - before == set()
 
 
-def test_a_dead_worker_is_noticed(tmp_path: Path) -> None:
-    with fast_stack(web_workers=1, queue_workers=1) as s:
+def test_on_a_given_redis_old_jobs_are_dropped_and_a_dead_worker_is_noticed(
+    redis_url: str,
+) -> None:
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    labqueue.Queue("erp", r).enqueue(jobs.RecordSaleInERP, order_id=1)  # from an older run
+    with fast_stack(web_workers=1, queue_workers=1, redis_url=redis_url) as s:
         procs = process_tree(list(s.pids().values()))
+        assert "redis" not in s.pids()
+        order = requests.post(f"{s.store_url}/checkout/deferred", json=CART, timeout=30).json()
+        order_url = f"{s.store_url}/orders/{order['order_id']}"
+        wait_for(lambda: requests.get(order_url, timeout=5).json()["status"] == "complete",
+                 what="the deferred jobs")  # fmt: skip
+        assert labqueue.FailedStore(r).all() == []
+        assert requests.get(f"{s.erp_url}/stats", timeout=5).json()["calls"]["sales"] == 1
+
         psutil.Process(s.pids()["worker-1"]).kill()
         assert wait_for(s.first_dead, what="the dead worker to be seen") == "worker-1"
         s.scale_workers(2)
         assert [w.name for w in s.workers] == ["worker-1", "worker-2"]
         procs += process_tree([s.pids()["worker-2"]])
     assert left_behind(procs) == []
+    assert r.ping()  # a Redis the stack did not start is left running
 
 
 @pytest.mark.parametrize("in_process", [True, False], ids=["threads", "subprocesses"])

@@ -17,6 +17,7 @@ one of them; ``port=0`` picks a free port. Just the fake services: :mod:`.servic
 
 from __future__ import annotations
 
+import atexit
 import os
 from pathlib import Path
 from typing import Any
@@ -161,12 +162,20 @@ class Stack:
             if self.fresh_db:
                 db.remove_db(db_path)
             db.init_db(db_path)
+            if self.fresh_db:
+                self._clear_queues()
             self._start_web()
             self.scale_workers(self.queue_workers)
         except BaseException:
             self.stop()
             raise
+        atexit.register(self.stop)
         return self
+
+    def _clear_queues(self) -> None:
+        """Jobs left from an earlier run name orders of an earlier database: drop them."""
+        for name in (self.config.email_queue, self.config.erp_queue):
+            labqueue.Queue(name, self.redis, namespace=self.config.namespace).clear()
 
     def _start_redis(self) -> None:
         if self.redis_url:
@@ -255,6 +264,7 @@ class Stack:
     # -- down --------------------------------------------------------------------------
     def stop(self) -> None:
         """Stop everything (web and workers first, then the fakes, then Redis)."""
+        atexit.unregister(self.stop)
         try:
             web = [self.web] if self.web else []
             stop_all([*web, *self.workers])
