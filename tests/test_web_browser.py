@@ -78,6 +78,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         f"--user-data-dir={tmp_path / 'profile'}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log"))
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(30)
@@ -214,3 +215,48 @@ def test_watch_fail_requeue_in_the_browser(browser: Any, monitor_url: str, real:
     assert boom_id.startswith(row.find_element("css selector", "a.mono").text.rstrip("…"))
     assert labqueue.get_status(real, boom_id).status is labqueue.JobStatus.WAITING
     shot(d, "monitor-queue.png")
+
+
+def test_every_page_with_resque_records_renders_cleanly(
+    browser: Any, monitor_url: str, real: Any
+) -> None:
+    """Ruby Resque's records, a live labqueue worker, delayed jobs: no console error
+    (a CSP violation or a script error would show there) on any page."""
+    from test_web_pages import RUBY_WORKER, write_delayed, write_ruby_layout
+
+    from labqueue import timefmt
+
+    write_ruby_layout(real)
+    real.sadd(K.workers, "shop-1:4242:email,erp")
+    real.hset(K.heartbeat, "shop-1:4242:email,erp", timefmt.heartbeat())
+    real.set(K.worker_started("shop-1:4242:email,erp"), timefmt.started(time.time() - 3600))
+    real.set(K.stat("processed", "shop-1:4242:email,erp"), 1287)
+    now = int(time.time())
+    write_delayed(real, now + 90, "email", "a" * 32, "Store::Jobs::SendReminder")
+    write_delayed(real, now + 3600, "erp", None, "Store::Jobs::SyncStock")
+    job_id = labqueue.Queue("email", real).enqueue("Store\\Jobs\\SendReceiptEmail", order_id=7)
+    pages = {
+        "/": "Overview",
+        "/queues/default": "default",
+        "/queues/high": "high",
+        "/workers": "Workers",
+        "/failed": "Failed jobs",
+        "/delayed": "Delayed jobs",
+        f"/jobs/{job_id}": job_id,
+    }
+    for path, heading in pages.items():
+        browser.get(monitor_url + path)
+        assert heading in browser.find_element("tag name", "h1").text, path
+        if path == "/":
+            wait_for(
+                browser,
+                "a refresh",
+                lambda: browser.find_element("id", "overview").get_attribute("data-updated"),
+            )
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == [], (path, errors)
+        if path in ("/workers", "/delayed", "/queues/default") or path.startswith("/jobs/"):
+            shot(browser, "monitor-" + path.strip("/").split("/")[0] + ".png")
+    browser.get(monitor_url + "/workers")
+    stale = browser.find_element("css selector", "tr.stale")
+    assert RUBY_WORKER.split(":")[0] in stale.text and "stale" in stale.text
