@@ -28,6 +28,7 @@ from typing import Any, TypeVar, overload
 
 from .errors import ConfigurationError, NotAJob, UnknownJobClass
 from .payload import Payload, check_class_name
+from .retry import DEFAULT_BACKOFF
 
 
 class Job:
@@ -35,6 +36,12 @@ class Job:
 
     #: seconds a run may take before it is stopped (None: the worker's default)
     timeout: float | None = None
+    #: how many times a failed run is retried (resque-retry's retry_limit; 0: never)
+    retry_limit: int = 0
+    #: seconds before retry 1, 2, 3, ... (the last repeats): resque-retry's default schedule
+    retry_backoff: tuple[float, ...] = DEFAULT_BACKOFF
+    #: exceptions worth a retry; any other fails the job at once
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
 
     def __init__(self, payload: Payload, queue: str, connection: Any = None) -> None:
         self.payload = payload

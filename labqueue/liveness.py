@@ -2,8 +2,11 @@
 
 A worker is dead when it runs on this host and its process is gone, when its heartbeat is
 older than ``dead_after`` seconds, or when it holds an in-progress job without being
-registered. Only one pruner works at a time (a short lock), and each release is atomic,
-so two workers starting together cannot requeue the same job twice.
+registered or beating. A worker of this host whose process runs and whose heartbeat is fresh
+is alive, whatever else a racing read says. The in-progress hashes are read before the
+registrations, so a worker that registers and takes a job meanwhile is seen registered.
+Only one pruner works at a time (a short lock, for efficiency: each release is atomic, so
+two pruners can never requeue the same job twice).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ log = logging.getLogger("labqueue.worker")
 
 #: A heartbeat older than this (seconds) marks a worker on another host as dead.
 DEAD_AFTER = 60.0
+
+#: How long the pruning lock lasts if its holder dies (a prune takes milliseconds).
+PRUNE_LOCK_MS = 3_000
 
 
 def pid_alive(pid: int) -> bool:
@@ -50,24 +56,35 @@ def is_dead(
     if here and pid_text.isdigit() and not pid_alive(int(pid_text)):
         return True
     beat_ts = timefmt.parse(beat) if beat else None
-    if beat_ts is not None and now - beat_ts > dead_after:
-        return True
+    if beat_ts is not None:
+        return now - beat_ts > dead_after
     return worker_id not in registered
 
 
 def prune_dead_workers(
-    connection: Any, keys: Keys, me: str = "", dead_after: float = DEAD_AFTER
+    connection: Any, keys: Keys, me: str = "", dead_after: float = DEAD_AFTER, scan: bool = True
 ) -> list[str]:
-    """Release every dead worker (requeueing its job); returns the ids released."""
-    if not connection.set(keys.prune_lock, me or "pruner", nx=True, px=10_000):
+    """Release every dead worker (requeueing its job); returns the ids released.
+
+    ``scan=False`` judges registered workers only (cheap: no SCAN of the keyspace for
+    in-progress hashes of workers nobody registered, which only a crash mid-start leaves).
+    """
+    token = f"{me or 'pruner'}:{time.time()}"
+    if not connection.set(keys.prune_lock, token, nx=True, px=PRUNE_LOCK_MS):
         return []
     try:
         fetcher = ReliableFetch(connection, keys)
-        registered = {str(w) for w in connection.smembers(keys.workers)}
-        beats = {str(k): str(v) for k, v in connection.hgetall(keys.heartbeat).items()}
-        prefix = keys.inprogress_prefix
-        found = connection.scan_iter(match=prefix + "*", count=500)
-        holders = {str(k)[len(prefix) :] for k in found}
+        holders: set[str] = set()
+        if scan:
+            prefix = keys.inprogress_prefix
+            found = connection.scan_iter(match=prefix + "*", count=500)
+            holders = {str(k)[len(prefix) :] for k in found}
+        with connection.pipeline() as pipe:
+            registered_raw, beats_raw = (
+                pipe.smembers(keys.workers).hgetall(keys.heartbeat).execute()
+            )
+        registered = {str(w) for w in registered_raw}
+        beats = {str(k): str(v) for k, v in beats_raw.items()}
         now = time.time()
         released = []
         for wid in sorted((registered | holders) - {me}):
@@ -78,4 +95,5 @@ def prune_dead_workers(
                 released.append(wid)
         return released
     finally:
-        connection.delete(keys.prune_lock)
+        if connection.get(keys.prune_lock) == token:
+            connection.delete(keys.prune_lock)

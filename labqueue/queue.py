@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from redis.exceptions import NoScriptError
@@ -111,6 +112,18 @@ class Queue:
         ]
         self._push(payloads)
         return [p.id for p in payloads]  # type: ignore[misc]
+
+    def enqueue_at(self, when: float | datetime, job: JobRef, /, *args: Any, **data: Any) -> str:
+        """Enqueue at ``when`` (epoch seconds or a datetime); returns the id. See scheduler."""
+        from .scheduler import enqueue_at
+
+        return enqueue_at(self, when, job, *args, **data)
+
+    def enqueue_in(self, seconds: float, job: JobRef, /, *args: Any, **data: Any) -> str:
+        """Enqueue in ``seconds`` from now; returns the id. See :mod:`labqueue.scheduler`."""
+        from .scheduler import enqueue_in
+
+        return enqueue_in(self, seconds, job, *args, **data)
 
     def _push(self, payloads: list[Payload]) -> None:
         if not payloads:

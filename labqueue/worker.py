@@ -9,6 +9,10 @@
   ``resque:worker:ID`` while busy, and releases dead workers' jobs when it starts.
 - TERM, INT or QUIT: finish the current job, then exit. A second TERM or INT: put the
   current job back at the head of its queue and exit at once.
+- Faults (see :mod:`labqueue.guard`, :mod:`labqueue.execution`, :mod:`labqueue.retry`):
+  a job runs under its time limit, in a child process with ``fork``; a failed job with
+  retries left is scheduled again; due delayed jobs are moved by a timer thread
+  (:mod:`labqueue.scheduler`); a Redis outage is waited out, not fatal.
 """
 
 from __future__ import annotations
@@ -27,14 +31,17 @@ from typing import Any
 
 import redis
 
-from . import timefmt
+from . import retry, timefmt
 from .errors import ConfigurationError
+from .execution import Executor
 from .failures import Failure
+from .guard import Outage, held_job, quarantine, reregister, unavailable, without_retries
 from .jobs import Registry, registry
 from .keys import DEFAULT_NAMESPACE, Keys
 from .liveness import DEAD_AFTER, prune_dead_workers
 from .payload import Payload, check_queue_name
 from .reliable import Fetched, ReliableFetch, WorkerSteps
+from .scheduler import DelayedMover
 from .status import FINISHED_TTL, JobStatus, status_json
 
 log = logging.getLogger("labqueue.worker")
@@ -55,6 +62,7 @@ class Outcome:
     job_id: str | None
     status: str
     failure: str = ""
+    retry: retry.RetryPlan | None = None  #: run it again (instead of recording a failure)
 
 
 def parse_queues(queues: str | Sequence[str]) -> list[str]:
@@ -80,11 +88,16 @@ class Worker:
         poll_interval: float = 1.0,
         heartbeat_interval: float = 5.0,
         dead_after: float = DEAD_AFTER,
+        job_timeout: float | None = None,
+        fork: bool = False,
+        scheduler_interval: float | None = 0.5,
     ) -> None:
-        if connection is None:
-            from .server import connect
+        from .server import connect, connection_url
 
+        if connection is None:
             connection = connect()
+        if fork and connection_url(connection) is None:
+            raise ConfigurationError("fork mode needs a redis-server (fakeredis is in-process)")
         self.queues = parse_queues(queues)
         self.connection = connection
         self.keys = Keys(namespace)
@@ -95,7 +108,12 @@ class Worker:
         self.hostname = socket.gethostname()
         self.processed = 0
         self.failed = 0
-        self._fetcher = ReliableFetch(connection, self.keys)
+        self._redis = without_retries(connection)  # the worker's own, never re-sent, commands
+        self._fetcher = ReliableFetch(self._redis, self.keys)
+        self._executor = Executor(connection, job_timeout, fork)
+        self._retrier = retry.Retrier(self._redis, self.keys)
+        self._outage = Outage("worker")
+        self.scheduler_interval = scheduler_interval
         self._stop = threading.Event()
         self._signals = 0
         self._state = "starting"
@@ -119,9 +137,14 @@ class Worker:
         self._stop.clear()
         old_handlers = self._install_signals()
         beat = threading.Thread(target=self._heartbeat_loop, name="labqueue-heartbeat", daemon=True)
+        self._outage.who = self.id
         try:
             self._register()
             beat.start()
+            if self.scheduler_interval:
+                mover = DelayedMover(self._redis, self.keys, self._stop, self._side_error)
+                mover.max_pause = self.scheduler_interval
+                mover.start()
             self._loop(burst)
         except _Interrupted:
             pass
@@ -141,7 +164,7 @@ class Worker:
     def _loop(self, burst: bool) -> None:
         pending: Outcome | None = None
         while not self._stop.is_set():
-            fetched = self._finish_and_fetch(pending)
+            fetched = self._step(pending)
             pending = None
             if fetched is None:
                 if burst:
@@ -150,11 +173,51 @@ class Worker:
                 continue
             pending = self._perform(fetched)
         if pending is not None:
-            self._finish_and_fetch(pending, fetch=False)
+            self._step(pending, fetch=False)
+
+    def _step(self, done: Outcome | None, fetch: bool = True) -> Fetched | None:
+        """:meth:`_finish_and_fetch`, riding out Redis outages and payloads that are not UTF-8."""
+        while True:
+            try:
+                try:
+                    return self._finish_and_fetch(done, fetch)
+                except UnicodeDecodeError:  # the fetched job is not text: fail it as bytes
+                    done = None
+                    self.failed += quarantine(self._redis, self.keys, self.id)
+                    if not fetch:
+                        return None
+            except redis.RedisError as exc:
+                if not unavailable(exc):
+                    raise
+                return self._recover(exc, done)
+
+    def _recover(self, exc: Exception, done: Outcome | None) -> Fetched | None:
+        """Wait for Redis, then settle the step it may or may not have run: our in-progress
+        hash still holding ``done`` means it did not; holding another job, that it fetched
+        it for us (returned, to run)."""
+        while True:
+            self._outage.note(exc)
+            if not self._outage.wait(self._redis, self._stop):
+                raise _Interrupted  # stopped meanwhile: a pruner puts our job back
+            try:
+                held = held_job(self._redis, self.keys, self.id)
+                if done is not None and held is not None and held.job_id == done.job_id:
+                    self._finish_and_fetch(done, fetch=False)
+                    held = None
+                reregister(self._redis, self.keys, self.id)
+                self._outage.back()
+                return None if held is None else Fetched(held.queue, held.raw)
+            except redis.RedisError as again:
+                if not unavailable(again):
+                    raise
+                exc = again
 
     def _finish_and_fetch(self, done: Outcome | None, fetch: bool = True) -> Fetched | None:
         """Record ``done`` (if any) and take the next job: one script call, one round trip."""
         now = time.time()
+        if done is not None and done.retry is not None:  # let go of it for its next run
+            self._retrier.finish(self.id, done.retry, done.status)
+            done = None
         if self._steps is None or self._steps_for != os.getpid():
             self._steps = self._fetcher.bind(self.id, self.queues, FINISHED_TTL)
             self._steps_for = os.getpid()
@@ -165,39 +228,59 @@ class Worker:
     def _perform(self, fetched: Fetched) -> Outcome:
         started = time.time()
         payload: Payload | None = None
+        job_class = None
         self._state = "performing"
         try:
             payload = Payload.from_json(fetched.raw)
             job_class = self.registry.resolve(payload.class_name)
-            job_class(payload, fetched.queue, self.connection).perform()
+            self._executor.run(job_class, payload, fetched.queue)
         except Exception as exc:
             self.failed += 1
-            failure = Failure.from_exception(exc, fetched.raw, self.id, fetched.queue)
-            log.warning("%s failed: %s: %s", failure.job_class, failure.exception, exc)
-            return Outcome(
-                failure.job_id, status_json(JobStatus.FAILED, started), failure.to_json()
-            )
+            return self._failed(exc, fetched, payload, job_class, started)
         finally:
             self._state = "busy"
         self.processed += 1
         return Outcome(payload.id, status_json(JobStatus.COMPLETE, started))
 
+    def _failed(
+        self, exc: Exception, fetched: Fetched, payload: Payload | None, job_class: Any, t0: float
+    ) -> Outcome:
+        """A retry when the job class has one left for ``exc``, else a failure record."""
+        plan = retry.plan(job_class, payload, fetched.queue, exc, time.time())
+        if plan is not None:
+            when = "now" if plan.due is None else f"in {plan.due - time.time():.1f} s"
+            name = payload.class_name if payload else "?"
+            log.warning("%s failed (%s), retry %d %s", name, type(exc).__name__, plan.attempt, when)
+            return Outcome(plan.job_id, status_json(JobStatus.WAITING, t0), retry=plan)
+        extra = retry.record_extra(job_class, payload)
+        failure = Failure.from_exception(exc, fetched.raw, self.id, fetched.queue, **extra)
+        log.warning("%s failed: %s: %s", failure.job_class, failure.exception, failure.error)
+        return Outcome(failure.job_id, status_json(JobStatus.FAILED, t0), failure.to_json())
+
     def _wait_for_work(self) -> None:
         """Sleep until a wake-up message or ``poll_interval``; leave early on stop()."""
-        if self._pubsub is None:
-            self._pubsub = self._subscribe()
         self._state = "waiting"
         try:
             if self._stop.is_set():
                 return
+            if self._pubsub is None:
+                self._pubsub = self._subscribe()
             message = self._pubsub.get_message(timeout=self.poll_interval)
             while message is not None:  # drain wake-ups that piled up while busy
                 message = self._pubsub.get_message(timeout=0.0)
+        except redis.RedisError:  # Redis away: the next step waits for it
+            self._close_pubsub()
         finally:
             self._state = "busy"
 
+    def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                pubsub.close()
+
     def _subscribe(self) -> Any:
-        pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(self.keys.wakeup_channel)
         db = int(self.connection.connection_pool.connection_kwargs.get("db", 0))
         pubsub.psubscribe(self.keys.keyspace_pattern(db))
@@ -220,18 +303,31 @@ class Worker:
         while not self._stop.wait(self.heartbeat_interval):
             beats += 1
             try:
-                self.connection.hset(self.keys.heartbeat, self.id, timefmt.heartbeat())
-                if beats % 6 == 0:
-                    prune_dead_workers(self.connection, self.keys, self.id, self.dead_after)
-            except redis.RedisError as exc:
-                log.warning("%s: heartbeat failed: %s", self.id, exc)
+                self._redis.hset(self.keys.heartbeat, self.id, timefmt.heartbeat())
+                scan = beats % 6 == 0  # in-progress hashes nobody registered: now and then
+                prune_dead_workers(self._redis, self.keys, self.id, self.dead_after, scan)
+                self._outage.back()
+            except Exception as exc:
+                self._side_error(exc)
+
+    def _side_error(self, exc: Exception) -> None:
+        """An error in the heartbeat or scheduler thread: an outage is logged once."""
+        if unavailable(exc):
+            self._outage.note(exc)
+        else:
+            log.warning("%s: %s: %s", self.id, type(exc).__name__, exc)
 
     def _shutdown(self, old_handlers: dict[int, Any]) -> None:
         for signum, handler in old_handlers.items():
             signal.signal(signum, handler)
-        if self._pubsub is not None:
-            self._pubsub.close()
-        requeued = self._fetcher.release(self.id, time.time())
+        self._close_pubsub()
+        try:
+            requeued = self._fetcher.release(self.id, time.time())
+        except redis.RedisError as exc:
+            log.warning(
+                "%s: could not unregister (%s); a live worker will release it", self.id, exc
+            )
+            requeued = None
         if requeued:
             log.warning("%s: put its unfinished job back on its queue", self.id)
         log.info(

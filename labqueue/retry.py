@@ -1,0 +1,142 @@
+"""Retries, as resque-retry does them: per job class, a limit and a backoff schedule.
+
+    @labqueue.job("Shop::SyncOrder")
+    class SyncOrder(labqueue.Job):
+        retry_limit = 5                       # retries after the first failure (0: none)
+        retry_backoff = (0, 60, 600, 3600)    # seconds before retry 1, 2, 3...; the last repeats
+        retry_on = (ConnectionError,)         # which exceptions are worth a retry
+
+A failed run with retries left goes to the delayed schedule (see :mod:`labqueue.scheduler`),
+due after its backoff, with the same id and ``attempts`` (failed runs so far) in the payload;
+a zero backoff puts it straight back at the tail of its queue. Only when the retries are spent
+does the failed store get it, once, with ``attempts`` in the failure record. Leaving the
+worker's in-progress hash and entering the schedule is one Lua script, so a crash in between
+cannot lose the job or retry it twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .keys import Keys
+from .payload import ATTEMPTS_FIELD, QUEUE_FIELD, SCHEDULED_FOR_FIELD, Payload
+
+#: resque-retry's ExponentialBackoff schedule, in seconds.
+DEFAULT_BACKOFF: tuple[float, ...] = (0, 60, 600, 3600, 10800, 21600)
+
+#: RETRY: let go of the worker's failed job and schedule its next run, in one step: the
+#: job leaves the in-progress hash, the failure is counted, its status says waiting, and its
+#: new payload enters the delayed schedule (or the tail of its queue when due now). Nothing
+#: happens when the job is no longer this worker's (a pruner put it back: it will run again).
+#: KEYS[1] in-progress, KEYS[2] worker busy key, KEYS[3] global failed counter, KEYS[4] the
+#: worker's failed counter, KEYS[5] status key, KEYS[6] schedule zset, KEYS[7] delayed list,
+#: KEYS[8] queues set, KEYS[9] queue list.
+#: ARGV[1] status JSON ('' = no id), ARGV[2] new payload, ARGV[3] due second ('' = now),
+#: ARGV[4] wake-up channel, ARGV[5] queue name. Returns 1, or 0 if the job was not ours.
+RETRY_LUA = """
+local ours = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2])
+if ours == 0 then return 0 end
+redis.call('INCR', KEYS[3])
+redis.call('INCR', KEYS[4])
+if ARGV[1] ~= '' then redis.call('SET', KEYS[5], ARGV[1]) end
+if ARGV[3] == '' then
+  redis.call('RPUSH', KEYS[9], ARGV[2])
+  redis.call('SADD', KEYS[8], ARGV[5])
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
+else
+  redis.call('RPUSH', KEYS[7], ARGV[2])
+  redis.call('ZADD', KEYS[6], ARGV[3], ARGV[3])
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class RetryPlan:
+    """The next run of a failed job: its new payload, and when (None = at once)."""
+
+    job_id: str | None
+    queue: str
+    raw: str
+    attempt: int  #: failed runs so far, this one included
+    due: float | None
+
+
+def attempts_of(payload: Payload) -> int:
+    """Failed runs recorded in ``payload`` (0 for a fresh job)."""
+    value = payload.extra.get(ATTEMPTS_FIELD)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def retry_limit(job_class: Any) -> int:
+    limit = getattr(job_class, "retry_limit", 0)
+    return limit if isinstance(limit, int) and limit > 0 else 0
+
+
+def backoff(job_class: Any, attempt: int) -> float:
+    """Seconds before retry number ``attempt`` (1-based); the schedule's last entry repeats."""
+    schedule = tuple(getattr(job_class, "retry_backoff", DEFAULT_BACKOFF)) or (0,)
+    delay = float(schedule[min(attempt, len(schedule)) - 1])
+    return delay if math.isfinite(delay) and delay > 0 else 0.0
+
+
+def plan(
+    job_class: Any, payload: Payload | None, queue: str, exc: BaseException, now: float
+) -> RetryPlan | None:
+    """How to run the failed job again, or None when it has no retries (left) for ``exc``."""
+    if job_class is None or payload is None or not retry_limit(job_class):
+        return None
+    if not isinstance(exc, tuple(getattr(job_class, "retry_on", (Exception,)))):
+        return None
+    attempt = attempts_of(payload) + 1
+    if attempt > retry_limit(job_class):
+        return None
+    delay = backoff(job_class, attempt)
+    due = now + delay if delay > 0 else None
+    extra = {**payload.extra, ATTEMPTS_FIELD: attempt}
+    if due is not None:
+        extra.update({QUEUE_FIELD: queue, SCHEDULED_FOR_FIELD: due})
+    raw = dataclasses.replace(payload, extra=extra).to_json()
+    return RetryPlan(payload.id, queue, raw, attempt, due)
+
+
+def record_extra(job_class: Any, payload: Payload | None) -> dict[str, Any]:
+    """What a failure record adds for a job that has retries: how many runs failed."""
+    if payload is None or not (retry_limit(job_class) or attempts_of(payload)):
+        return {}
+    return {ATTEMPTS_FIELD: attempts_of(payload) + 1}
+
+
+class Retrier:
+    """RETRY_LUA bound to one connection and namespace."""
+
+    def __init__(self, connection: Any, keys: Keys) -> None:
+        self.keys = keys
+        self._script = connection.register_script(RETRY_LUA)
+
+    def finish(self, worker_id: str, retry: RetryPlan, status: str) -> int:
+        """Let go of ``worker_id``'s job and schedule ``retry`` (``status``: its waiting
+        status JSON); 1 if the job was still ours."""
+        k = self.keys
+        second = "" if retry.due is None else str(math.floor(retry.due))
+        status = status if retry.job_id else ""
+        return int(
+            self._script(
+                [
+                    k.inprogress(worker_id),
+                    k.worker(worker_id),
+                    k.stat("failed"),
+                    k.stat("failed", worker_id),
+                    k.status(retry.job_id or "-"),
+                    k.delayed_schedule,
+                    k.delayed(int(second or 0)),
+                    k.queues,
+                    k.queue(retry.queue),
+                ],
+                [status, retry.raw, second, k.wakeup_channel, retry.queue],
+            )
+        )

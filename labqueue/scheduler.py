@@ -1,0 +1,309 @@
+"""Delayed jobs, in resque-scheduler's layout.
+
+    resque:delayed_queue_schedule   zset, member and score = a whole second (epoch)
+    resque:delayed:<second>         list of payloads due in that second, each with "queue"
+
+``Queue.enqueue_at(when, Job, ...)`` and ``Queue.enqueue_in(seconds, Job, ...)`` put a job
+there (its status says waiting); every worker moves due jobs to their queues from a small
+timer thread (:class:`DelayedMover`), and ``labqueue scheduler`` does the same on its own.
+Moving is one Lua script, so a due job reaches its queue exactly once however many workers
+and schedulers run. resque-scheduler's keys hold whole seconds; labqueue also writes the
+exact time into the payload (``scheduled_for``) and never moves a job before it, so a job
+due at 12.7 s runs at 12.7 s, not at 12 s. Jobs that resque-scheduler wrote (no exact time)
+are due at their second, as there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from . import timefmt
+from .errors import ConfigurationError
+from .keys import DEFAULT_NAMESPACE, Keys
+from .payload import (
+    ATTEMPTS_FIELD,
+    QUEUE_FIELD,
+    SCHEDULED_FOR_FIELD,
+    Payload,
+    check_queue_name,
+)
+from .status import JobStatus, status_json
+
+if TYPE_CHECKING:
+    from .queue import JobRef, Queue
+
+log = logging.getLogger("labqueue.scheduler")
+
+#: SCHEDULE: add one payload to the second it is due in and that second to the schedule,
+#: and mark the job waiting, in one step (a reader never sees a second without its list).
+#: KEYS[1] delayed:<second>, KEYS[2] the schedule zset, KEYS[3] status key.
+#: ARGV[1] the second, ARGV[2] payload, ARGV[3] status JSON ('' = no status).
+SCHEDULE_LUA = """
+redis.call('RPUSH', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
+if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3]) end
+return 1
+"""
+
+#: MOVE_DUE: move every job due at ``now`` (up to a budget) from the schedule to the tail
+#: of its queue, and wake idle workers. Each job leaves its delayed list in the same script
+#: that pushes it, so with any number of movers a job is moved exactly once. A job without
+#: a usable "queue" goes to the failed store, never dropped. Seconds wholly past are moved
+#: whole; in the current second only jobs whose exact time has come.
+#: KEYS[1] schedule zset, KEYS[2] queues set, KEYS[3] failed list.
+#: ARGV[1] now (epoch s, float), ARGV[2] delayed key prefix, ARGV[3] queue key prefix,
+#: ARGV[4] wake-up channel, ARGV[5] budget, ARGV[6] failed_at text, ARGV[7] exact-time field.
+#: Returns {moved, soonest due time still waiting ('' = none)}.
+MOVE_DUE_LUA = """
+local now, budget = tonumber(ARGV[1]), tonumber(ARGV[5])
+local moved, woken, soonest = 0, {}, nil
+local function later(t) if soonest == nil or t < soonest then soonest = t end end
+local function move(raw, job)
+  local q = type(job) == 'table' and job['queue']
+  if type(q) ~= 'string' or q == '' or string.find(q, '[%s,%*]') then
+    redis.call('RPUSH', KEYS[3], '{"failed_at":' .. cjson.encode(ARGV[6]) ..
+      ',"payload":' .. cjson.encode(raw) .. ',"exception":"PayloadError",' ..
+      '"error":"a delayed job needs a queue name in its queue field",' ..
+      '"backtrace":[],"worker":"scheduler","queue":""}')
+    return
+  end
+  redis.call('RPUSH', ARGV[3] .. q, raw)
+  if not woken[q] then
+    woken[q] = true
+    redis.call('SADD', KEYS[2], q)
+    redis.call('PUBLISH', ARGV[4], q)
+  end
+  moved = moved + 1
+end
+local function decoded(raw)
+  local ok, job = pcall(cjson.decode, raw)
+  if ok then return job end
+  return nil
+end
+local stamps = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(now), 'LIMIT', 0, 100)
+for _, ts in ipairs(stamps) do
+  local key, second = ARGV[2] .. ts, tonumber(ts)
+  if second ~= nil and moved < budget then
+    if second + 1 <= now then
+      local items = redis.call('LRANGE', key, 0, budget - moved - 1)
+      for _, raw in ipairs(items) do move(raw, decoded(raw)) end
+      redis.call('LTRIM', key, #items, -1)
+    else
+      for _, raw in ipairs(redis.call('LRANGE', key, 0, 999)) do
+        local job = decoded(raw)
+        local at = type(job) == 'table' and tonumber(job[ARGV[7]]) or nil
+        if moved < budget and (at == nil or at <= now) then
+          redis.call('LREM', key, 1, raw)
+          move(raw, job)
+        else
+          later(at or now)
+        end
+      end
+    end
+  end
+  if redis.call('LLEN', key) == 0 then
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[1], ts)
+  end
+end
+local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. math.floor(now), '+inf', 'LIMIT', 0, 1)
+if nxt[1] and tonumber(nxt[1]) then later(tonumber(nxt[1])) end
+return {moved, soonest and tostring(soonest) or ''}
+"""
+
+#: How many jobs one MOVE_DUE call moves at most (the script stays short; the mover loops).
+BUDGET = 1000
+
+
+def due_time(when: float | datetime) -> float:
+    """Epoch seconds for ``when`` (epoch seconds, or a datetime: naive means local time)."""
+    if isinstance(when, datetime):
+        return when.timestamp()
+    if isinstance(when, bool) or not isinstance(when, int | float) or not math.isfinite(when):
+        raise ConfigurationError(
+            f"a delayed job needs a time (epoch seconds or a datetime), not {when!r}"
+        )
+    return float(when)
+
+
+def delay_seconds(seconds: float) -> float:
+    """Validate ``enqueue_in``'s delay: finite seconds, zero or more."""
+    ok = isinstance(seconds, int | float) and not isinstance(seconds, bool)
+    if not ok or not math.isfinite(seconds) or seconds < 0:
+        raise ConfigurationError(f"enqueue_in needs a delay in seconds >= 0, not {seconds!r}")
+    return float(seconds)
+
+
+def push_delayed(
+    connection: Any, keys: Keys, queue: str, payload: Payload, at: float, status: bool = True
+) -> str:
+    """Put ``payload`` in the schedule, due at ``at``, for ``queue``; returns its raw JSON."""
+    check_queue_name(queue)
+    extra = {**payload.extra, QUEUE_FIELD: queue, SCHEDULED_FOR_FIELD: at}
+    raw = dataclasses.replace(payload, extra=extra).to_json()
+    second = math.floor(at)
+    status_key = keys.status(payload.id) if payload.id else ""
+    state = status_json(JobStatus.WAITING) if status and payload.id else ""
+    connection.register_script(SCHEDULE_LUA)(
+        [keys.delayed(second), keys.delayed_schedule, status_key or keys.delayed(second)],
+        [second, raw, state],
+    )
+    return raw
+
+
+def enqueue_at(
+    queue: Queue, when: float | datetime, job: JobRef, /, *args: Any, **data: Any
+) -> str:
+    """Enqueue ``job`` on ``queue`` at ``when``; returns the job id."""
+    from .queue import build_payload
+
+    at = due_time(when)
+    payload = build_payload(job, args, data, queue.registry)
+    push_delayed(queue.connection, queue.keys, queue.name, payload, at)
+    return payload.id  # type: ignore[return-value]
+
+
+def enqueue_in(queue: Queue, seconds: float, job: JobRef, /, *args: Any, **data: Any) -> str:
+    """Enqueue ``job`` on ``queue`` in ``seconds``; returns the job id."""
+    return enqueue_at(queue, time.time() + delay_seconds(seconds), job, *args, **data)
+
+
+def move_due(
+    connection: Any, keys: Keys, now: float | None = None, script: Any = None
+) -> tuple[int, float | None]:
+    """Move due jobs to their queues (one script call); returns (moved, soonest still due)."""
+    now = time.time() if now is None else now
+    script = script or connection.register_script(MOVE_DUE_LUA)
+    moved, soonest = script(
+        [keys.delayed_schedule, keys.queues, keys.failed],
+        [
+            repr(now),
+            keys.delayed_prefix,
+            keys.queue_prefix,
+            keys.wakeup_channel,
+            BUDGET,
+            timefmt.failed_at(now),
+            SCHEDULED_FOR_FIELD,
+        ],
+    )
+    return int(moved), float(soonest) if soonest else None
+
+
+class DelayedMover:
+    """Moves due jobs from a daemon thread: at their exact time, else every ``max_pause``."""
+
+    def __init__(
+        self,
+        connection: Any,
+        keys: Keys,
+        stop: threading.Event,
+        on_error: Callable[[Exception], None],
+        max_pause: float = 0.5,
+    ) -> None:
+        self.connection = connection
+        self.keys = keys
+        self.stop = stop
+        self.on_error = on_error
+        self.max_pause = max_pause
+        self.moved = 0
+        self._script = connection.register_script(MOVE_DUE_LUA)
+
+    def start(self) -> threading.Thread:
+        """One move now (so a burst worker sees what is due), then a thread for the rest."""
+        pause = self.tick()
+        thread = threading.Thread(
+            target=self._run, args=(pause,), name="labqueue-scheduler", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _run(self, pause: float) -> None:
+        while not self.stop.wait(pause):
+            pause = self.tick()
+
+    def tick(self) -> float:
+        """Move what is due; returns how long to sleep before the next look."""
+        try:
+            while True:
+                moved, soonest = move_due(self.connection, self.keys, script=self._script)
+                self.moved += moved
+                if moved < BUDGET:
+                    break
+        except Exception as exc:  # Redis away: report once, try again later
+            self.on_error(exc)
+            return self.max_pause
+        if soonest is None:
+            return self.max_pause
+        return min(self.max_pause, max(0.005, soonest - time.time()))
+
+
+@dataclass(frozen=True)
+class DelayedJob:
+    """One job waiting in the schedule."""
+
+    due: float  #: exact due time if the payload has one, else its second
+    queue: str | None
+    raw: str
+    payload: Payload | None  #: None when the payload cannot be read
+
+    @property
+    def attempts(self) -> int:
+        """Failed runs so far (0 for a job not yet run; a retry has 1 or more)."""
+        value = self.payload.extra.get(ATTEMPTS_FIELD) if self.payload else None
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _delayed_job(second: float, raw: str) -> DelayedJob:
+    try:
+        payload: Payload | None = Payload.from_json(raw)
+    except Exception:
+        payload = None
+    extra = payload.extra if payload else {}
+    at, queue = extra.get(SCHEDULED_FOR_FIELD), extra.get(QUEUE_FIELD)
+    due = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else second
+    return DelayedJob(due, queue if isinstance(queue, str) else None, raw, payload)
+
+
+def delayed_jobs(
+    connection: Any, namespace: str = DEFAULT_NAMESPACE, limit: int = 1000
+) -> list[DelayedJob]:
+    """Up to ``limit`` delayed jobs, soonest first."""
+    keys = Keys(namespace)
+    out: list[DelayedJob] = []
+    for member, second in connection.zrange(keys.delayed_schedule, 0, -1, withscores=True):
+        if len(out) >= limit:
+            break
+        raws = connection.lrange(keys.delayed_prefix + str(member), 0, limit - len(out) - 1)
+        out += [_delayed_job(second, r) for r in raws]
+    return sorted(out, key=lambda d: d.due)
+
+
+def run_scheduler(
+    connection: Any, namespace: str = DEFAULT_NAMESPACE, stop: threading.Event | None = None
+) -> int:
+    """``labqueue scheduler``: move due jobs until ``stop`` is set; returns how many moved."""
+    stop = stop or threading.Event()
+    errors: list[Exception] = []
+
+    def on_error(exc: Exception) -> None:
+        if not errors:
+            log.warning("scheduler: Redis unreachable (%s); trying again", exc)
+        errors.append(exc)
+
+    mover = DelayedMover(connection, Keys(namespace), stop, on_error)
+    pause = mover.tick()
+    while not stop.wait(pause):
+        before = len(errors)
+        pause = mover.tick()
+        if errors and len(errors) == before:
+            log.info("scheduler: Redis is back")
+            errors.clear()
+    return mover.moved
