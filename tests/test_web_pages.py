@@ -270,6 +270,20 @@ def test_delayed_page_soonest_first(client: FlaskClient, r: Any) -> None:
     assert client.get("/api/overview").get_json()["delayed"] == 3
 
 
+def test_delayed_by_labqueue_itself_and_a_retry(client: FlaskClient, r: Any) -> None:
+    job_id = labqueue.Queue("email", r).enqueue_in(600, "Store::Jobs::Remind", user=3)
+    retry = {"class": "Shop::SyncOrder", "args": [], "id": "9" * 32, "queue": "erp", "attempts": 2}
+    at = int(time.time()) + 60
+    write_delayed(r, at, "erp", None)
+    r.rpush(K.delayed(at), json.dumps(retry))
+    page = text(client.get("/delayed"))
+    assert "3 scheduled" in page and "Store::Jobs::Remind" in page and "retry 2" in page
+    items = client.get("/api/delayed").get_json()["items"]
+    assert [i["id"] for i in items][-1] == job_id and items[-1]["queue"] == "email"
+    assert items[1]["attempts"] == 2
+    assert "Delayed until" in text(client.get(f"/jobs/{job_id}"))
+
+
 def test_nothing_delayed(client: FlaskClient) -> None:
     assert "Nothing is scheduled" in text(client.get("/delayed"))
 

@@ -69,6 +69,7 @@ class JobRow:
     raw: str
     queue: str | None = None
     error: str | None = None  #: why the payload cannot be read (it would fail if run)
+    attempts: int | None = None  #: failed runs so far (a retry carries it)
 
     @classmethod
     def from_raw(cls, raw: str, position: int = 0) -> JobRow:
@@ -76,7 +77,7 @@ class JobRow:
             p = Payload.from_json(raw)
         except PayloadError as exc:
             return cls(position, "?", None, None, None, raw, error=str(exc))
-        queue = p.extra.get("queue")
+        queue, attempts = p.extra.get("queue"), p.extra.get("attempts")
         return cls(
             position,
             p.class_name,
@@ -85,6 +86,7 @@ class JobRow:
             p.queue_time,
             raw,
             queue if isinstance(queue, str) else None,
+            attempts=attempts if isinstance(attempts, int) and attempts > 0 else None,
         )
 
     @property
