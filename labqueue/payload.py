@@ -11,8 +11,8 @@ not know are kept, so a payload survives a round trip byte for byte in meaning.
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,13 +32,25 @@ ATTEMPTS_FIELD = "attempts"
 
 
 def new_job_id() -> str:
-    """A php-resque style job id: 32 lowercase hex digits."""
-    return uuid.uuid4().hex
+    """A php-resque style job id: 32 lowercase hex digits (a random UUID 4, as uuid4().hex).
+
+    The bits are set as ``uuid.UUID(version=4)`` sets them, without building the object:
+    an enqueue makes one per job.
+    """
+    value = int.from_bytes(os.urandom(16), "big")
+    value = (value & ~(0xC000 << 48)) | (0x8000 << 48)  # RFC 4122 variant
+    value = (value & ~(0xF000 << 64)) | (4 << 76)  # version 4
+    return f"{value:032x}"
 
 
 def dumps(value: Any) -> str:
     """Compact JSON, as Resque writes it."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+#: A JSON string literal, exactly as dumps() writes one (ensure_ascii=False).
+_json_string = json.encoder.encode_basestring
+_INF = float("inf")
 
 
 def excerpt(raw: str | bytes, limit: int = 80) -> str:
@@ -75,18 +87,31 @@ class Payload:
     def to_json(self) -> str:
         """Compact JSON; raises PayloadError when an argument is not JSON-serialisable."""
         try:
-            text = dumps(self.to_dict())
+            text = self._fresh_json() if self._is_fresh() else dumps(self.to_dict())
         except (TypeError, ValueError) as exc:
             raise PayloadError(
                 f"job arguments for {self.class_name} must be JSON (str, int, float, bool, "
                 f"None, list, dict): {exc}"
             ) from None
-        if len(text.encode()) > MAX_PAYLOAD_BYTES:
+        size = len(text.encode())
+        if size > MAX_PAYLOAD_BYTES:
             raise PayloadError(
-                f"payload for {self.class_name} is {len(text.encode())} bytes, over the "
+                f"payload for {self.class_name} is {size} bytes, over the "
                 f"{MAX_PAYLOAD_BYTES} byte limit: pass a reference (an id, a URL), not the data"
             )
         return text
+
+    def _is_fresh(self) -> bool:
+        """The shape every enqueue makes: an id, a finite float queue_time, no extra field."""
+        qt = self.queue_time
+        return not self.extra and type(self.id) is str and type(qt) is float and -_INF < qt < _INF
+
+    def _fresh_json(self) -> str:
+        """dumps(self.to_dict()) for a fresh payload, the same text without the dict."""
+        return (
+            f'{{"class":{_json_string(self.class_name)},"args":{dumps(self.args)},'
+            f'"id":{_json_string(self.id)},"queue_time":{float.__repr__(self.queue_time)}}}'  # type: ignore[arg-type]
+        )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Payload:
