@@ -4,6 +4,7 @@ on loopback), fakeredis for the queues, and an in-process worker for the deferre
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +12,11 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis
 import requests
 from flask.testing import FlaskClient
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 import labqueue
 from labqueue.demo import db, jobs
@@ -295,3 +299,25 @@ def test_orders_products_and_health(shop: Shop) -> None:
         "redis": "ok",
     }
     assert shop.client.get("/checkout/sync").status_code == 405
+
+
+def test_a_deferred_checkout_without_redis_is_a_503_and_the_order_is_failed(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    gone = redis.Redis(port=port, retry=Retry(NoBackoff(), 0), decode_responses=True)
+    config = StoreConfig(db_path=str(tmp_path / "store.db"), timeout=5)
+    app = create_app(config, redis_client=gone)  # starts although Redis is not there
+    client = app.test_client()
+    resp = client.post("/checkout/deferred", json=CART)
+    assert resp.status_code == 503
+    body = resp.get_json()
+    assert body["step"] == "enqueue" and "could not enqueue" in body["cause"]
+    view = client.get(f"/orders/{body['order_id']}").get_json()
+    assert view["status"] == "failed"
+    assert {s["status"] for s in view["steps"].values()} == {"failed"}
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.get_json()["redis"].startswith("ConnectionError")
+    app.extensions["store"].close()

@@ -134,3 +134,8 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         return jsonify({"error": f"{exc.name}: {exc.description}"}), exc.code or 500
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response, int]:
+        app.logger.exception("unexpected error in %s %s", request.method, request.path)
+        return jsonify({"error": f"internal error: {type(exc).__name__}: {exc}"}), 500
