@@ -138,8 +138,10 @@ class Shopper(FastHttpUser):
     network_timeout = SCENARIO.timeout
     connection_timeout = SCENARIO.timeout
 
-    def checkout(self, seq: int, step: int, offered: float, intended: float) -> None:
+    def checkout(self, seq: int, step: int, offered: float, intended: float | None) -> None:
+        """POST one order; ``intended`` None (closed loop) means: intended = sent."""
         sent = time.time()
+        intended = sent if intended is None else intended
         with self.client.post(
             SCENARIO.endpoint, json=order_body(seq), name=SCENARIO.request_name, catch_response=True
         ) as resp:
@@ -196,7 +198,7 @@ class ClosedLoopShopper(Shopper):
         now = time.time()
         step = SCENARIO.step_at(now - STATE.t0)
         users = SCENARIO.steps[step].users if step is not None else 0
-        self.checkout(seq, -1 if step is None else step, float(users), now)
+        self.checkout(seq, -1 if step is None else step, float(users), None)
 
 
 class StepShape(LoadTestShape):

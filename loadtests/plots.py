@@ -99,6 +99,8 @@ def _latency_panel(ax: Any, res: ScenarioResult, timeout_s: float) -> None:
         ax.plot(bins["t"] + 0.5, bins[q], color=COLORS[q], label=q)
     failed = req.ok == 0
     if failed.any():
+        timed_out = bool((req.status[failed] == 0).all())
+        what = "timed out" if timed_out else "failed"
         ax.scatter(
             t[failed],
             req.latency_ms[failed] / 1000.0,
@@ -106,7 +108,7 @@ def _latency_panel(ax: Any, res: ScenarioResult, timeout_s: float) -> None:
             s=30,
             color="black",
             alpha=0.6,
-            label=f"failed ({int(failed.sum())})",
+            label=f"{what} ({int(failed.sum())} requests)",
             zorder=3,
         )
     ax.axvline(res.load_end, color="black", linewidth=1.5, linestyle=":")
@@ -129,6 +131,27 @@ def _latency_panel(ax: Any, res: ScenarioResult, timeout_s: float) -> None:
         )
 
 
+def _note_if_flat(ax: Any, twin: Any, res: ScenarioResult) -> None:
+    """A line too close to the floor to read at the shared scale gets its figures in words."""
+    lat = res.requests.latency_ms
+    if not len(lat):
+        return
+    p50, p99 = np.nanpercentile(lat, 50) / 1000, np.nanpercentile(lat, 99) / 1000
+    if p99 < 0.05 * ax.get_ylim()[1]:
+        text = f"flat along the floor:\np50 {_fmt_s(p50)}, p99 {_fmt_s(p99)}\nat every step"
+        twin.text(
+            0.55,
+            0.45,
+            text,
+            transform=twin.transAxes,
+            zorder=10,
+            ha="center",
+            fontsize=17,
+            color=COLORS[res.scenario.mode],
+            bbox={"facecolor": "white", "edgecolor": COLORS[res.scenario.mode]},
+        )
+
+
 def _fmt_s(seconds: float) -> str:
     if np.isnan(seconds):
         return "-"
@@ -142,14 +165,17 @@ def latency_over_time(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -
         fig, axes = plt.subplots(
             1, max(1, len(results)), figsize=(17, 6.5), sharey=True, squeeze=False
         )
+        twins = []
         for ax, res in zip(axes[0], results, strict=False):
             _latency_panel(ax, res, res.scenario.timeout)
-            twin = _offered_line(ax, res)
+            twins.append(_offered_line(ax, res))
             handles, labels = ax.get_legend_handles_labels()
-            h2, l2 = twin.get_legend_handles_labels()
+            h2, l2 = twins[-1].get_legend_handles_labels()
             ax.legend(handles + h2, labels + l2, loc="upper left", bbox_to_anchor=(0, 0.93))
         axes[0][0].set_ylabel("latency (s), from intended start")
         axes[0][0].set_ylim(bottom=0)
+        for ax, twin, res in zip(axes[0], twins, results, strict=False):
+            _note_if_flat(ax, twin, res)
         fig.suptitle("Latency per second as offered load steps up", fontsize=20)
         fig.tight_layout()
     return fig
@@ -184,9 +210,17 @@ def throughput(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figur
         )
         capacity = sync_capacity(run)
         if capacity:
+            top = max(top, capacity)
             ax.axhline(capacity, color=COLORS["sync"], linestyle=":", linewidth=1.5)
-            label = f"sync capacity ≈ {capacity:.1f}/s (web workers ÷ checkout time)"
-            ax.text(0.3, capacity, label, va="bottom", fontsize=12, color=COLORS["sync"])
+            ax.text(
+                top,
+                capacity - 0.07 * top,
+                capacity_label(run, capacity),
+                va="top",
+                ha="right",
+                fontsize=13,
+                color=COLORS["sync"],
+            )
         ax.set_xlim(0, top * 1.08)
         ax.set_ylim(0, top * 1.08)
         ax.set_xlabel("offered load (requests/s)")
@@ -195,6 +229,12 @@ def throughput(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figur
         ax.legend(loc="upper left")
         fig.tight_layout()
     return fig
+
+
+def capacity_label(run: Run, capacity: float) -> str:
+    workers = (run.meta.get("settings") or {}).get("web_workers")
+    seconds = workers / capacity if workers else float("nan")
+    return f"sync capacity ≈ {workers} web workers ÷ {seconds:.2f} s = {capacity:.1f}/s"
 
 
 def sync_capacity(run: Run) -> float | None:
@@ -213,51 +253,58 @@ def sync_capacity(run: Run) -> float | None:
 def queue_depth(run: Run, name: str = "deferred") -> Figure:
     """Graph 3: jobs waiting (top) and jobs enqueued vs processed (bottom) over time."""
     with projector():
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=(15, 9), sharex=True)
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(15, 9.5), sharex=True)
         res = run.scenarios.get(name)
         if res is None or not res.samples:
             top.text(
                 0.5, 0.5, f"no sampler data for {name!r}", transform=top.transAxes, ha="center"
             )
             return fig
-        s = res.samples
-        t = res.rel(s["t"])
-        top.fill_between(t, s["queued"], step="post", alpha=0.25, color=COLORS["deferred"])
-        top.plot(
-            t,
-            s["queued"],
-            drawstyle="steps-post",
-            color=COLORS["deferred"],
-            label="jobs waiting (all queues)",
-        )
-        for key in sorted(k for k in s if k.startswith("queue_")):
-            top.plot(
-                t,
-                s[key],
-                drawstyle="steps-post",
-                linewidth=1.5,
-                linestyle="--",
-                label=f"queue '{key[6:]}'",
-            )
-        top.set_ylabel("jobs waiting")
-        top.set_title(
-            f"Deferred checkout: the queues absorb the burst, then drain "
-            f"(max {int(np.nanmax(s['queued']))} jobs waiting)"
-        )
-        _offered_line(top, res)
-        bottom.plot(t, s["enqueued"], color=COLORS["enqueued"], label="jobs enqueued")
-        bottom.plot(t, s["processed"], color=COLORS["processed"], label="jobs processed")
-        if np.nanmax(s["failed"]) > 0:
-            bottom.plot(t, s["failed"], color=COLORS["failed"], label="jobs failed")
-        bottom.set_ylabel("jobs (cumulative)")
-        bottom.set_xlabel("time since load started (s)")
+        _queue_panel(top, res)
+        _jobs_panel(bottom, res)
         _mark_drain(top, bottom, res)
-        top.legend(loc="upper left")
-        bottom.legend(loc="upper left")
-        top.set_ylim(bottom=0)
-        bottom.set_ylim(bottom=0)
         fig.tight_layout()
     return fig
+
+
+def _queue_panel(ax: Any, res: ScenarioResult) -> None:
+    s = res.samples
+    t = res.rel(s["t"])
+    queues = sorted(k for k in s if k.startswith("queue_"))
+    if queues:
+        ax.stackplot(
+            t,
+            *[s[k] for k in queues],
+            step="post",
+            alpha=0.7,
+            colors=["#6baed6", "#fd8d3c", "#74c476", "#9e9ac8"][: len(queues)],
+            labels=[f"waiting on queue '{k[6:]}'" for k in queues],
+        )
+    else:
+        ax.fill_between(t, s["queued"], step="post", alpha=0.7, label="jobs waiting")
+    ax.set_ylabel("jobs waiting")
+    ax.set_ylim(bottom=0, top=max(10.0, float(np.nanmax(s["queued"]))) * 1.15)
+    ax.set_title(
+        f"Deferred checkout: the queues absorb the burst, then drain "
+        f"(at most {int(np.nanmax(s['queued']))} jobs waiting)"
+    )
+    twin = _offered_line(ax, res)
+    handles, labels = ax.get_legend_handles_labels()
+    h2, l2 = twin.get_legend_handles_labels()
+    ax.legend(handles + h2, labels + l2, loc="upper left")
+
+
+def _jobs_panel(ax: Any, res: ScenarioResult) -> None:
+    s = res.samples
+    t = res.rel(s["t"])
+    ax.plot(t, s["enqueued"], color=COLORS["enqueued"], label="jobs enqueued (by the web)")
+    ax.plot(t, s["processed"], color=COLORS["processed"], label="jobs processed (by workers)")
+    if np.nanmax(s["failed"]) > 0:
+        ax.plot(t, s["failed"], color=COLORS["failed"], label="jobs failed")
+    ax.set_ylabel("jobs since start")
+    ax.set_xlabel("time since load started (s)")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left")
 
 
 def _mark_drain(top: Any, bottom: Any, res: ScenarioResult) -> None:
@@ -265,11 +312,12 @@ def _mark_drain(top: Any, bottom: Any, res: ScenarioResult) -> None:
         ax.axvline(res.load_end, color="black", linewidth=1.5, linestyle=":")
     top.text(
         res.load_end,
-        0.97,
-        " load stops",
+        0.98,
+        "load stops ",
         transform=top.get_xaxis_transform(),
         va="top",
-        fontsize=12,
+        ha="right",
+        fontsize=13,
     )
     drain = drain_seconds(res)
     if drain:
@@ -278,11 +326,12 @@ def _mark_drain(top: Any, bottom: Any, res: ScenarioResult) -> None:
             ax.axvline(at, color=COLORS["processed"], linewidth=1.5, linestyle=":")
         top.text(
             at,
-            0.85,
-            f" all done (+{drain:.0f} s)",
-            transform=top.get_xaxis_transform(),
+            0.98,
+            f"all jobs done\n{drain:.0f} s later ",
+            ha="right",
             va="top",
-            fontsize=12,
+            transform=top.get_xaxis_transform(),
+            fontsize=13,
             color=COLORS["processed"],
         )
 

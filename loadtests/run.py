@@ -18,6 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import labqueue
+
 from . import meta as meta_mod
 from .config import RunConfig
 from .locust_proc import LocustProcess
@@ -198,12 +200,10 @@ class Runner:
         self.progress.say(f"==> [{index + 1}/{len(self.scenarios)}] {sc.name}: starting the store")
         self.meta["scenarios_run"].append(sc.name)
         info: dict[str, Any] = {"scenario": sc.name, "started_epoch": time.time()}
+        if self.redis is not None:  # our own server: each scenario starts from empty queues
+            labqueue.connect(redis_url).flushdb()
         with open_target(self.cfg, out / "logs", redis_url) as target:
-            import labqueue
-
             conn = labqueue.connect(target.redis_url)
-            if self.redis is not None:
-                conn.flushdb()  # our own server: each scenario starts from empty queues
             self.meta.setdefault("redis_version", meta_mod.redis_version(conn))
             info["target"] = target.describe()
             locust = LocustProcess(sc, target.store_url, out, self.cfg.processes)

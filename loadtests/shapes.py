@@ -28,12 +28,12 @@ SCENARIO_ENV = "LOADTEST_SCENARIO_FILE"
 
 #: Offered load steps (requests per second) and their length (seconds), full and quick.
 FULL_RATES = (2.0, 4.0, 6.0, 8.0, 10.0)
-FULL_STEP_SECONDS = 20.0
+FULL_STEP_SECONDS = 15.0
 QUICK_RATES = (2.0, 6.0, 10.0)
-QUICK_STEP_SECONDS = 8.0
+QUICK_STEP_SECONDS = 7.0
 #: Closed loop: users per step (each sends, waits for the answer, thinks, sends again).
 FULL_USERS = (2, 4, 6, 8, 10)
-CLOSED_STEP_SECONDS = 12.0
+CLOSED_STEP_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
