@@ -24,17 +24,27 @@ from . import server
 from .errors import ConfigurationError, LabqueueError
 from .failures import FailedStore
 from .keys import DEFAULT_NAMESPACE
+from .payload import check_queue_name
 from .queue import Queue
 from .stats import snapshot
 from .status import get_status
 
 
+class BadUsage(click.ClickException):
+    """A usage mistake, told in one line (exit 2) instead of click's usage block."""
+
+    exit_code = 2
+
+
 class Group(click.Group):
-    """Turns labqueue and Redis errors into one line and a non-zero exit."""
+    """Turns usage, labqueue and Redis errors into one line and a non-zero exit."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            raise BadUsage(f"{exc.format_message()} (see `{where} --help`)") from None
         except LabqueueError as exc:
             raise click.ClickException(str(exc)) from None
         except redis.RedisError as exc:
@@ -111,26 +121,47 @@ def parse_args_json(text: str | None) -> tuple[list[Any], dict[str, Any]]:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise click.BadParameter(f'not JSON ({exc}); e.g. --args \'{{"to": "a@b.c"}}\'') from None
+        raise click.BadParameter(
+            f'not JSON ({exc}); e.g. --args \'{{"to": "a@b.c"}}\'', param_hint="--args"
+        ) from None
     if isinstance(value, dict):
         return [], value
     if isinstance(value, list):
         return value, {}
-    raise click.BadParameter("must be a JSON object (keyword data) or array (positional args)")
+    raise click.BadParameter(
+        "must be a JSON object (keyword data) or array (positional args)", param_hint="--args"
+    )
 
 
 @main.command()
 @click.argument("job_class")
 @click.option("--queue", "-q", default="default", show_default=True)
 @click.option("--args", "args_json", metavar="JSON", help="e.g. '{\"to\": \"a@b.c\"}' or '[1, 2]'")
+@click.option("--in", "delay", type=click.FloatRange(min=0), help="Run it in SECONDS.")
+@click.option("--at", "at", metavar="TIME", help="Run it at TIME: epoch seconds or ISO 8601.")
 @common
 def enqueue(
-    job_class: str, queue: str, args_json: str | None, url: str | None, namespace: str
+    job_class: str,
+    queue: str,
+    args_json: str | None,
+    delay: float | None,
+    at: str | None,
+    url: str | None,
+    namespace: str,
 ) -> None:
-    """Enqueue a job of class JOB_CLASS; prints its id."""
+    """Enqueue a job of class JOB_CLASS (now, --in SECONDS or --at TIME); prints its id."""
+    from .scheduler import parse_when
+
     args, data = parse_args_json(args_json)
+    check_queue_name(queue)
+    if delay is not None and at is not None:
+        raise click.UsageError("give --in or --at, not both")
+    when = time.time() + delay if delay is not None else parse_when(at) if at else None
     q = Queue(queue, open_connection(url), namespace=namespace)
-    click.echo(q.enqueue(job_class, *args, **data))
+    if when is None:
+        click.echo(q.enqueue(job_class, *args, **data))
+    else:
+        click.echo(q.enqueue_at(when, job_class, *args, **data))
 
 
 def import_job_modules(modules: tuple[str, ...]) -> None:
@@ -162,11 +193,17 @@ def import_job_modules(modules: tuple[str, ...]) -> None:
 )
 @click.option(
     "--poll-interval",
-    type=float,
+    type=click.FloatRange(min=0.01),
     default=1.0,
     show_default=True,
     help="Seconds between polls when no wake-up arrives.",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop a job after SECONDS (a job class's own timeout wins).",
+)
+@click.option("--fork", is_flag=True, help="Run each job in a child process, as Resque does.")
 @click.option("--verbose", "-v", is_flag=True, help="Log every job.")
 @common
 def worker(
@@ -175,6 +212,8 @@ def worker(
     burst: bool,
     imports: tuple[str, ...],
     poll_interval: float,
+    timeout: float | None,
+    fork: bool,
     verbose: bool,
     url: str | None,
     namespace: str,
@@ -198,9 +237,17 @@ def worker(
             raise ConfigurationError("--concurrency needs a redis-server (fakeredis is in-process)")
         args = ["--queues", queues, "--poll-interval", str(poll_interval), "--namespace", namespace]
         args += [a for m in imports for a in ("--import", m)] + (["--burst"] if burst else [])
+        args += (["--timeout", str(timeout)] if timeout else []) + (["--fork"] if fork else [])
         env = {**os.environ, "REDIS_URL": shared}
         sys.exit(Supervisor(args, concurrency, env, release_child(conn, namespace, queues)).run())
-    w = Worker(queues, conn, namespace=namespace, poll_interval=poll_interval)
+    w = Worker(
+        queues,
+        conn,
+        namespace=namespace,
+        poll_interval=poll_interval,
+        job_timeout=timeout,
+        fork=fork,
+    )
     w.work(burst=burst)
 
 
@@ -271,10 +318,41 @@ def failed_list(as_json: bool, url: str | None, namespace: str) -> None:
     if not records:
         click.echo("no failed jobs")
     for i, r in enumerate(records):
+        tries = f" after {r.extra['attempts']} attempts" if r.extra.get("attempts") else ""
         click.echo(
-            f"{i:>3} {r.job_id or '-':<32} {r.job_class} on {r.queue} at {r.failed_at}: "
+            f"{i:>3} {r.job_id or '-':<32} {r.job_class} on {r.queue} at {r.failed_at}{tries}: "
             f"{r.exception}: {r.error}"
         )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@common
+def delayed(as_json: bool, url: str | None, namespace: str) -> None:
+    """Delayed jobs and retries waiting for their time, soonest first."""
+    from .scheduler import delayed_jobs
+
+    jobs = delayed_jobs(open_connection(url, announce=False), namespace)
+    if as_json:
+        click.echo(json.dumps([j.to_dict() for j in jobs]))
+        return
+    click.echo("\n".join(j.describe() for j in jobs) or "no delayed jobs")
+
+
+@main.command()
+@common
+def scheduler(url: str | None, namespace: str) -> None:
+    """Move due delayed jobs to their queues until stopped (workers do it too)."""
+    import threading
+
+    from .scheduler import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    moved = run_scheduler(open_connection(url), namespace, stop)
+    click.echo(f"scheduler stopped after moving {moved} jobs", err=True)
 
 
 def _take(action: str, job_id: str | None, all_: bool, url: str | None, namespace: str) -> None:

@@ -134,6 +134,20 @@ def due_time(when: float | datetime) -> float:
     return float(when)
 
 
+def parse_when(text: str) -> float:
+    """``--at``: epoch seconds (``1767225600``) or ISO 8601 (``2026-01-01T09:00:00+01:00``)."""
+    try:
+        return due_time(float(text))
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise ConfigurationError(
+            f"--at {text!r}: give epoch seconds or an ISO 8601 time like 2026-01-01T09:00:00"
+        ) from None
+
+
 def delay_seconds(seconds: float) -> float:
     """Validate ``enqueue_in``'s delay: finite seconds, zero or more."""
     ok = isinstance(seconds, int | float) and not isinstance(seconds, bool)
@@ -259,6 +273,26 @@ class DelayedJob:
         """Failed runs so far (0 for a job not yet run; a retry has 1 or more)."""
         value = self.payload.extra.get(ATTEMPTS_FIELD) if self.payload else None
         return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.payload
+        return {
+            "due": self.due,
+            "queue": self.queue,
+            "class": p.class_name if p else None,
+            "id": p.id if p else None,
+            "args": p.args if p else None,
+            "attempts": self.attempts,
+            "raw": None if p else self.raw,
+        }
+
+    def describe(self, now: float | None = None) -> str:
+        """One line: when (and in how long), queue, class, id, and the retry it is."""
+        left = self.due - (time.time() if now is None else now)
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.due))
+        what = f"{self.payload.class_name} {self.payload.id or '-'}" if self.payload else "?"
+        retry = f" (retry {self.attempts})" if self.attempts else ""
+        return f"{when} (in {max(left, 0):.0f}s) {self.queue or '?'}: {what}{retry}"
 
 
 def _delayed_job(second: float, raw: str) -> DelayedJob:
