@@ -24,8 +24,9 @@ from typing import IO, Any
 
 from .errors import StoreError
 
-#: Exited children only, without reaping them, without blocking.
-_WAIT_FLAGS = os.WEXITED | os.WNOWAIT | os.WNOHANG
+#: waitid() for exited children only, without reaping them, without blocking (Linux; macOS
+#: has os.waitid from Python 3.13 on).
+_HAS_WAITID = all(hasattr(os, n) for n in ("waitid", "P_PID", "WEXITED", "WNOWAIT", "WNOHANG"))
 
 
 class StackError(StoreError):
@@ -101,10 +102,17 @@ class Child:
         """Wait up to ``timeout`` for an exit, leaving the zombie in place (so its pid and
         group id cannot be reused by another process until we reap it)."""
         assert self.process is not None
+        if not _HAS_WAITID:
+            try:
+                self.process.wait(timeout)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        flags = os.WEXITED | os.WNOWAIT | os.WNOHANG
         deadline = time.monotonic() + timeout
         while self.process.returncode is None:
             try:
-                if os.waitid(os.P_PID, self.process.pid, _WAIT_FLAGS) is not None:
+                if os.waitid(os.P_PID, self.process.pid, flags) is not None:
                     return True
             except ChildProcessError:
                 return True
