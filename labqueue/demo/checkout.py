@@ -200,7 +200,8 @@ class Store:
                 conn.execute("BEGIN IMMEDIATE")
                 lines, rows = self._price(conn, req)
                 total = sum(line.subtotal_cents for line in lines)
-                order_id = db.insert_order(conn, req.email, mode, status, total)
+                now = time.time()
+                order_id = db.insert_order(conn, req.email, mode, status, total, now)
             with t.step("insert_items"):
                 db.insert_order_products(conn, order_id, rows)
                 if payloads is not None:
@@ -212,7 +213,7 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return Order(order_id, req.email, mode, status, total, time.time(), lines)
+        return Order(order_id, req.email, mode, status, total, now, lines)
 
     @staticmethod
     def _price(

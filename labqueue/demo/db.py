@@ -127,8 +127,9 @@ def all_products(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     return list(conn.execute("SELECT sku, name, price_cents FROM product ORDER BY id"))
 
 
-def insert_order(conn: sqlite3.Connection, email: str, mode: str, status: str, total: int) -> int:
-    now = time.time()
+def insert_order(
+    conn: sqlite3.Connection, email: str, mode: str, status: str, total: int, now: float
+) -> int:
     cur = conn.execute(
         'INSERT INTO "order" (email, mode, status, total_cents, created_at, updated_at) '
         "VALUES (?, ?, ?, ?, ?, ?)",
@@ -205,7 +206,7 @@ def load_order(conn: sqlite3.Connection, order_id: int) -> Order | None:
         Line(r["sku"], r["name"], r["qty"], r["price_cents"])
         for r in conn.execute(
             "SELECT p.sku, p.name, op.qty, op.price_cents FROM order_product op "
-            "JOIN product p ON p.id = op.product_id WHERE op.order_id = ? ORDER BY p.id",
+            "JOIN product p ON p.id = op.product_id WHERE op.order_id = ? ORDER BY op.rowid",
             (order_id,),
         )
     ]
