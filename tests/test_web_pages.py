@@ -166,6 +166,24 @@ def test_unreadable_payload_is_shown_raw_not_run(client: FlaskClient, r: Any) ->
     assert "<script>alert(1)" not in body and "&lt;script&gt;alert(1)" in body
 
 
+@pytest.mark.parametrize("backend", ["fakeredis", "redis-server"])
+def test_bytes_that_are_not_utf8_show_escaped(backend: str, request: Any) -> None:
+    import redis
+
+    if backend == "fakeredis":
+        raw: Any = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    else:
+        raw = redis.Redis.from_url(request.getfixturevalue("redis_url"))  # bytes, strict
+    raw.sadd(K.queues, "bin")
+    raw.rpush(K.queue("bin"), b'{"class":"Bin","args":["\xff\xfe"]}', b"\x80 not text")
+    c = create_app(raw, {"TESTING": True}).test_client()
+    page = text(c.get("/queues/bin"))
+    assert "2 waiting" in page and "unreadable" in page and "\\x80 not text" in page
+    assert c.get("/api/queues/bin").get_json()["total"] == 2
+    assert c.get("/api/overview").get_json()["queues"][0]["depth"] == 2
+    raw.close()
+
+
 # -- workers ------------------------------------------------------------------------------
 def test_workers_page_ruby_worker_busy_and_stale(client: FlaskClient, ruby: Any) -> None:
     page = text(client.get("/workers"))

@@ -56,6 +56,20 @@ class Monitor:
         return snap
 
 
+def tolerant(connection: Any) -> Any:
+    """A client of the same server that returns text, showing bytes that are not UTF-8 as
+    ``\\x`` escapes instead of raising (such a payload must show up, not break the page)."""
+    pool = connection.connection_pool
+    kwargs = pool.connection_kwargs
+    if kwargs.get("decode_responses") and kwargs.get("encoding_errors") == "backslashreplace":
+        return connection
+    new_pool = type(pool)(
+        connection_class=pool.connection_class,
+        **{**kwargs, "decode_responses": True, "encoding_errors": "backslashreplace"},
+    )
+    return type(connection)(connection_pool=new_pool)
+
+
 def monitor() -> Monitor:
     """The Monitor of the app serving this request."""
     return current_app.extensions["labqueue"]  # type: ignore[no-any-return]
@@ -87,7 +101,7 @@ def create_app(connection: Any = None, config: Mapping[str, Any] | None = None) 
 
         connection = connect(app.config["REDIS_URL"])
     app.extensions["labqueue"] = Monitor(
-        connection,
+        tolerant(connection),
         Keys(app.config["LABQUEUE_NAMESPACE"]),
         History(window=float(app.config["LABQUEUE_HISTORY_SECONDS"])),
         int(app.config["LABQUEUE_PER_PAGE"]),
