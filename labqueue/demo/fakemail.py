@@ -56,7 +56,7 @@ class Mailbox:
             "message_id": str(msg.get("Message-ID", "")),
             "order_id": int(order) if order.isdigit() else None,
             "size": len(raw),
-            "html": html_part.get_content() if html_part is not None else None,
+            "html": _text(html_part),
         }
         with self._lock:
             record["id"] = len(self._messages) + 1
@@ -91,6 +91,11 @@ class Mailbox:
     @property
     def received(self) -> int:
         return len(self._messages)
+
+
+def _text(part: Any) -> str | None:
+    """A text part's content with the wire's CRLF line ends made plain newlines."""
+    return None if part is None else str(part.get_content()).replace("\r\n", "\n")
 
 
 class _Handler:
