@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import fakeredis
 import pytest
 from click.testing import CliRunner
 
@@ -44,7 +45,8 @@ def test_remote_bind_with_a_password_is_served(monkeypatch: Any) -> None:
     import labqueue.web.app as web_app
 
     monkeypatch.setattr(web_app, "serve", fake_serve)
-    monkeypatch.setattr(labqueue.cli, "open_connection", lambda url: object())
+    fake = fakeredis.FakeRedis(decode_responses=True)
+    monkeypatch.setattr(labqueue.cli, "open_connection", lambda url: fake)
     monkeypatch.setenv("LABQUEUE_WEB_PASSWORD", "from-env")
     args = ["web", "--host", "0.0.0.0", "--port", "0", "--allow-remote"]
     result = CliRunner().invoke(main, args)
