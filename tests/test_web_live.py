@@ -115,3 +115,26 @@ def test_importable_without_flask_or_a_browser() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "start"
+
+
+@pytest.mark.slow
+def test_in_a_notebook_kernel_it_shows_a_widget_and_stops() -> None:
+    """Run the two calls in a real Jupyter kernel: a widget appears, frames are drawn."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = [
+        "import fakeredis, labqueue, time\n"
+        "from labqueue.web import live\n"
+        "r = fakeredis.FakeRedis(decode_responses=True)\n"
+        "view = live.start(r, interval=0.2)",
+        "labqueue.Queue('email', r).enqueue_many('X', [{'n': i} for i in range(5)])\n"
+        "time.sleep(1.0)\n"
+        "live.stop()\n"
+        "assert not view.running and view.frames >= 3, view.frames\n"
+        "print('depths', [s.queues.get('email', 0) for s in view.history.samples()][-1])",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    first, second = nb.cells[0].outputs, nb.cells[1].outputs
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in first)
+    assert [o["text"] for o in second if o.get("name") == "stdout"] == ["depths 5\n"]
