@@ -1,0 +1,76 @@
+"""Chaos: SIGKILL a random worker every few hundred ms while 2,000 jobs run; none is lost.
+
+Each job records its id when done. A killer sends SIGKILL to a random one of 3 worker
+processes every 0.15-0.5 s and starts a replacement at once, until every id has been
+recorded. A killed worker's job waits in its in-progress hash until a live worker finds the
+dead one (at its start, or at its next heartbeat) and puts the job back; a job killed after
+recording its id but before finishing runs again, so duplicates are allowed, at most one per
+kill. In the end nothing is queued, in progress, failed or stuck in "running".
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from fault_jobs import DONE, Mark
+from fault_tools import K, leftovers, statuses, wait_for, workers
+
+import labqueue
+
+JOBS = 2000
+WORKERS = 3
+
+
+@pytest.mark.slow
+def test_sigkill_chaos_loses_no_job(
+    real: redis.Redis, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    rng = random.Random(2026)
+    ids = labqueue.Queue("chaos", real).enqueue_many(
+        Mark, [{"ms": rng.choice((1, 2, 3, 5, 8))} for _ in range(JOBS)]
+    )
+    wanted, kills, started = set(ids), 0, time.monotonic()
+    args = ("--queues", "chaos", "--import", "fault_jobs")
+    with workers(worker_env, tmp_path / "logs", *args) as group:
+        live = [group.start() for _ in range(WORKERS)]
+        while not wanted <= set(real.lrange(DONE, 0, -1)):
+            assert time.monotonic() - started < 55, f"not all done after {kills} kills"
+            time.sleep(rng.uniform(0.15, 0.5))
+            victim = rng.randrange(WORKERS)
+            live[victim].send_signal(signal.SIGKILL)
+            live[victim].wait(10)
+            kills += 1
+            live[victim] = group.start()
+        # The last victims' jobs: released by a live worker's next prune, then run (again).
+        wait_for(
+            lambda: not any(leftovers(real, "chaos").values()),
+            timeout=30,
+            what=f"queues and in-progress hashes to empty: {leftovers(real, 'chaos')}",
+        )
+        elapsed = time.monotonic() - started
+        pids = {f":{p.pid}:" for p in live}  # a worker still starting has no TERM handler yet
+        wait_for(
+            lambda: pids <= {f":{w.split(':')[1]}:" for w in real.smembers(K.workers)},
+            what="the last replacements to start",
+        )
+        group.signal_all(signal.SIGTERM)
+        codes = [p.wait(30) for p in live]
+        log = group.log_text()
+    done = real.lrange(DONE, 0, -1)
+    duplicates, lost = len(done) - len(set(done)), len(wanted - set(done))
+    print(
+        f"\nchaos: jobs {JOBS}, workers {WORKERS}, kills {kills}, duplicates {duplicates}, "
+        f"lost {lost}, {elapsed:.1f} s, processes started {group.started}"
+    )
+    assert lost == 0 and set(done) == wanted
+    assert duplicates <= kills
+    assert leftovers(real, "chaos") == {"queued": 0, "in progress": 0, "failed": 0, "delayed": 0}
+    assert statuses(real, ids) == {int(labqueue.JobStatus.COMPLETE): JOBS}  # none "running"
+    assert codes == [0] * WORKERS, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    assert kills >= 10  # the run really was chaotic
