@@ -65,6 +65,11 @@ class Context:
     def used_memory(self) -> int:
         return int(self.r.info("memory")["used_memory"])
 
+    def server_cpu(self) -> float:
+        """CPU seconds redis-server has used (user + system)."""
+        info = self.r.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
 
 def sample_payload() -> str:
     """A typical job's payload (what labqueue pushes for a no-op job with one argument)."""
@@ -124,6 +129,11 @@ class Workers:
                     f"worker {' '.join(proc.args[1:4])} exited with {proc.returncode}: "  # type: ignore[index]
                     + " | ".join(tail)
                 )
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the worker processes have used, all threads."""
+        times = [psutil.Process(p.pid).cpu_times() for p in self.procs]
+        return sum(t.user + t.system for t in times)
 
     def rss_mb(self) -> float:
         """Mean resident memory of the worker processes, in MB."""
@@ -193,3 +203,22 @@ def latency_run(
         values.append((float(reply[1]) - sent) * 1000.0)
         time.sleep(rng.uniform(0.005, 0.015))
     return percentiles(values)
+
+
+class CpuMeter:
+    """CPU time per job of a drain: the worker processes' and redis-server's, in us.
+
+    A drain's rate depends on how busy the machine is; CPU time per job much less, so it
+    shows where a job's cost goes (worker Python or Redis) even on a noisy machine.
+    """
+
+    def __init__(self, ctx: Context, workers: Workers) -> None:
+        self.ctx, self.workers = ctx, workers
+        self.start = (workers.cpu_seconds(), ctx.server_cpu())
+
+    def per_job(self, n: int) -> dict[str, float]:
+        worker, server = self.workers.cpu_seconds(), self.ctx.server_cpu()
+        return {
+            "worker_cpu_us": (worker - self.start[0]) * 1e6 / n,
+            "redis_cpu_us": (server - self.start[1]) * 1e6 / n,
+        }

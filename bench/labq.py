@@ -18,6 +18,7 @@ from .common import (
     STAGING_QUEUE,
     BenchError,
     Context,
+    CpuMeter,
     Workers,
     latency_run,
     python_module,
@@ -65,16 +66,14 @@ def _one_worker(ctx: Context) -> dict[str, float]:
     ctx.flush()
     with Workers([worker_command(ctx.url)], ctx.url) as workers:
         _warm_up(ctx, workers, 1)
-        drain = _drain(ctx, workers)
-        rss = workers.rss_mb()
+        meter = CpuMeter(ctx, workers)
+        out = {"drain_1_rate": _drain(ctx, workers), **meter.per_job(ctx.jobs)}
+        out["worker_rss_mb"] = workers.rss_mb()
         q = Queue(BENCH_QUEUE, ctx.r)
-        p50, p99 = latency_run(ctx, lambda: q.enqueue(Probe), workers)
-    return {
-        "drain_1_rate": drain,
-        "worker_rss_mb": rss,
-        "latency_p50_ms": p50,
-        "latency_p99_ms": p99,
-    }
+        out["latency_p50_ms"], out["latency_p99_ms"] = latency_run(
+            ctx, lambda: q.enqueue(Probe), workers
+        )
+    return out
 
 
 def _n_workers(ctx: Context) -> float:

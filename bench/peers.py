@@ -23,6 +23,7 @@ from .common import (
     HUEY_STAGING,
     RQ_STAGING,
     Context,
+    CpuMeter,
     Workers,
     latency_run,
     python_module,
@@ -73,10 +74,12 @@ def measure_huey(ctx: Context) -> dict[str, float]:
         _, staged = huey_app(ctx.url, HUEY_STAGING)
         for i in range(ctx.jobs):
             staged["noop"](n=i)
+        meter = CpuMeter(ctx, w)
         start = time.perf_counter()
         ctx.r.rename(HUEY_STAGING, queue_key)
         end = wait_until(lambda: ctx.r.llen(queue_key) == 0, "huey's drain", w, ctx.timeout)
         out["drain_1_rate"] = ctx.jobs / (end - start)
+        out.update(meter.per_job(ctx.jobs))
         out["worker_rss_mb"] = w.rss_mb()
         out["latency_p50_ms"], out["latency_p99_ms"] = latency_run(ctx, tasks["probe"], w)
     huey.storage.conn.connection_pool.disconnect()
@@ -98,11 +101,13 @@ def measure_rq(ctx: Context) -> dict[str, float]:
         staging = _StagingQueue(BENCH_QUEUE, connection=conn)
         for i in range(ctx.rq_jobs):
             staging.enqueue(jobs.noop, n=i)
+        meter = CpuMeter(ctx, w)
         start = time.perf_counter()
         conn.rename(RQ_STAGING, q.key)
         done = 1 + ctx.rq_jobs
         end = wait_until(lambda: conn.zcard(finished) >= done, "RQ's drain", w, ctx.timeout)
         out["drain_1_rate"] = ctx.rq_jobs / (end - start)
+        out.update(meter.per_job(ctx.rq_jobs))
         out["worker_rss_mb"] = w.rss_mb()
         out["latency_p50_ms"], out["latency_p99_ms"] = latency_run(
             ctx, lambda: q.enqueue(jobs.probe), w

@@ -88,15 +88,43 @@ def latency(ax: Axes, figs: dict[str, Any]) -> None:
                 va="bottom",
                 fontsize=8,
             )
-    for bound, label in ((2.0, "p50 target\n≤ 2 ms"), (5.0, "p99 target\n≤ 5 ms")):
-        ax.axhline(bound, color="#b00020", linestyle="--", linewidth=1)
-        ax.text(len(present) - 0.4, bound, label, color="#b00020", fontsize=8, va="center")
-    ax.set_xlim(-0.6, len(present) + 0.2)
+    for bound, style, label in ((2.0, ":", "p50 target: 2 ms"), (5.0, "--", "p99 target: 5 ms")):
+        ax.axhline(bound, color="#b00020", linestyle=style, linewidth=1.2, label=label)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
     ax.set_xticks(range(len(present)), [LEGEND[s].split(" (")[0] for s in present])
     ax.set_ylabel("enqueue-to-start latency (ms)")
     ax.set_title("Idle worker latency, p50 and p99: lower is better")
     ax.set_ylim(0, max(ax.get_ylim()[1], 6.0) * 1.2)
     ax.grid(axis="y", alpha=0.3)
+
+
+def cpu(ax: Axes, figs: dict[str, Any]) -> None:
+    present = [s for s in SYSTEMS if "worker_cpu_us" in figs.get(s, {})]
+    for i, system in enumerate(present):
+        for j, metric in enumerate(("worker_cpu_us", "redis_cpu_us")):
+            fig = figs[system][metric]
+            y = i + (j - 0.5) * 0.38
+            ax.barh(
+                y,
+                fig["median"],
+                0.34,
+                color=COLORS[system],
+                alpha=1.0 if j == 0 else 0.5,
+                xerr=_err(fig),
+                error_kw={"elinewidth": 1, "capsize": 2},
+            )
+            where = ("worker process", "redis-server")[j]
+            ax.text(
+                fig["max"] * 1.1, y, f"{where}: {fig['median']:,.0f} µs", va="center", fontsize=8
+            )
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(present)), [LEGEND[s].split(" (")[0] for s in present])
+    ax.invert_yaxis()
+    left, right = ax.get_xlim()
+    ax.set_xlim(left, right * 12)
+    ax.set_xlabel("CPU µs per job, log scale (dark: worker process, light: redis-server)")
+    ax.set_title("CPU per job in the 1-worker drain: lower is cheaper")
+    ax.grid(axis="x", which="both", alpha=0.3)
 
 
 def targets(ax: Axes, result: dict[str, Any]) -> None:
@@ -119,12 +147,13 @@ def targets(ax: Axes, result: dict[str, Any]) -> None:
 def plot(result: dict[str, Any], path: Path) -> Path:
     """Draw ``result`` (the JSON bench.run writes) to ``path``; returns the path."""
     figs = result["figures"]
-    fig = plt.figure(figsize=(15, 9.5), dpi=100, layout="constrained")
-    grid = fig.add_gridspec(2, 2, width_ratios=[1.35, 1])
+    fig = plt.figure(figsize=(16, 12), dpi=100, layout="constrained")
+    grid = fig.add_gridspec(3, 2, width_ratios=[1.3, 1], height_ratios=[1.1, 0.8, 1.1])
     throughput(fig.add_subplot(grid[:, 0]), figs)
     latency(fig.add_subplot(grid[0, 1]), figs)
+    cpu(fig.add_subplot(grid[1, 1]), figs)
     if result["targets"]:
-        targets(fig.add_subplot(grid[1, 1]), result)
+        targets(fig.add_subplot(grid[2, 1]), result)
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[s]) for s in SYSTEMS if s in figs]
     fig.legend(
         handles,

@@ -19,6 +19,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "drain_n_rate": ("drain, N worker processes", "jobs/s"),
     "latency_p50_ms": ("enqueue-to-start latency p50", "ms"),
     "latency_p99_ms": ("enqueue-to-start latency p99", "ms"),
+    "worker_cpu_us": ("worker CPU per job (1-worker drain)", "us"),
+    "redis_cpu_us": ("redis-server CPU per job (drain)", "us"),
     "memory_per_job_bytes": ("Redis memory per queued job", "bytes"),
     "worker_rss_mb": ("worker RSS", "MB"),
 }
@@ -123,13 +125,13 @@ def table(result: dict[str, Any]) -> str:
         f"{s['repeat']} repetitions, {s['workers']} workers in the N-worker drain, "
         f"redis-server {result['machine']['redis_server']}, {result['machine']['cpus']} CPUs",
         "",
-        f"{'system':<14}{'figure':<32}{'median':>11}{'min':>11}{'max':>11}  unit",
+        f"{'system':<14}{'figure':<37}{'median':>11}{'min':>11}{'max':>11}  unit",
     ]
     for system, metrics in result["figures"].items():
         for fig in metrics.values():
             u = fig["unit"]
             lines.append(
-                f"{SYSTEM_NAMES.get(system, system):<14}{fig['label']:<32}"
+                f"{SYSTEM_NAMES.get(system, system):<14}{fig['label']:<37}"
                 f"{_num(fig['median'], u):>11}{_num(fig['min'], u):>11}{_num(fig['max'], u):>11}"
                 f"  {u}"
             )

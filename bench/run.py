@@ -1,9 +1,10 @@
 """``python -m bench.run``: labqueue against the Redis ceiling, huey and RQ, in one run.
 
 One private redis-server for the whole run (FLUSHALL before every measurement). Each
-repetition measures every system in turn (interleaved, so a noisy machine hurts them all
-alike); each figure is the median of the repetitions, with min and max. Writes a table to
-the terminal, ``results/bench/<timestamp>.json``, ``latest.json`` and ``latest.png``.
+repetition measures every system in turn (interleaved, every other one in reverse order,
+so a noisy machine hurts them all alike); each figure is the median of the repetitions,
+with min and max. Writes a table to the terminal, ``results/bench/<timestamp>.json``,
+``latest.json``, ``<timestamp>.png`` and ``latest.png``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def collect(ctx: Context, systems: list[str], repeat: int) -> dict[str, dict[str
     """system -> metric -> one value per repetition."""
     samples: dict[str, dict[str, list[float]]] = {s: {} for s in systems}
     for rep in range(1, repeat + 1):
-        for system in systems:
+        # every other repetition in reverse order, so no system always runs first or last
+        for system in systems if rep % 2 else systems[::-1]:
             print(f"  repetition {rep}/{repeat}: {system} ...", file=sys.stderr, flush=True)
             for metric, value in SYSTEMS[system](ctx).items():
                 samples[system].setdefault(metric, []).append(value)

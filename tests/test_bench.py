@@ -64,15 +64,15 @@ def test_tiny_run_writes_table_json_and_png(tmp_path: Path) -> None:
     figures = latest["figures"]
     assert set(figures) == {"redis", "labqueue", "huey", "rq"}
     assert {"enqueue_rate", "bulk_enqueue_rate", "drain_1_rate", "drain_n_rate",
-            "latency_p50_ms", "latency_p99_ms", "memory_per_job_bytes",
-            "worker_rss_mb"} <= set(figures["labqueue"])  # fmt: skip
+            "latency_p50_ms", "latency_p99_ms", "memory_per_job_bytes", "worker_rss_mb",
+            "worker_cpu_us", "redis_cpu_us"} <= set(figures["labqueue"])  # fmt: skip
     assert {"enqueue_rate", "drain_1_rate", "latency_p50_ms"} <= set(figures["huey"])
     assert {"enqueue_rate", "drain_1_rate", "latency_p50_ms"} <= set(figures["rq"])
     for system in figures.values():
         for fig in system.values():
             assert len(fig["samples"]) == 2
             assert 0 < fig["min"] <= fig["median"] <= fig["max"]
-            assert fig["unit"] in {"ops/s", "jobs/s", "ms", "bytes", "MB"}
+            assert fig["unit"] in {"ops/s", "jobs/s", "ms", "bytes", "MB", "us"}
     assert len(latest["targets"]) == 8
     assert all(isinstance(t["met"], bool) and t["value"] > 0 for t in latest["targets"])
 
