@@ -71,7 +71,9 @@ def test_tiny_run_writes_table_json_and_png(tmp_path: Path) -> None:
     for system in figures.values():
         for fig in system.values():
             assert len(fig["samples"]) == 2
-            assert 0 < fig["min"] <= fig["median"] <= fig["max"]
+            # CPU time is counted in clock ticks: a few dozen jobs may take none
+            assert fig["min"] >= 0 if fig["unit"] == "us" else fig["min"] > 0
+            assert fig["min"] <= fig["median"] <= fig["max"]
             assert fig["unit"] in {"ops/s", "jobs/s", "ms", "bytes", "MB", "us"}
     assert len(latest["targets"]) == 8
     assert all(isinstance(t["met"], bool) and t["value"] > 0 for t in latest["targets"])
