@@ -29,7 +29,7 @@ class RunConfig:
     think_time: float = 1.0
     arrival: str = "poisson"
     seed: int = 1
-    timeout: float = 30.0  #: client timeout per request (s)
+    timeout: float | None = None  #: client timeout per request (s); None: 30, quick 10
     web_workers: int = 4
     queue_workers: int = 4
     email_latency: float = 0.3
@@ -88,9 +88,9 @@ class RunConfig:
         """A rough length of the whole run, for the progress line."""
         total = 0.0
         for sc in self.build_scenarios():
-            total += 6.0 + sc.lead + sc.duration  # start the stack, run the steps
+            total += 8.0 + sc.lead + sc.duration  # start and stop the stack, run the steps
             if sc.mode == "sync" and sc.loop == "open":
-                total += min(sc.timeout, 15.0)  # the last requests still in flight
+                total += sc.timeout  # the last requests still in flight (or timing out)
             if sc.mode == "deferred":
-                total += min(self.drain_cap, 20.0)
+                total += min(self.drain_cap, 0.5 * sc.duration)  # the queues draining
         return total

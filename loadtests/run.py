@@ -11,6 +11,7 @@ import contextlib
 import json
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -29,7 +30,20 @@ from .shapes import Scenario
 from .target import ComponentFailed, open_target
 
 #: After the queues empty, keep sampling this long, so the graphs show them staying empty.
-SETTLE_SECONDS = 2.0
+SETTLE_SECONDS = 1.5
+
+
+def preload_plotting() -> None:
+    """Import matplotlib while the load runs (the runner mostly sleeps), not at the end."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            import matplotlib
+
+            matplotlib.use("Agg")  # files only: no window, any thread
+            from . import plots  # noqa: F401
+
+    threading.Thread(target=load, name="preload-plots", daemon=True).start()
 
 
 class Interrupted(Exception):
@@ -152,6 +166,7 @@ class Runner:
 
     def run(self) -> int:
         self.write_meta()
+        preload_plotting()
         self.progress.say(f"==> results go to {self.run_dir}")
         code = 0
         try:
@@ -206,6 +221,7 @@ class Runner:
             conn = labqueue.connect(target.redis_url)
             self.meta.setdefault("redis_version", meta_mod.redis_version(conn))
             info["target"] = target.describe()
+            (out / "info.json").write_text(json.dumps(info, indent=2) + "\n")  # pids, early
             locust = LocustProcess(sc, target.store_url, out, self.cfg.processes)
             sampler = Sampler(
                 out / "sampler.csv",
@@ -266,7 +282,8 @@ class Runner:
         while time.monotonic() - start < self.cfg.drain_cap:
             target.check()
             if sampler.count > seen and sampler.idle():
-                time.sleep(SETTLE_SECONDS)
+                if sc.mode == "deferred":
+                    time.sleep(SETTLE_SECONDS)  # show the queues staying empty
                 return True
             self.progress.tick(index, sc, out, sampler, "drain")
             time.sleep(0.25)

@@ -30,7 +30,10 @@ SCENARIO_ENV = "LOADTEST_SCENARIO_FILE"
 FULL_RATES = (2.0, 4.0, 6.0, 8.0, 10.0)
 FULL_STEP_SECONDS = 15.0
 QUICK_RATES = (2.0, 6.0, 10.0)
-QUICK_STEP_SECONDS = 7.0
+QUICK_STEP_SECONDS = 5.0
+#: Client timeout per request (s): long enough to see the queueing, short enough to end.
+FULL_TIMEOUT = 30.0
+QUICK_TIMEOUT = 10.0
 #: Closed loop: users per step (each sends, waits for the answer, thinks, sends again).
 FULL_USERS = (2, 4, 6, 8, 10)
 CLOSED_STEP_SECONDS = 10.0
@@ -140,11 +143,12 @@ def presets(quick: bool = False) -> dict[str, Scenario]:
     steps = rate_steps(rates, seconds)
     users = (2, 6, 10) if quick else FULL_USERS
     closed_seconds = QUICK_STEP_SECONDS if quick else CLOSED_STEP_SECONDS
+    timeout = QUICK_TIMEOUT if quick else FULL_TIMEOUT
     return {
-        "sync": Scenario("sync", "sync", steps),
-        "deferred": Scenario("deferred", "deferred", steps),
+        "sync": Scenario("sync", "sync", steps, timeout=timeout),
+        "deferred": Scenario("deferred", "deferred", steps, timeout=timeout),
         "sync-closed": Scenario(
-            "sync-closed", "sync", user_steps(users, closed_seconds), loop="closed"
+            "sync-closed", "sync", user_steps(users, closed_seconds), loop="closed", timeout=timeout
         ),
     }
 
