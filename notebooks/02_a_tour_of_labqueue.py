@@ -156,6 +156,23 @@ print("status:", lab.follow(failing)[-1][1].label)
 print("jobs left in the failed store:", len(labqueue.FailedStore(r)))
 
 # %% [markdown]
+# ## A delayed job
+#
+# "Ask the shopper how they like their kite, in three seconds" (in real life: three days).
+# The job waits in resque-scheduler's layout, a sorted set of due seconds and one list per
+# second, and the worker moves it to its queue when it is due.
+
+# %%
+later = labqueue.Queue("default").enqueue_in(
+    3, TestJob, to_address="samir@example.com", subject="How do you like your kite?"
+)
+lab.cli.dump(f"{keys.namespace}:delayed*")
+
+# %%
+for seconds, status in lab.follow(later):
+    print(f"after {seconds:4.2f} s: {status.label}")
+
+# %% [markdown]
 # ## Queue priority
 #
 # A worker listens to several queues in order and always takes from the first non-empty

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -270,6 +271,27 @@ class Lab:
         """Call ``stop`` when the lab closes (a fake service's ``stop``, say)."""
         self._state.services.append(stop)
 
+    def monitor(self, timeout: float = 30.0) -> str:
+        """Start ``labqueue web`` on the lab's Redis (a free loopback port); returns its URL."""
+        if self.url is None:
+            raise ConfigurationError("the monitor needs a redis-server")
+        port = server.free_port()
+        web = [sys.executable, "-m", "labqueue", "web", "--port", str(port), "--url", self.url]
+        proc = self.process(web, name="monitor")
+        url = f"http://127.0.0.1:{port}/"
+
+        def answers() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"labqueue web exited: see {self.log_path('monitor')}")
+            try:
+                with urllib.request.urlopen(url + "api/stats", timeout=1) as resp:
+                    return bool(resp.status == 200)
+            except OSError:
+                return False
+
+        self.wait_until(answers, timeout, every=0.2)
+        return url
+
     def sh(self, command: str, timeout: float = 30.0) -> None:
         """Run a ``labqueue ...`` command against the lab's Redis and print what it prints."""
         argv = shlex.split(command)
@@ -323,6 +345,7 @@ class Lab:
     def close(self) -> None:
         """Stop everything this lab started (safe to call twice)."""
         with contextlib.suppress(Exception):
+            self.cli.close()
             self.redis.close()
         self._finalizer()
 

@@ -90,12 +90,21 @@ class RedisCli:
     def __init__(self, client: Any, prompt: str = "redis") -> None:
         self.client = client
         self.prompt = prompt
+        self._conn: Any = None
+
+    def _resp2(self) -> Any:
+        """A client of our own that speaks RESP2, as redis-cli does by default (raw bytes)."""
+        if self._conn is None:
+            kw = self.client.connection_pool.connection_kwargs
+            basic = {k: kw[k] for k in ("host", "port", "db", "username", "password") if k in kw}
+            self._conn = redis.Redis(**basic, protocol=2)
+        return self._conn
 
     def raw(self, *args: Any) -> Any:
         """The reply to one command, without redis-py's response callbacks."""
-        pool = getattr(self.client, "connection_pool", None)
-        if pool is None or type(self.client).__module__.startswith("fakeredis"):
+        if type(self.client).__module__.startswith("fakeredis"):
             return self.client.execute_command(*args)
+        pool = self._resp2().connection_pool
         conn = pool.get_connection()
         try:
             conn.send_command(*args)
@@ -104,6 +113,11 @@ class RedisCli:
             return exc
         finally:
             pool.release(conn)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def transcript(self, *args: Any) -> str:
         """``prompt> COMMAND args`` and the reply, as text."""
