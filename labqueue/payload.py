@@ -43,9 +43,14 @@ def new_job_id() -> str:
     return f"{value:032x}"
 
 
+#: The encoder json.dumps(separators=(",", ":"), ensure_ascii=False) builds on every call,
+#: built once (encoding keeps no state between calls, so it is safe to share).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON, as Resque writes it."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 #: A JSON string literal, exactly as dumps() writes one (ensure_ascii=False).
