@@ -40,6 +40,8 @@ class Supervisor:
         self.signals: list[int] = []  #: signals received, forwarded to every child in order
         self.told: dict[int, int] = {}  #: child pid -> how many of those it has been sent
         self.restarts = 0
+        #: with --burst a child that exits 0 has emptied the queues: it is done, not dead
+        self.burst = "--burst" in child_args
 
     @property
     def stopping(self) -> bool:
@@ -57,7 +59,7 @@ class Supervisor:
 
     def _replace_dead(self, pause: float) -> float:
         for i, child in enumerate(self.children):
-            if child.poll() is None or self.stopping:
+            if child.poll() is None or self.stopping or (self.burst and child.returncode == 0):
                 continue
             log.warning("worker %d exited with %s; starting another", child.pid, child.returncode)
             self.on_exit(child.pid)
@@ -77,10 +79,11 @@ class Supervisor:
         pause = 0.5
         while True:
             self._forward()
-            if self.stopping and all(c.poll() is not None for c in self.children):
+            finished = all(c.poll() is not None for c in self.children)
+            if finished and (self.stopping or self.burst):
                 for child in self.children:
                     self.on_exit(child.pid)
-                return 0
+                return 0 if self.stopping else max(abs(c.returncode or 0) for c in self.children)
             calm = all(c.poll() is None for c in self.children)
             pause = max(0.5, pause / 2) if calm else self._replace_dead(pause)
             time.sleep(0.05)
