@@ -384,3 +384,41 @@ def test_failed_list_shows_the_attempts(run: Any, real: redis.Redis) -> None:
     worker(real).work(burst=True)
     listing = run("failed", "list").output
     assert job_id in listing and "after 3 attempts" in listing and "ConnectionError" in listing
+
+
+# -- dead workers and the scheduler command ------------------------------------------------
+def test_a_live_worker_releases_a_stale_worker_while_it_runs(conn: Any) -> None:
+    """Not only at start: at its heartbeat, a worker frees jobs held by workers gone quiet."""
+    from labqueue.reliable import ReliableFetch
+
+    w = worker(conn, heartbeat_interval=0.2)
+    t = threading.Thread(target=w.work)
+    t.start()
+    try:
+        wait = time.monotonic() + 10
+        while not conn.smembers(K.workers) and time.monotonic() < wait:
+            time.sleep(0.02)
+        ghost = "far-host:4242:default"
+        conn.sadd(K.workers, ghost)
+        conn.hset(K.heartbeat, ghost, "2020-01-01T00:00:00+00:00")
+        labqueue.Queue("other", conn).enqueue(Mark)
+        assert ReliableFetch.parse(ReliableFetch(conn, K).fetch(ghost, ["other"], time.time(), "x"))
+        while conn.exists(K.inprogress(ghost)) and time.monotonic() < wait:
+            time.sleep(0.05)
+    finally:
+        w.stop()
+        t.join(10)
+    assert not conn.exists(K.inprogress(ghost)) and not conn.sismember(K.workers, ghost)
+    assert conn.llen(K.queue("other")) == 1  # back at the head of its queue, waiting
+
+
+def test_the_scheduler_command_moves_due_jobs_until_stopped(real: redis.Redis) -> None:
+    from labqueue.scheduler import run_scheduler
+
+    q = labqueue.Queue("default", real)
+    q.enqueue_in(0.3, Mark)
+    q.enqueue_in(3600, Mark)
+    stop = threading.Event()
+    threading.Timer(1.5, stop.set).start()
+    assert run_scheduler(real, stop=stop) == 1
+    assert q.length == 1 and snapshot(real).delayed == 1
