@@ -64,6 +64,7 @@ SCENARIO_HELP = (
 @click.option("--queue-workers", type=int, default=4, help="labqueue worker processes.")
 @click.option("--email-latency", type=float, default=0.3, help="Fake mail server, s per mail.")
 @click.option("--erp-latency", type=float, default=0.25, help="Fake ERP, s per call.")
+@click.option("--jitter", type=float, default=0.2, help="Spread of those latencies.")
 @click.option("--error-rate", type=float, default=0.0, help="Share of mail/ERP calls failing.")
 @click.option("--processes", type=int, default=1, help="Locust processes (--processes).")
 @click.option("--drain-cap", type=float, default=90.0, help="Longest wait for queues to drain.")
@@ -97,6 +98,7 @@ def main(**opts: Any) -> None:
         queue_workers=opts["queue_workers"],
         email_latency=opts["email_latency"],
         erp_latency=opts["erp_latency"],
+        jitter=opts["jitter"],
         error_rate=opts["error_rate"],
         processes=opts["processes"],
         drain_cap=opts["drain_cap"],

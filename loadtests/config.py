@@ -34,6 +34,7 @@ class RunConfig:
     queue_workers: int = 4
     email_latency: float = 0.3
     erp_latency: float = 0.25
+    jitter: float = 0.2  #: spread of the fake services' latency (the store's default)
     error_rate: float = 0.0
     processes: int = 1  #: Locust processes (1: no --processes)
     drain_cap: float = 90.0  #: longest wait for the queues to empty after the load (s)

@@ -31,6 +31,7 @@ def locust_command(host: str, out: Path, processes: int = 1) -> list[str]:
         host,
         "--csv",
         str(out / "locust"),
+        "--csv-full-history",
         "--json-file",
         str(out / "locust_stats"),
         "--logfile",

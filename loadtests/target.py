@@ -119,6 +119,7 @@ def _stack(cfg: RunConfig, log_dir: Path, redis_url: str | None, scratch: str) -
         queue_workers=cfg.queue_workers,
         email_latency=cfg.email_latency,
         erp_latency=cfg.erp_latency,
+        jitter=cfg.jitter,
         error_rate=cfg.error_rate,
         seed=cfg.seed,
         port=cfg.port,
