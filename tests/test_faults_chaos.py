@@ -32,7 +32,7 @@ def test_sigkill_chaos_loses_no_job(
 ) -> None:
     rng = random.Random(2026)
     ids = labqueue.Queue("chaos", real).enqueue_many(
-        Mark, [{"ms": rng.choice((1, 2, 3, 5, 8))} for _ in range(JOBS)]
+        Mark, [{"ms": rng.choice((2, 4, 6, 8))} for _ in range(JOBS)]
     )
     wanted, kills, started = set(ids), 0, time.monotonic()
     args = ("--queues", "chaos", "--import", "fault_jobs")
@@ -53,10 +53,11 @@ def test_sigkill_chaos_loses_no_job(
             what=f"queues and in-progress hashes to empty: {leftovers(real, 'chaos')}",
         )
         elapsed = time.monotonic() - started
-        pids = {f":{p.pid}:" for p in live}  # a worker still starting has no TERM handler yet
-        wait_for(
-            lambda: pids <= {f":{w.split(':')[1]}:" for w in real.smembers(K.workers)},
-            what="the last replacements to start",
+        pids = {str(p.pid) for p in live}  # a worker still starting has no TERM handler yet
+        wait_for(  # ...and no ghost: every killed worker has been pruned (Resque's phantoms)
+            lambda: pids == {w.split(":")[1] for w in real.smembers(K.workers)},
+            timeout=20,
+            what="the live workers, and only they, to be registered",
         )
         group.signal_all(signal.SIGTERM)
         codes = [p.wait(30) for p in live]
@@ -73,4 +74,4 @@ def test_sigkill_chaos_loses_no_job(
     assert statuses(real, ids) == {int(labqueue.JobStatus.COMPLETE): JOBS}  # none "running"
     assert codes == [0] * WORKERS, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
-    assert kills >= 10  # the run really was chaotic
+    assert kills >= 5  # the run really was chaotic
