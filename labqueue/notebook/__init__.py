@@ -12,12 +12,14 @@ never imports. ``Shop`` and the charts are imported on first use.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from .lab import Lab
 from .rediscli import RedisCli, format_reply, pretty_json
 
-__all__ = ["Lab", "RedisCli", "Shop", "format_reply", "pretty_json", "show_json"]
+__all__ = ["Lab", "RedisCli", "Shop", "find_run", "format_reply", "pretty_json", "show_json"]
 
 
 def show_json(raw: str | bytes | None) -> None:
@@ -31,3 +33,20 @@ def __getattr__(name: str) -> Any:
 
         return Shop
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def find_run(start: str | None = None) -> Path:
+    """The load-test run the notebooks plot: $LABQUEUE_RUN, else the nearest
+    ``results/latest`` (your last `make loadtest`), else ``results/reference`` (committed)."""
+    explicit = os.environ.get("LABQUEUE_RUN")
+    if explicit:
+        return Path(explicit).resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        for name in ("latest", "reference"):
+            candidate = folder / "results" / name
+            if (candidate / "meta.json").exists():
+                return candidate.resolve()
+    raise FileNotFoundError(
+        "no load-test results under results/latest or results/reference: run `make loadtest`"
+    )

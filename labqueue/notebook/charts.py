@@ -51,8 +51,13 @@ NETWORK_STEPS = ("send_email", "erp_record_sale", "erp_decrease_inventory")
 
 @contextmanager
 def projector() -> Iterator[None]:
+    """Projector sizes for the figures drawn inside. Keeps pyplot's interactive flag as the
+    figures left it: the notebook backend turns it on when the first figure is made, and
+    rc_context alone would switch it off again, so later figures would not show."""
     with plt.rc_context(STYLE):
         yield
+        interactive = plt.isinteractive()
+    plt.interactive(interactive)
 
 
 def shown(fig: Figure) -> Figure:

@@ -1,0 +1,219 @@
+"""Notebook 4's figures: Little's law, Erlang C against the measurements, open vs closed loop.
+
+They take plain numbers and numpy arrays (the notebook reads them from a load-test run), so
+nothing here depends on how the run was stored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from . import queueing
+from .charts import projector, shown
+
+SYNC, DEFERRED, THEORY, CLOSED = "#d62728", "#1f77b4", "#555555", "#9467bd"
+
+
+@dataclass(frozen=True)
+class StepPoint:
+    """One step of a run: what was offered, what came back."""
+
+    offered: float  #: req/s (open loop) or users (closed loop)
+    achieved: float  #: good answers per second
+    mean_s: float  #: mean latency, seconds
+    p50_s: float
+    p99_s: float
+
+
+def little(
+    t: np.ndarray,
+    arrived: np.ndarray,
+    departed: np.ndarray,
+    waiting: np.ndarray,
+    load_end: float,
+    window: float = 3.0,
+) -> Figure:
+    """Top: jobs arrived and departed over time (the gap is the queue). Bottom: each job's
+    time in the system, measured (FIFO), against Little's prediction at its arrival
+    (jobs in the system ÷ the recent departure rate)."""
+    with projector():
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 8.5), sharex=True)
+        top.plot(t, arrived, color=CLOSED, label="jobs arrived (enqueued)")
+        top.plot(t, departed, color="#2ca02c", label="jobs departed (done)")
+        top.fill_between(t, departed, arrived, color=DEFERRED, alpha=0.15, label="in the system")
+        top.set_ylabel("jobs since the start")
+        top.set_xlabel("time since the load started (s)")
+        top.tick_params(labelbottom=True)
+        top.set_title("Little's law on the deferred run's queues", loc="left")
+        top.legend(loc="upper left")
+        when, measured = queueing.fifo_times(t, arrived, departed)
+        in_system = np.interp(when, t, arrived - departed)
+        out_rate = np.interp(when, t, queueing.rate(t, departed, window))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            predicted = np.where(out_rate > 0, in_system / out_rate, np.nan)
+        bottom.plot(when, measured, color="#2ca02c", label="measured: when it left − when it came")
+        bottom.plot(
+            when,
+            predicted,
+            color=THEORY,
+            linestyle="--",
+            label=f"Little: jobs in system ÷ departures/s (last {window:g} s)",
+        )
+        bottom.set_ylabel("time in the system (s)")
+        bottom.set_xlabel("when the job arrived: seconds since the load started")
+        bottom.legend(loc="upper left")
+        for ax in (top, bottom):
+            ax.axvline(load_end, color="black", linestyle=":", linewidth=1.5)
+            ax.set_ylim(bottom=0)
+        top.text(load_end, 0.95, " load stops", transform=top.get_xaxis_transform(), va="top")
+        fig.tight_layout()
+    return shown(fig)
+
+
+def erlang_vs_measured(
+    service: float, workers: int, cs2: float, points: Sequence[StepPoint], top_rate: float
+) -> Figure:
+    """M/M/c and M/G/c mean latency against offered load, with the measured sync steps."""
+    cap = queueing.capacity(service, workers)
+    with projector():
+        fig, ax = plt.subplots(figsize=(12, 7))
+        lam = np.linspace(0.01, cap * 0.995, 400)
+        mmc = [queueing.mmc_latency(x, service, workers) for x in lam]
+        mgc = [queueing.mmc_latency(x, service, workers, cs2) for x in lam]
+        ax.plot(lam, mmc, color=THEORY, linestyle="--", label="M/M/c (exponential service)")
+        ax.plot(lam, mgc, color=THEORY, label=f"M/G/c (our service: cs² = {cs2:.2f})")
+        under = [p for p in points if p.offered < cap]
+        over = [p for p in points if p.offered >= cap]
+        ax.plot(
+            [p.offered for p in under],
+            [p.mean_s for p in under],
+            "o",
+            color=SYNC,
+            markersize=11,
+            label="measured sync, mean (below capacity)",
+        )
+        ax.plot(
+            [p.offered for p in over],
+            [p.mean_s for p in over],
+            "^",
+            color=SYNC,
+            markersize=11,
+            markerfacecolor="white",
+            markeredgewidth=2,
+            label="measured sync, mean (past capacity: grows with the step's length)",
+        )
+        ax.axvline(cap, color=SYNC, linestyle=":", linewidth=1.5)
+        ax.text(cap, 0.97, f" capacity {workers} ÷ {service:.2f} s = {cap:.1f}/s",
+                transform=ax.get_xaxis_transform(), va="top", color=SYNC)  # fmt: skip
+        highest = max([p.mean_s for p in points] + [service * 4])
+        ax.set_ylim(0, highest * 1.15)
+        ax.set_xlim(0, max(top_rate, cap) * 1.05)
+        ax.set_xlabel("offered load (checkouts/s)")
+        ax.set_ylabel("mean latency (s)")
+        ax.set_title(
+            f"Synchronous checkout as a queue: {workers} web workers, {service:.2f} s each",
+            loc="left",
+        )
+        ax.legend(loc="lower right")
+        fig.tight_layout()
+    return shown(fig)
+
+
+def open_vs_closed(open_points: Sequence[StepPoint], closed_points: Sequence[StepPoint]) -> Figure:
+    """Latency against achieved throughput: an open-loop run and a closed-loop run."""
+    with projector():
+        fig, ax = plt.subplots(figsize=(12, 7))
+        runs = (
+            (open_points, SYNC, "open loop", "req/s", (0.45, 0.85)),
+            (closed_points, CLOSED, "closed loop", "users", (0.45, 0.45)),
+        )
+        for pts, color, kind, unit, where in runs:
+            x = [p.achieved for p in pts]
+            steps = ", ".join(f"{p.offered:g}" for p in pts)
+            ax.plot(x, [p.p50_s for p in pts], "o-", color=color, label=f"{kind} p50")
+            ax.plot(x, [p.p99_s for p in pts], "s--", color=color, label=f"{kind} p99")
+            last = pts[-1]
+            ax.annotate(
+                f"{kind}, steps of {steps} {unit};\nat {last.offered:g} {unit}: "
+                f"p50 {last.p50_s:.1f} s, p99 {last.p99_s:.1f} s",
+                xy=(last.achieved, last.p99_s),
+                xytext=where,
+                textcoords="axes fraction",
+                color=color,
+                fontsize=12,
+                arrowprops={"arrowstyle": "->", "color": color},
+            )
+        ax.set_xlabel("achieved throughput (successful checkouts/s)")
+        ax.set_ylabel("checkout latency (s)")
+        ax.set_title("Same store, same capacity: two ways to load it", loc="left")
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper left")
+        fig.tight_layout()
+    return shown(fig)
+
+
+def hockey_stick(service: float, workers: Sequence[int], cs2: float, top_rate: float) -> Figure:
+    """Mean latency against arrival rate for several worker counts."""
+    with projector():
+        fig, ax = plt.subplots(figsize=(12, 6.5))
+        for c in workers:
+            cap = queueing.capacity(service, c)
+            lam = np.linspace(0.01, min(cap * 0.999, top_rate), 400)
+            w = [queueing.mmc_latency(x, service, c, cs2) for x in lam]
+            (line,) = ax.plot(lam, w, label=f"{c} workers (capacity {cap:.1f}/s)")
+            if cap < top_rate:
+                ax.axvline(cap, color=line.get_color(), linestyle=":", linewidth=1.2)
+        ax.set_ylim(0, service * 8)
+        ax.set_xlim(0, top_rate)
+        ax.set_xlabel("arrival rate (jobs/s)")
+        ax.set_ylabel("mean latency (s)")
+        ax.set_title(f"The hockey stick: M/G/c, {service:.2f} s per job", loc="left")
+        ax.legend(loc="upper right")
+        fig.tight_layout()
+    return shown(fig)
+
+
+def one_point(rate: float, workers: int, service: float, cs2: float, top_rate: float) -> Figure:
+    """For the sliders: the curve for ``workers`` and where ``rate`` puts you on it."""
+    fig = hockey_stick(service, [workers], cs2, top_rate)
+    ax = fig.axes[0]
+    w = queueing.mmc_latency(rate, service, workers, cs2)
+    util = rate * service / workers
+    if math.isinf(w):
+        text = f"{rate:.1f}/s on {workers} workers: {util:.0%} busy, the queue grows forever"
+        ax.axvline(rate, color="black")
+    else:
+        text = f"{rate:.1f}/s on {workers} workers: {util:.0%} busy, mean latency {w:.2f} s"
+        ax.plot([rate], [min(w, service * 8)], "o", color="black", markersize=12)
+    ax.text(0.02, 0.95, text, transform=ax.transAxes, va="top", fontsize=14)
+    return fig
+
+
+def service_time(scenario: Any) -> tuple[float, float]:
+    """Mean service time (s) and its squared coefficient of variation, from the checkout
+    time the store itself measured (``server_ms``) for the good answers of the first step,
+    where the load was lightest."""
+    req = scenario.requests
+    chosen = req.server_ms[(req.step == 0) & (req.ok == 1)] / 1000.0
+    chosen = chosen[~np.isnan(chosen)]
+    mean = float(np.mean(chosen))
+    return mean, float(np.var(chosen) / mean**2)
+
+
+def step_points(scenario: Any, summaries: Sequence[Any]) -> list[StepPoint]:
+    """One StepPoint per step of a scenario, from its requests and its step summaries."""
+    req = scenario.requests
+    points = []
+    for s in summaries:
+        latency = req.latency_ms[req.step == s.step] / 1000.0
+        mean = float(np.nanmean(latency)) if len(latency) else math.nan
+        points.append(StepPoint(s.offered, s.achieved, mean, s.p50_ms / 1000, s.p99_ms / 1000))
+    return points
