@@ -1,4 +1,4 @@
-"""The talk's four graphs, drawn from a run's files (the runner and the notebooks share them).
+"""The talk's graphs, drawn from a run's files (the runner and the notebooks share them).
 
     from loadtests import plots, results
     run = results.load_run("results/reference")
@@ -6,15 +6,14 @@
     plots.throughput(run)              # 2. achieved vs offered, both modes
     plots.queue_depth(run)             # 3. the deferred queues filling and draining
     plots.latency_vs_load(run)         # 4. p50 and p99 per step, both modes: the headline
-    plots.save_all(run)                # all four as PNGs in the run's directory
+    plots.open_vs_closed(run)          # 5. sync, open loop vs closed loop (coordinated omission)
+    plots.save_all(run)                # them all as PNGs in the run's directory
 
 Each function returns its matplotlib Figure. Sizes and fonts are for a projector.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,73 +21,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from .plotstyle import (
+    COLORS,
+    capacity_label,
+    fmt_s,
+    offered_line,
+    projector,
+    sync_capacity,
+)
 from .results import Run, ScenarioResult, per_bin
 from .summary import drain_seconds, step_summaries
 
-COLORS = {
-    "sync": "#d62728",
-    "deferred": "#1f77b4",
-    "p50": "#2ca02c",
-    "p95": "#ff7f0e",
-    "p99": "#d62728",
-    "offered": "#555555",
-    "enqueued": "#9467bd",
-    "processed": "#2ca02c",
-    "failed": "#d62728",
-}
-STYLE = {
-    "font.size": 15,
-    "axes.titlesize": 18,
-    "axes.labelsize": 16,
-    "legend.fontsize": 13,
-    "xtick.labelsize": 14,
-    "ytick.labelsize": 14,
-    "lines.linewidth": 2.5,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "axes.spines.top": False,
-    "figure.dpi": 100,
-    "savefig.dpi": 100,
-    "savefig.bbox": "tight",
-}
 FILES = {
     "latency_over_time": "1-latency-over-time.png",
     "throughput": "2-throughput.png",
     "queue_depth": "3-queue-depth.png",
     "latency_vs_load": "4-latency-vs-load.png",
+    "open_vs_closed": "5-open-vs-closed-loop.png",  #: only when the run has sync-closed
 }
-
-
-@contextmanager
-def projector() -> Iterator[None]:
-    with plt.rc_context(STYLE):
-        yield
 
 
 def _open_loop(run: Run, names: tuple[str, ...]) -> list[ScenarioResult]:
     return [run.scenarios[n] for n in names if n in run.scenarios]
-
-
-def _offered_line(ax: Any, res: ScenarioResult) -> Any:
-    """The offered load as a step line on a right-hand axis."""
-    twin = ax.twinx()
-    bounds = res.scenario.step_bounds()
-    xs = [b[0] for b in bounds] + [bounds[-1][1]]
-    ys = [s.rate if res.scenario.loop == "open" else s.users for s in res.scenario.steps]
-    twin.step(
-        xs,
-        [*ys, ys[-1]],
-        where="post",
-        color=COLORS["offered"],
-        linestyle="--",
-        linewidth=2,
-        label="offered load",
-    )
-    unit = "req/s" if res.scenario.loop == "open" else "users"
-    twin.set_ylabel(f"offered load ({unit})", color=COLORS["offered"])
-    twin.set_ylim(0, max(ys) * 1.15)
-    twin.grid(False)
-    return twin
 
 
 def _latency_panel(ax: Any, res: ScenarioResult, timeout_s: float) -> None:
@@ -122,7 +76,7 @@ def _latency_panel(ax: Any, res: ScenarioResult, timeout_s: float) -> None:
         fontsize=12,
     )
     worst = np.nanmax(bins["p99"]) if len(bins["p99"]) else float("nan")
-    ax.set_title(f"{res.scenario.mode} checkout (worst p99 per second: {_fmt_s(worst)})")
+    ax.set_title(f"{res.scenario.mode} checkout (worst p99 per second: {fmt_s(worst)})")
     ax.set_xlabel("time since load started (s)")
     if res.scenario.mode == "sync" and timeout_s:
         ax.axhline(timeout_s, color="gray", linewidth=1, linestyle="-.")
@@ -138,7 +92,7 @@ def _note_if_flat(ax: Any, twin: Any, res: ScenarioResult) -> None:
         return
     p50, p99 = np.nanpercentile(lat, 50) / 1000, np.nanpercentile(lat, 99) / 1000
     if p99 < 0.05 * ax.get_ylim()[1]:
-        text = f"flat along the floor:\np50 {_fmt_s(p50)}, p99 {_fmt_s(p99)}\nat every step"
+        text = f"flat along the floor:\np50 {fmt_s(p50)}, p99 {fmt_s(p99)}\nat every step"
         twin.text(
             0.55,
             0.45,
@@ -152,12 +106,6 @@ def _note_if_flat(ax: Any, twin: Any, res: ScenarioResult) -> None:
         )
 
 
-def _fmt_s(seconds: float) -> str:
-    if np.isnan(seconds):
-        return "-"
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
-
-
 def latency_over_time(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figure:
     """Graph 1: latency (from the intended start) per second, sync and deferred side by side."""
     results = _open_loop(run, names)
@@ -168,7 +116,7 @@ def latency_over_time(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -
         twins = []
         for ax, res in zip(axes[0], results, strict=False):
             _latency_panel(ax, res, res.scenario.timeout)
-            twins.append(_offered_line(ax, res))
+            twins.append(offered_line(ax, res))
             handles, labels = ax.get_legend_handles_labels()
             h2, l2 = twins[-1].get_legend_handles_labels()
             ax.legend(handles + h2, labels + l2, loc="upper left", bbox_to_anchor=(0, 0.93))
@@ -231,25 +179,6 @@ def throughput(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figur
     return fig
 
 
-def capacity_label(run: Run, capacity: float) -> str:
-    workers = (run.meta.get("settings") or {}).get("web_workers")
-    seconds = workers / capacity if workers else float("nan")
-    return f"sync capacity ≈ {workers} web workers ÷ {seconds:.2f} s = {capacity:.1f}/s"
-
-
-def sync_capacity(run: Run) -> float | None:
-    """web workers ÷ the sync checkout's median time at the lowest step (req/s)."""
-    res = run.scenarios.get("sync")
-    workers = (run.meta.get("settings") or {}).get("web_workers")
-    if res is None or not workers or not len(res.requests):
-        return None
-    first = res.requests.where((res.requests.step == 0) & (res.requests.ok == 1))
-    if not len(first):
-        return None
-    seconds = float(np.nanmedian(first.response_ms)) / 1000.0
-    return workers / seconds if seconds > 0 else None
-
-
 def queue_depth(run: Run, name: str = "deferred") -> Figure:
     """Graph 3: jobs waiting (top) and jobs enqueued vs processed (bottom) over time."""
     with projector():
@@ -288,7 +217,7 @@ def _queue_panel(ax: Any, res: ScenarioResult) -> None:
         f"Deferred checkout: the queues absorb the burst, then drain "
         f"(at most {int(np.nanmax(s['queued']))} jobs waiting)"
     )
-    twin = _offered_line(ax, res)
+    twin = offered_line(ax, res)
     handles, labels = ax.get_legend_handles_labels()
     h2, l2 = twin.get_legend_handles_labels()
     ax.legend(handles + h2, labels + l2, loc="upper left")
@@ -336,6 +265,22 @@ def _mark_drain(top: Any, bottom: Any, res: ScenarioResult) -> None:
         )
 
 
+def _mark_unreliable(ax: Any, steps: list[Any]) -> None:
+    """Ring the points of steps where Locust itself was short of CPU."""
+    bad = [st for st in steps if st.unreliable]
+    if bad:
+        ax.scatter(
+            [st.offered for st in bad],
+            [st.p99_ms / 1000.0 for st in bad],
+            s=400,
+            facecolors="none",
+            edgecolors="black",
+            linewidths=2,
+            zorder=4,
+            label="unreliable: Locust CPU > 90%",
+        )
+
+
 def latency_vs_load(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figure:
     """Graph 4: p50 and p99 latency per step against offered load, both modes."""
     with projector():
@@ -355,10 +300,11 @@ def latency_vs_load(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> 
                     color=color,
                     label=f"{res.scenario.mode} {q}",
                 )
+            _mark_unreliable(ax, steps)
             worst = max((s.p99_ms for s in steps), default=float("nan"))
             if res.scenario.mode == "deferred":
                 ax.annotate(
-                    f"deferred: p99 ≤ {_fmt_s(worst / 1000)} at every step",
+                    f"deferred: p99 ≤ {fmt_s(worst / 1000)} at every step",
                     (x[-1], 0),
                     xytext=(0, 30),
                     textcoords="offset points",
@@ -387,6 +333,45 @@ def latency_vs_load(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> 
     return fig
 
 
+def open_vs_closed(run: Run, open_name: str = "sync", closed_name: str = "sync-closed") -> Figure:
+    """Graph 5: p99 against achieved throughput, sync checkout, open loop vs closed loop.
+
+    Closed-loop users wait for each answer before sending again, so they never push the
+    store past its capacity and never see the queue that shoppers arriving on their own
+    schedule (open loop) wait in."""
+    with projector():
+        fig, ax = plt.subplots(figsize=(12, 7.5))
+        for name, color, label, unit in (
+            (open_name, COLORS["sync"], "open loop: arrivals on a schedule", "req/s"),
+            (closed_name, COLORS["closed"], "closed loop: users wait, think 1 s", "users"),
+        ):
+            res = run.scenarios.get(name)
+            if res is None:
+                continue
+            steps = step_summaries(res)
+            x = [st.achieved for st in steps]
+            y = [st.p99_ms / 1000.0 for st in steps]
+            ax.plot(x, y, marker="o", markersize=10, color=color, label=f"{label} (p99)")
+            for st, xi, yi in zip(steps, x, y, strict=True):
+                ax.annotate(
+                    f"{st.offered:g} {unit}",
+                    (xi, yi),
+                    xytext=(8, -4),
+                    textcoords="offset points",
+                    fontsize=12,
+                    color=color,
+                )
+        right = max([line.get_xdata().max() for line in ax.get_lines()], default=1.0)
+        ax.set_xlim(0, float(right) * 1.2)
+        ax.set_xlabel("achieved throughput (successful answers/s)")
+        ax.set_ylabel("p99 latency (s)")
+        ax.set_title("Same store, two load generators: the closed loop hides the queue")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper left")
+        fig.tight_layout()
+    return fig
+
+
 def save_all(run: Run, directory: Path | None = None) -> list[Path]:
     """Draw the four graphs into ``directory`` (default: the run's); returns the files."""
     directory = Path(directory or run.directory)
@@ -396,8 +381,11 @@ def save_all(run: Run, directory: Path | None = None) -> list[Path]:
         "throughput": throughput,
         "queue_depth": queue_depth,
         "latency_vs_load": latency_vs_load,
+        "open_vs_closed": open_vs_closed,
     }
     for key, filename in FILES.items():
+        if key == "open_vs_closed" and "sync-closed" not in run.scenarios:
+            continue
         fig = drawers[key](run)
         path = directory / filename
         fig.savefig(path)

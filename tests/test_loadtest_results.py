@@ -137,7 +137,22 @@ def test_gzipped_reference_rows_load_the_same(run_dir: Path, tmp_path: Path) -> 
 
 
 def test_graphs_are_drawn_from_the_files(run_dir: Path) -> None:
+    closed = json.loads((run_dir / "sync" / "scenario.json").read_text())
+    shutil.copytree(run_dir / "sync", run_dir / "sync-closed")
+    closed.update(
+        name="sync-closed",
+        loop="closed",
+        steps=[
+            {"duration": 10.0, "rate": 0.0, "users": 2},
+            {"duration": 10.0, "rate": 0.0, "users": 4},
+        ],
+    )
+    (run_dir / "sync-closed" / "scenario.json").write_text(json.dumps(closed))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    meta["scenarios_run"].append("sync-closed")
+    (run_dir / "meta.json").write_text(json.dumps(meta))
     run = results.load_run(run_dir)
+    assert list(run.scenarios) == ["sync", "deferred", "sync-closed"]
     files = plots.save_all(run)
     assert [f.name for f in files] == list(plots.FILES.values())
     for f in files:
@@ -150,4 +165,5 @@ def test_a_partial_run_still_draws(run_dir: Path) -> None:
     shutil.rmtree(run_dir / "deferred")
     run = results.load_run(run_dir)
     assert list(run.scenarios) == ["sync"]
-    assert all(f.exists() for f in plots.save_all(run))
+    files = plots.save_all(run)
+    assert len(files) == 4 and all(f.exists() for f in files)  # no closed loop: no graph 5

@@ -1,0 +1,93 @@
+"""Shared looks of the graphs: projector-sized fonts, colours, and small drawing helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .results import Run, ScenarioResult
+
+COLORS = {
+    "sync": "#d62728",
+    "deferred": "#1f77b4",
+    "closed": "#9467bd",
+    "p50": "#2ca02c",
+    "p95": "#ff7f0e",
+    "p99": "#d62728",
+    "offered": "#555555",
+    "enqueued": "#9467bd",
+    "processed": "#2ca02c",
+    "failed": "#d62728",
+}
+STYLE = {
+    "font.size": 15,
+    "axes.titlesize": 18,
+    "axes.labelsize": 16,
+    "legend.fontsize": 13,
+    "xtick.labelsize": 14,
+    "ytick.labelsize": 14,
+    "lines.linewidth": 2.5,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "savefig.bbox": "tight",
+}
+
+
+@contextmanager
+def projector() -> Iterator[None]:
+    with plt.rc_context(STYLE):
+        yield
+
+
+def offered_line(ax: Any, res: ScenarioResult) -> Any:
+    """The offered load as a step line on a right-hand axis."""
+    twin = ax.twinx()
+    bounds = res.scenario.step_bounds()
+    xs = [b[0] for b in bounds] + [bounds[-1][1]]
+    ys = [s.rate if res.scenario.loop == "open" else s.users for s in res.scenario.steps]
+    twin.step(
+        xs,
+        [*ys, ys[-1]],
+        where="post",
+        color=COLORS["offered"],
+        linestyle="--",
+        linewidth=2,
+        label="offered load",
+    )
+    unit = "req/s" if res.scenario.loop == "open" else "users"
+    twin.set_ylabel(f"offered load ({unit})", color=COLORS["offered"])
+    twin.set_ylim(0, max(ys) * 1.15)
+    twin.grid(False)
+    return twin
+
+
+def fmt_s(seconds: float) -> str:
+    if np.isnan(seconds):
+        return "-"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def capacity_label(run: Run, capacity: float) -> str:
+    workers = (run.meta.get("settings") or {}).get("web_workers")
+    seconds = workers / capacity if workers else float("nan")
+    return f"sync capacity ≈ {workers} web workers ÷ {seconds:.2f} s = {capacity:.1f}/s"
+
+
+def sync_capacity(run: Run) -> float | None:
+    """web workers ÷ the sync checkout's median time at the lowest step (req/s)."""
+    res = run.scenarios.get("sync")
+    workers = (run.meta.get("settings") or {}).get("web_workers")
+    if res is None or not workers or not len(res.requests):
+        return None
+    first = res.requests.where((res.requests.step == 0) & (res.requests.ok == 1))
+    if not len(first):
+        return None
+    seconds = float(np.nanmedian(first.response_ms)) / 1000.0
+    return workers / seconds if seconds > 0 else None
