@@ -99,3 +99,46 @@ def test_notebook_runs_on_a_fresh_kernel(py: Path, monkeypatch: pytest.MonkeyPat
         time.sleep(0.2)
     assert _tagged(tag) == [], "processes left behind by the notebook"
     assert os.environ.get(TAG_ENV) == tag
+
+
+# -- the helpers the notebooks lean on ------------------------------------------------------
+
+
+def test_erlang_c_matches_textbook_values() -> None:
+    from labqueue.notebook import queueing
+
+    # M/M/1 (lambda 0.5, S 1 s): W = 1 / (mu - lambda) = 2 s
+    assert queueing.mmc_latency(0.5, 1.0, 1) == pytest.approx(2.0)
+    # M/M/2 with 1 Erlang offered: P(wait) = 1/3, mean wait 1/3 s
+    assert queueing.erlang_c(2, 1.0) == pytest.approx(1 / 3)
+    assert queueing.mmc_wait(1.0, 1.0, 2) == pytest.approx(1 / 3)
+    # constant service halves the M/M/c wait (Allen-Cunneen); past capacity: no steady state
+    assert queueing.mmc_wait(1.0, 1.0, 2, cs2=0.0) == pytest.approx(1 / 6)
+    assert queueing.mmc_latency(4.0, 1.0, 4) == float("inf")
+
+
+def test_little_and_fifo_times_on_a_known_queue() -> None:
+    import numpy as np
+
+    from labqueue.notebook import queueing
+
+    check = queueing.little_from_intervals(np.array([0.0, 1.0, 2.0]), np.array([1.5, 2.0, 4.0]))
+    assert check.mean_time == pytest.approx(1.5)
+    assert check.predicted_time == pytest.approx(1.5, rel=0.05)
+    # two jobs a second arrive for 5 s, each leaves exactly 1 s after it came
+    t = np.arange(0, 10, 0.5)
+    arrived = np.minimum(t * 2, 10)
+    departed = np.clip((t - 1) * 2, 0, 10)
+    when, stayed = queueing.fifo_times(t, arrived, departed)
+    assert len(when) == 10
+    assert stayed == pytest.approx(np.ones(10))
+
+
+def test_redis_cli_view_quotes_and_numbers_as_redis_cli_does() -> None:
+    from labqueue.notebook.rediscli import format_reply
+
+    assert format_reply('{"class":"Job\\\\Work"}') == '"{\\"class\\":\\"Job\\\\\\\\Work\\"}"'
+    assert format_reply(None) == "(nil)"
+    assert format_reply(3) == "(integer) 3"
+    assert format_reply([]) == "(empty array)"
+    assert format_reply(["a", ["b", "c"]]) == '1) "a"\n2) 1) "b"\n   2) "c"'
