@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from .common import RAW_DST, RAW_SRC, Context, sample_payload
+from .common import RAW_DST, RAW_SRC, Context, batched_rate, sample_payload
 
 
 def measure(ctx: Context) -> dict[str, float]:
@@ -27,16 +27,16 @@ def measure(ctx: Context) -> dict[str, float]:
         r.lmove(RAW_SRC, RAW_DST, "LEFT", "RIGHT")
     lmove = n / (time.perf_counter() - start)
 
-    r.delete(RAW_SRC, RAW_DST)
-    start = time.perf_counter()
-    with r.pipeline(transaction=False) as pipe:
-        for _ in range(n):
-            pipe.lpush(RAW_SRC, payload)
-        pipe.execute()
-    pipelined = n / (time.perf_counter() - start)
+    def pipelined() -> None:
+        with r.pipeline(transaction=False) as pipe:
+            for _ in range(n):
+                pipe.lpush(RAW_SRC, payload)
+            pipe.execute()
+
+    rate = batched_rate(n, lambda: r.delete(RAW_SRC, RAW_DST), pipelined)
     return {
         "lpush_rate": lpush,
         "lmove_rate": lmove,
-        "lpush_pipelined_rate": pipelined,
+        "lpush_pipelined_rate": rate,
         "memory_per_job_bytes": memory,
     }

@@ -20,6 +20,7 @@ from .common import (
     Context,
     CpuMeter,
     Workers,
+    batched_rate,
     latency_run,
     python_module,
     wait_until,
@@ -51,9 +52,7 @@ def _enqueue(ctx: Context) -> dict[str, float]:
 def _bulk(ctx: Context) -> float:
     q = Queue(BENCH_QUEUE, ctx.flush())
     items = [{"n": i} for i in range(ctx.jobs)]
-    start = time.perf_counter()
-    q.enqueue_many(Noop, items)
-    return ctx.jobs / (time.perf_counter() - start)
+    return batched_rate(ctx.jobs, ctx.flush, lambda: q.enqueue_many(Noop, items))
 
 
 def worker_command(url: str) -> list[str]:
