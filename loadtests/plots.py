@@ -301,6 +301,18 @@ def latency_vs_load(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> 
                     label=f"{res.scenario.mode} {q}",
                 )
             _mark_unreliable(ax, steps)
+            for st in steps:
+                if st.timeouts:
+                    ax.annotate(
+                        f"{st.timeouts} of {st.sent} timed out\n(p99 capped there)",
+                        (st.offered, st.p99_ms / 1000.0),
+                        xytext=(-15, 0),
+                        textcoords="offset points",
+                        ha="right",
+                        va="center",
+                        fontsize=12,
+                        color=color,
+                    )
             worst = max((s.p99_ms for s in steps), default=float("nan"))
             if res.scenario.mode == "deferred":
                 ax.annotate(
@@ -352,12 +364,14 @@ def open_vs_closed(run: Run, open_name: str = "sync", closed_name: str = "sync-c
             x = [st.achieved for st in steps]
             y = [st.p99_ms / 1000.0 for st in steps]
             ax.plot(x, y, marker="o", markersize=10, color=color, label=f"{label} (p99)")
+            below = name == closed_name  # closed-loop labels under their points, open above
             for st, xi, yi in zip(steps, x, y, strict=True):
                 ax.annotate(
                     f"{st.offered:g} {unit}",
                     (xi, yi),
-                    xytext=(8, -4),
+                    xytext=(6, -8 if below else 6),
                     textcoords="offset points",
+                    va="top" if below else "bottom",
                     fontsize=12,
                     color=color,
                 )
