@@ -76,8 +76,11 @@ def run_inline(
     job_class: Any, payload: Payload, queue: str, connection: Any, limit: float | None
 ) -> None:
     try:
-        with _limited(limit):
+        if limit is None:  # the common case: no timer to arm
             job_class(payload, queue, connection).perform()
+        else:
+            with _limited(limit):
+                job_class(payload, queue, connection).perform()
     except _TimeLimit:
         raise _timeout(limit or 0) from None
     except (SystemExit, KeyboardInterrupt) as exc:
@@ -87,10 +90,8 @@ def run_inline(
 
 
 @contextlib.contextmanager
-def _limited(limit: float | None) -> Iterator[None]:
-    if limit is None:
-        yield
-    elif threading.current_thread() is threading.main_thread():
+def _limited(limit: float) -> Iterator[None]:
+    if threading.current_thread() is threading.main_thread():
         with _alarm(limit):
             yield
     else:

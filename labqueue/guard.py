@@ -31,6 +31,7 @@ from redis.retry import Retry
 from . import timefmt
 from .failures import Failure
 from .keys import Keys
+from .payload import Payload
 
 log = logging.getLogger("labqueue.worker")
 
@@ -133,8 +134,6 @@ def held_job(connection: Any, keys: Keys, worker_id: str) -> Held | None:
         return None
     queue, raw = (v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in found)
     try:
-        from .payload import Payload
-
         job_id = Payload.from_json(raw).id
     except Exception:
         job_id = None

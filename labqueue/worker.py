@@ -75,6 +75,12 @@ def parse_queues(queues: str | Sequence[str]) -> list[str]:
     return [check_queue_name(n) for n in names]
 
 
+def _check_intervals(poll: float, heartbeat: float, scheduler: float | None) -> None:
+    for name, value in (("poll", poll), ("heartbeat", heartbeat), ("scheduler", scheduler)):
+        if value is not None and not (isinstance(value, int | float) and value > 0):
+            raise ConfigurationError(f"{name}_interval must be seconds > 0, not {value!r}")
+
+
 class Worker:
     """Runs jobs from ``queues`` (priority order) until stopped, or until empty with burst."""
 
@@ -114,6 +120,7 @@ class Worker:
         self._retrier = retry.Retrier(self._redis, self.keys)
         self._outage = Outage("worker")
         self.scheduler_interval = scheduler_interval
+        _check_intervals(poll_interval, heartbeat_interval, scheduler_interval)
         self._stop = threading.Event()
         self._signals = 0
         self._state = "starting"
@@ -201,7 +208,7 @@ class Worker:
                 raise _Interrupted  # stopped meanwhile: a pruner puts our job back
             try:
                 held = held_job(self._redis, self.keys, self.id)
-                if done is not None and held is not None and held.job_id == done.job_id:
+                if done and done.job_id and held and held.job_id == done.job_id:
                     self._finish_and_fetch(done, fetch=False)
                     held = None
                 reregister(self._redis, self.keys, self.id)

@@ -231,6 +231,9 @@ def test_the_workers_default_time_limit_and_a_worker_in_a_thread(conn: Any) -> N
     assert not t.is_alive() and [r.exception for r in failures(conn)] == ["JobTimeout"]
     with pytest.raises(labqueue.ConfigurationError, match="time limit"):
         worker(conn, job_timeout=0)
+    for bad in ({"scheduler_interval": -1}, {"poll_interval": 0}, {"heartbeat_interval": "5"}):
+        with pytest.raises(labqueue.ConfigurationError, match="interval"):
+            worker(conn, **bad)
 
 
 def test_sys_exit_and_odd_exceptions_fail_the_job_only(conn: Any) -> None:
