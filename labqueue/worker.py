@@ -191,17 +191,20 @@ class Worker:
                 except UnicodeDecodeError:  # the fetched job is not text: fail it as bytes
                     done = None
                     self.failed += quarantine(self._redis, self.keys, self.id)
-                    if not fetch:
-                        return None
             except redis.RedisError as exc:
                 if not unavailable(exc):
                     raise
-                return self._recover(exc, done)
+                held = self._recover(exc, done)
+                if held is not None:
+                    return held
+            done = None  # settled: now fetch (again)
+            if not fetch:
+                return None
 
     def _recover(self, exc: Exception, done: Outcome | None) -> Fetched | None:
         """Wait for Redis, then settle the step it may or may not have run: our in-progress
-        hash still holding ``done`` means it did not; holding another job, that it fetched
-        it for us (returned, to run)."""
+        hash still holding ``done`` means it did not (finish it now); holding another job,
+        that it fetched that job for us (returned, to run)."""
         while True:
             self._outage.note(exc)
             if not self._outage.wait(self._redis, self._stop):
@@ -211,6 +214,7 @@ class Worker:
                 if done and done.job_id and held and held.job_id == done.job_id:
                     self._finish_and_fetch(done, fetch=False)
                     held = None
+                done = None
                 reregister(self._redis, self.keys, self.id)
                 self._outage.back()
                 return None if held is None else Fetched(held.queue, held.raw)

@@ -425,3 +425,31 @@ def test_the_scheduler_command_moves_due_jobs_until_stopped(real: redis.Redis) -
     threading.Timer(1.5, stop.set).start()
     assert run_scheduler(real, stop=stop) == 1
     assert q.length == 1 and snapshot(real).delayed == 1
+
+
+# -- a reply lost to an outage --------------------------------------------------------------
+@pytest.mark.parametrize("lost", ["after the step ran", "before it reached Redis"])
+def test_a_step_lost_to_an_outage_is_settled_from_the_in_progress_hash(
+    conn: Any, lost: str
+) -> None:
+    """The connection drops around a finish-and-fetch: whether Redis ran it or not, each job
+    runs exactly once and is counted once (the worker reads its in-progress hash to know)."""
+    q = labqueue.Queue("default", conn)
+    ids = [q.enqueue(Mark) for _ in range(5)]
+    w = worker(conn)
+    step, calls = w._finish_and_fetch, {"n": 0}
+
+    def flaky(done: Any, fetch: bool = True) -> Any:
+        calls["n"] += 1
+        if calls["n"] in (2, 4):  # finishing job 1 (fetching 2), and finishing job 2
+            if lost == "after the step ran":
+                step(done, fetch)
+            raise redis.ConnectionError("Connection reset by peer")
+        return step(done, fetch)
+
+    w._finish_and_fetch = flaky  # type: ignore[method-assign]
+    assert w.work(burst=True) == 5
+    assert conn.lrange(DONE, 0, -1) == ids  # each once, in order
+    assert conn.get(K.stat("processed")) == "5" and failures(conn) == []
+    assert all(labqueue.get_status(conn, i).status is labqueue.JobStatus.COMPLETE for i in ids)
+    assert w._outage.count == 2 and conn.keys(K.inprogress("*")) == []
