@@ -92,31 +92,18 @@ class Payload:
     def to_json(self) -> str:
         """Compact JSON; raises PayloadError when an argument is not JSON-serialisable."""
         try:
-            text = self._fresh_json() if self._is_fresh() else dumps(self.to_dict())
+            if self._is_fresh():
+                text = _fresh_text(self.class_name, self.args, self.id, self.queue_time)  # type: ignore[arg-type]
+            else:
+                text = dumps(self.to_dict())
         except (TypeError, ValueError) as exc:
-            raise PayloadError(
-                f"job arguments for {self.class_name} must be JSON (str, int, float, bool, "
-                f"None, list, dict): {exc}"
-            ) from None
-        size = len(text.encode())
-        if size > MAX_PAYLOAD_BYTES:
-            raise PayloadError(
-                f"payload for {self.class_name} is {size} bytes, over the "
-                f"{MAX_PAYLOAD_BYTES} byte limit: pass a reference (an id, a URL), not the data"
-            )
-        return text
+            raise _not_json(self.class_name, exc) from None
+        return _within_limit(text, self.class_name)
 
     def _is_fresh(self) -> bool:
         """The shape every enqueue makes: an id, a finite float queue_time, no extra field."""
         qt = self.queue_time
         return not self.extra and type(self.id) is str and type(qt) is float and -_INF < qt < _INF
-
-    def _fresh_json(self) -> str:
-        """dumps(self.to_dict()) for a fresh payload, the same text without the dict."""
-        return (
-            f'{{"class":{_json_string(self.class_name)},"args":{dumps(self.args)},'
-            f'"id":{_json_string(self.id)},"queue_time":{float.__repr__(self.queue_time)}}}'  # type: ignore[arg-type]
-        )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Payload:
@@ -148,6 +135,44 @@ class Payload:
             queue_time=float(queue_time) if isinstance(queue_time, int | float) else None,
             extra={k: v for k, v in data.items() if k not in _KNOWN},
         )
+
+
+def new_payload_json(class_name: str, args: list[Any]) -> tuple[str, str]:
+    """(id, JSON) of a new payload: ``Payload.new(class_name, args)``'s id and ``to_json()``,
+    without building the object (an enqueue makes one per job)."""
+    check_class_name(class_name)
+    job_id = new_job_id()
+    try:
+        text = _fresh_text(class_name, args, job_id, time.time())
+    except (TypeError, ValueError) as exc:
+        raise _not_json(class_name, exc) from None
+    return job_id, _within_limit(text, class_name)
+
+
+def _fresh_text(class_name: str, args: list[Any], job_id: str, queue_time: float) -> str:
+    """dumps(to_dict()) of a payload with an id, a finite float queue_time and no extra
+    field: the same text, written without the dict."""
+    return (
+        f'{{"class":{_json_string(class_name)},"args":{dumps(args)},'
+        f'"id":{_json_string(job_id)},"queue_time":{float.__repr__(queue_time)}}}'
+    )
+
+
+def _not_json(class_name: str, exc: Exception) -> PayloadError:
+    return PayloadError(
+        f"job arguments for {class_name} must be JSON (str, int, float, bool, "
+        f"None, list, dict): {exc}"
+    )
+
+
+def _within_limit(text: str, class_name: str) -> str:
+    size = len(text.encode())
+    if size > MAX_PAYLOAD_BYTES:
+        raise PayloadError(
+            f"payload for {class_name} is {size} bytes, over the "
+            f"{MAX_PAYLOAD_BYTES} byte limit: pass a reference (an id, a URL), not the data"
+        )
+    return text
 
 
 def check_class_name(name: object) -> str:

@@ -17,7 +17,7 @@ from redis.exceptions import NoScriptError
 from .errors import ConfigurationError, PayloadError
 from .jobs import Job, Registry, registry
 from .keys import DEFAULT_NAMESPACE, Keys
-from .payload import Payload, check_queue_name
+from .payload import Payload, check_queue_name, new_payload_json
 from .status import JobStatus, status_json
 
 #: ENQUEUE: record the queue, push the payloads, mark each job waiting and wake idle
@@ -55,13 +55,19 @@ def _default_connection() -> Any:
     return connect()
 
 
-def build_payload(job: JobRef, args: Sequence[Any], data: dict[str, Any], reg: Registry) -> Payload:
-    """A new payload: keyword data become php-resque's ``[{...}]``, positional Ruby's list."""
+def job_args(args: Sequence[Any], data: dict[str, Any]) -> list[Any]:
+    """A payload's ``args``: keyword data become php-resque's ``[{...}]``, positional Ruby's."""
     if args and data:
         raise PayloadError(
             "pass either keyword data (php-resque style) or positional args (Ruby style), not both"
         )
-    return Payload.new(reg.name_of(job), [data] if data else list(args))
+    return [data] if data else list(args)
+
+
+def build_payload(job: JobRef, args: Sequence[Any], data: dict[str, Any], reg: Registry) -> Payload:
+    """A new payload (see :func:`job_args`)."""
+    arg_list = job_args(args, data)
+    return Payload.new(reg.name_of(job), arg_list)
 
 
 class Queue:
@@ -89,9 +95,10 @@ class Queue:
 
     def enqueue(self, job: JobRef, /, *args: Any, **data: Any) -> str:
         """Enqueue one job; returns its id. ``q.enqueue(SendEmail, to="a@b.c")``."""
-        payload = build_payload(job, args, data, self.registry)
-        self._push([payload])
-        return payload.id  # type: ignore[return-value]
+        arg_list = job_args(args, data)
+        job_id, text = new_payload_json(self.registry.name_of(job), arg_list)
+        self._evalsha(*self._fixed, status_json(JobStatus.WAITING), job_id, text)
+        return job_id
 
     def enqueue_payload(self, payload: Payload) -> str:
         """Enqueue a payload built elsewhere (keeps its id); returns the id."""
