@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labqueue.server import redact
+
 from .shapes import DEFAULT_SCENARIOS, Scenario, customise, presets, rate_steps, user_steps
 
 QUICK_SCENARIOS = ("sync", "deferred")
@@ -82,6 +84,8 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["results_dir"] = str(self.results_dir)
+        if self.redis_url:
+            data["redis_url"] = redact(self.redis_url)  # never a password in meta.json
         data["scenarios"] = list(self.scenario_names())
         return data
 

@@ -156,6 +156,18 @@ def throughput(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figur
             linewidth=1.5,
             label="achieved = offered",
         )
+        if results and results[0].scenario.arrival == "poisson":
+            steps = step_summaries(results[0])
+            ax.scatter(
+                [st.offered for st in steps],
+                [st.arrived for st in steps],
+                marker="_",
+                s=900,
+                linewidths=3,
+                color="black",
+                zorder=4,
+                label="arrived (Poisson: around the rate)",
+            )
         capacity = sync_capacity(run)
         if capacity:
             top = max(top, capacity)

@@ -12,7 +12,11 @@ The layout of ``results/<timestamp>/`` (what the runner writes)::
     <scenario>/logs/          every component's log
     *.png                     the graphs
 
-Everything is numpy arrays, no pandas needed (a notebook can wrap them in a DataFrame).
+Everything is numpy arrays, no pandas needed (a notebook can wrap them in a DataFrame)::
+
+    from loadtests import results
+    run = results.load_run(results.REFERENCE)      # or results.LATEST, or a path
+    run["sync"].requests.latency_ms, run["deferred"].samples["queued"]
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ from typing import IO, Any
 import numpy as np
 
 from .shapes import Scenario
+
+#: The repository's results: the committed reference run, and the latest local run.
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+REFERENCE = RESULTS_DIR / "reference"
+LATEST = RESULTS_DIR / "latest"
 
 FLOAT_COLUMNS = ("offered", "intended", "sent", "done", "latency_ms", "response_ms", "server_ms")
 INT_COLUMNS = ("worker", "seq", "step", "status", "ok")
@@ -199,8 +208,9 @@ class Run:
         return self.scenarios[name]
 
 
-def load_run(directory: Path | str = "results/latest") -> Run:
-    """Load ``results/<timestamp>`` (default: the latest run)."""
+def load_run(directory: Path | str = LATEST) -> Run:
+    """Load ``results/<timestamp>`` (default: the latest run; ``REFERENCE``: the committed
+    one), from any working directory."""
     directory = Path(directory).resolve()
     meta_path = directory / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}

@@ -25,6 +25,7 @@ class StepSummary:
     ok: int
     errors: int
     timeouts: int  #: no answer at all (status 0)
+    arrived: float  #: requests intended in the step per second (Poisson: varies around rate)
     achieved: float  #: good answers per second completing within the step
     p50_ms: float
     p95_ms: float
@@ -64,6 +65,7 @@ def step_summaries(res: ScenarioResult) -> list[StepSummary]:
                 ok=int(req.ok[mine].sum()),
                 errors=int((req.ok[mine] == 0).sum()),
                 timeouts=int((req.status[mine] == 0).sum()),
+                arrived=int(mine.sum()) / step.duration,
                 achieved=len(good_done) / step.duration,
                 p50_ms=percentile(req.latency_ms[mine], 50),
                 p95_ms=percentile(req.latency_ms[mine], 95),

@@ -16,6 +16,8 @@ from typing import Any
 
 import psutil
 
+from labqueue.server import redact
+
 from .config import RunConfig
 
 QUEUES = ["email", "erp"]
@@ -66,7 +68,11 @@ class ExternalTarget:
             raise ComponentFailed("the store", None, f"{self.store_url}/healthz does not answer")
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "external", "store_url": self.store_url, "redis_url": self.redis_url}
+        return {
+            "kind": "external",
+            "store_url": self.store_url,
+            "redis_url": redact(self.redis_url or ""),
+        }
 
 
 class StackTarget:
@@ -93,7 +99,7 @@ class StackTarget:
         return {
             "kind": "stack",
             "store_url": self.store_url,
-            "redis_url": self.redis_url,
+            "redis_url": redact(self.redis_url or ""),
             "pids": self.stack.pids(),
         }
 

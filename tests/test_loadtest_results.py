@@ -167,3 +167,20 @@ def test_a_partial_run_still_draws(run_dir: Path) -> None:
     assert list(run.scenarios) == ["sync"]
     files = plots.save_all(run)
     assert len(files) == 4 and all(f.exists() for f in files)  # no closed loop: no graph 5
+
+
+def test_the_committed_reference_run_tells_the_story(tmp_path: Path) -> None:
+    run = results.load_run(results.REFERENCE)
+    assert not run.partial and list(run.scenarios) == ["sync", "deferred", "sync-closed"]
+    big = [p for p in results.REFERENCE.rglob("*") if p.is_file() and p.stat().st_size > 3e6]
+    assert big == []  # kept small
+    s = summary.run_summary(run)
+    sync, deferred = s["sync"]["steps"], s["deferred"]["steps"]
+    top = sync[-1]["offered"]
+    assert max(st["achieved"] for st in sync) < 0.6 * top  # sync flattens at its capacity
+    assert sync[-1]["p50_ms"] > 10 * sync[0]["p50_ms"]  # ...and its latency climbs
+    assert all(st["p99_ms"] < 1000 for st in deferred)  # deferred stays flat and low
+    assert deferred[-1]["achieved"] > 0.8 * top
+    assert s["deferred"]["all_jobs_completed"] and s["deferred"]["max_queue_depth"] > 0
+    assert s["deferred"]["drain_seconds"] is not None
+    assert all(f.stat().st_size > 10_000 for f in plots.save_all(run, tmp_path))

@@ -1,0 +1,83 @@
+"""The runner's command line and settings: what it accepts, what it refuses, and the
+scenarios a setting turns into (nothing is started here)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from loadtests.cli import main
+from loadtests.config import RunConfig
+from loadtests.net import is_loopback
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenarios", "sync,bogus"], "unknown ['bogus']"),
+        (["--rates", "2,four"], "expected numbers"),
+        (["--store-url", "http://127.0.0.1:8000"], "--store-url needs --redis-url"),
+        (
+            ["--store-url", "http://10.1.2.3:8000", "--redis-url", "redis://127.0.0.1/0"],
+            "only ever targets this machine",
+        ),
+    ],
+)
+def test_bad_options_are_refused_before_anything_starts(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_help_lists_every_knob() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for option in (
+        "--quick",
+        "--scenarios",
+        "--rates",
+        "--web-workers",
+        "--queue-workers",
+        "--processes",
+        "--redis-url",
+        "--store-url",
+        "--timeout",
+        "--arrival",
+    ):
+        assert option in result.output
+
+
+def test_defaults_make_the_story() -> None:
+    full = {s.name: s for s in RunConfig().build_scenarios()}
+    assert list(full) == ["sync", "deferred", "sync-closed"]
+    assert [st.rate for st in full["sync"].steps] == [2, 4, 6, 8, 10]
+    assert full["sync"].steps == full["deferred"].steps  # same offered load, both modes
+    assert full["sync"].timeout == 30 and full["sync"].arrival == "poisson"
+    assert full["sync-closed"].loop == "closed"
+    quick = {s.name: s for s in RunConfig(quick=True).build_scenarios()}
+    assert list(quick) == ["sync", "deferred"]
+    assert [st.rate for st in quick["sync"].steps] == [2, 6, 10]
+    assert quick["sync"].duration < full["sync"].duration
+
+
+def test_options_change_the_scenarios() -> None:
+    cfg = RunConfig(
+        scenarios=("deferred",),
+        rates=(1.0, 3.0),
+        step_seconds=4.0,
+        timeout=7.0,
+        arrival="constant",
+        seed=9,
+    )
+    (sc,) = cfg.build_scenarios()
+    assert [(st.duration, st.rate) for st in sc.steps] == [(4.0, 1.0), (4.0, 3.0)]
+    assert (sc.timeout, sc.arrival, sc.seed) == (7.0, "constant", 9)
+    closed = RunConfig(scenarios=("sync-closed",), users=(1, 5)).build_scenarios()[0]
+    assert [st.users for st in closed.steps] == [1, 5]
+
+
+def test_only_loopback_counts_as_loopback() -> None:
+    for url in ("http://127.0.0.1:8000", "http://localhost", "http://127.9.9.9", "http://[::1]:80"):
+        assert is_loopback(url)
+    for url in ("http://10.0.0.1", "http://example.com", "http://0.0.0.0:80", "", None):
+        assert not is_loopback(url)
