@@ -62,9 +62,13 @@ class JobCrashed(JobFailed):
 class JobRaised(JobFailed):
     """A job raised in a child process (``--fork``); carries the original exception's parts."""
 
-    def __init__(self, exception: str, error: str, backtrace: list[str]) -> None:
+    def __init__(
+        self, exception: str, error: str, backtrace: list[str], lineage: list[str] | None = None
+    ) -> None:
         super().__init__(f"{exception}: {error}")
         #: the original exception's class name, message and traceback lines
         self.exception = exception
         self.error = error
         self.backtrace = backtrace
+        #: names of its class and their bases (what ``retry_on`` is matched against)
+        self.lineage = lineage or [exception]

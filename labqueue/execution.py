@@ -165,7 +165,10 @@ def run_forked(
         return
     if "exception" in report:
         raise JobRaised(
-            str(report["exception"]), str(report.get("error", "")), list(report["backtrace"])
+            str(report["exception"]),
+            str(report.get("error", "")),
+            list(report.get("backtrace") or []),
+            list(report.get("lineage") or []),
         )
     raise JobCrashed(_describe(status))
 
@@ -221,7 +224,13 @@ def _child(  # pragma: no cover - runs in the child
         except BaseException as exc:  # SystemExit too: it is the job's outcome
             frames = traceback.format_tb(exc.__traceback__) if exc.__traceback__ else []
             lines = [ln for frame in frames for ln in frame.rstrip("\n").split("\n")]
-            report = {"exception": type(exc).__name__, "error": str(exc), "backtrace": lines}
+            lineage = [c.__name__ for c in type(exc).__mro__]
+            report = {
+                "exception": type(exc).__name__,
+                "error": str(exc),
+                "backtrace": lines,
+                "lineage": lineage,
+            }
         data = json.dumps(report, ensure_ascii=True).encode()
         while data:
             data = data[os.write(fd, data) :]

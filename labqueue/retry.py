@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import JobRaised
 from .keys import Keys
 from .payload import ATTEMPTS_FIELD, QUEUE_FIELD, SCHEDULED_FOR_FIELD, Payload
 
@@ -84,13 +85,22 @@ def backoff(job_class: Any, attempt: int) -> float:
     return delay if math.isfinite(delay) and delay > 0 else 0.0
 
 
+def retryable(job_class: Any, exc: BaseException) -> bool:
+    """Is ``exc`` one of the job class's ``retry_on``? (For a job that raised in a child
+    process, ``--fork``, by the names of the original exception's classes.)"""
+    kinds = tuple(getattr(job_class, "retry_on", (Exception,)))
+    if isinstance(exc, JobRaised):
+        return any(kind.__name__ in exc.lineage for kind in kinds)
+    return isinstance(exc, kinds)
+
+
 def plan(
     job_class: Any, payload: Payload | None, queue: str, exc: BaseException, now: float
 ) -> RetryPlan | None:
     """How to run the failed job again, or None when it has no retries (left) for ``exc``."""
     if job_class is None or payload is None or not retry_limit(job_class):
         return None
-    if not isinstance(exc, tuple(getattr(job_class, "retry_on", (Exception,)))):
+    if not retryable(job_class, exc):
         return None
     attempt = attempts_of(payload) + 1
     if attempt > retry_limit(job_class):

@@ -65,6 +65,18 @@ class AlwaysFails(labqueue.Job):
         raise ConnectionError("the ERP is down")
 
 
+@labqueue.job("Faults::PickyInAChild")
+class PickyInAChild(labqueue.Job):
+    """Retried for ConnectionError only, also when it raised in a --fork child."""
+
+    retry_limit = 1
+    retry_backoff = (0,)
+    retry_on = (ConnectionError,)
+
+    def perform(self) -> None:
+        raise ConnectionRefusedError("the ERP refused")  # a subclass of ConnectionError
+
+
 @labqueue.job("Faults::SecondTime")
 class SecondTime(Flaky):
     retry_backoff = (0,)
@@ -250,19 +262,21 @@ def test_sys_exit_and_odd_exceptions_fail_the_job_only(conn: Any) -> None:
 
 def test_fork_mode_contains_crashes_leaks_and_time_limits(real: redis.Redis) -> None:
     q = labqueue.Queue("default", real)
-    for cls in (Exit, Segfault, SysExit, Raises, Leak, Leak, Leak, Sleepy):
+    for cls in (Exit, Segfault, SysExit, Raises, Leak, Leak, Leak, Sleepy, PickyInAChild):
         q.enqueue(cls)
     done = q.enqueue(Mark)
     w = worker(real, fork=True)
-    assert w.work(burst=True) == 9
+    assert w.work(burst=True) == 11  # PickyInAChild runs twice: retried once
     got = [(r.exception, r.error) for r in failures(real)]
     assert got[0] == ("JobCrashed", "the job's process exited with code 3 before it finished")
     assert got[1] == ("JobCrashed", "the job's process was killed by SIGSEGV before it finished")
     assert got[2] == ("SystemExit", "4") and got[3] == ("KeyError", "'order 42'")
-    assert got[4][0] == "JobTimeout" and len(got) == 5
+    assert got[4][0] == "JobTimeout" and len(got) == 6
+    assert got[5] == ("ConnectionRefusedError", "the ERP refused")
+    assert failures(real)[5].extra["attempts"] == 2
     assert any("perform" in line for line in failures(real)[3].backtrace)
     assert real.lrange("labqueue-test:faults:leak", 0, -1) == ["1", "1", "1"]  # no build-up
-    assert real.lrange(DONE, 0, -1) == [done] and w.processed == 4 and w.failed == 5
+    assert real.lrange(DONE, 0, -1) == [done] and w.processed == 4 and w.failed == 7
 
 
 def test_fork_mode_needs_a_redis_server() -> None:
