@@ -18,7 +18,9 @@ LOCUSTFILE = PACKAGE_DIR / "locustfile.py"
 LOCUST_CONF = PACKAGE_DIR / "locust.conf"
 
 
-def locust_command(host: str, out: Path, processes: int = 1) -> list[str]:
+def locust_command(host: str, out: Path, processes: int = 1, stop_timeout: float = 10) -> list[str]:
+    """The Locust CLI for one scenario. ``stop_timeout``: when the shape ends, users finish
+    the request they are in (closed loop) instead of dropping it unrecorded."""
     cmd = [
         sys.executable,
         "-m",
@@ -36,6 +38,8 @@ def locust_command(host: str, out: Path, processes: int = 1) -> list[str]:
         str(out / "locust_stats"),
         "--logfile",
         str(out / "logs" / "locust.log"),
+        "--stop-timeout",
+        f"{stop_timeout:g}",
     ]
     if processes > 1:
         cmd += ["--processes", str(processes)]
@@ -74,7 +78,7 @@ class LocustProcess:
             "LOADTEST_WORKERS": str(max(1, self.processes)),
             "PYTHONUNBUFFERED": "1",
         }
-        cmd = locust_command(self.host, self.out, self.processes)
+        cmd = locust_command(self.host, self.out, self.processes, self.scenario.timeout)
         with self.console.open("wb") as console:
             self.proc = subprocess.Popen(
                 cmd,
