@@ -1,4 +1,6 @@
-"""Notebook 4's figures: Little's law, Erlang C against the measurements, open vs closed loop.
+"""Notebook 4's figures: Little's law, Erlang C against the measurements, the hockey stick.
+
+(Open vs closed loop is the load test's own graph 5, :func:`loadtests.plots.open_vs_closed`.)
 
 They take plain numbers and numpy arrays (the notebook reads them from a load-test run), so
 nothing here depends on how the run was stored.
@@ -18,7 +20,7 @@ from matplotlib.figure import Figure
 from . import queueing
 from .charts import projector, shown
 
-SYNC, DEFERRED, THEORY, CLOSED = "#d62728", "#1f77b4", "#555555", "#9467bd"
+SYNC, DEFERRED, THEORY, ARRIVED = "#d62728", "#1f77b4", "#555555", "#9467bd"
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def little(
     (jobs in the system ÷ the recent departure rate)."""
     with projector():
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 8.5), sharex=True)
-        top.plot(t, arrived, color=CLOSED, label="jobs arrived (enqueued)")
+        top.plot(t, arrived, color=ARRIVED, label="jobs arrived (enqueued)")
         top.plot(t, departed, color="#2ca02c", label="jobs departed (done)")
         top.fill_between(t, departed, arrived, color=DEFERRED, alpha=0.15, label="in the system")
         top.set_ylabel("jobs since the start")
@@ -87,8 +89,9 @@ def erlang_vs_measured(
         lam = np.linspace(0.01, cap * 0.995, 400)
         mmc = [queueing.mmc_latency(x, service, workers) for x in lam]
         mgc = [queueing.mmc_latency(x, service, workers, cs2) for x in lam]
-        ax.plot(lam, mmc, color=THEORY, linestyle="--", label="M/M/c (exponential service)")
-        ax.plot(lam, mgc, color=THEORY, label=f"M/G/c (our service: cs² = {cs2:.2f})")
+        ax.plot(lam, mmc, color=THEORY, linestyle="--", label="M/M/c, exponential service")
+        ax.plot(lam, mgc, color=THEORY, label=f"M/G/c, our service (cs² = {cs2:.2f})")
+        ceiling = service * 8  # past this the y axis would squash the interesting part
         under = [p for p in points if p.offered < cap]
         over = [p for p in points if p.offered >= cap]
         ax.plot(
@@ -97,23 +100,26 @@ def erlang_vs_measured(
             "o",
             color=SYNC,
             markersize=11,
-            label="measured sync, mean (below capacity)",
+            label="measured mean, below capacity",
         )
         ax.plot(
             [p.offered for p in over],
-            [p.mean_s for p in over],
+            [min(p.mean_s, ceiling * 0.97) for p in over],
             "^",
             color=SYNC,
             markersize=11,
             markerfacecolor="white",
             markeredgewidth=2,
-            label="measured sync, mean (past capacity: grows with the step's length)",
+            label="measured mean, past capacity",
         )
+        for p in over:
+            if p.mean_s > ceiling * 0.97:
+                ax.annotate(f"{p.mean_s:.0f} s ↑", (p.offered, ceiling * 0.97), xytext=(0, -24),
+                            textcoords="offset points", ha="center", color=SYNC)  # fmt: skip
         ax.axvline(cap, color=SYNC, linestyle=":", linewidth=1.5)
-        ax.text(cap, 0.97, f" capacity {workers} ÷ {service:.2f} s = {cap:.1f}/s",
-                transform=ax.get_xaxis_transform(), va="top", color=SYNC)  # fmt: skip
-        highest = max([p.mean_s for p in points] + [service * 4])
-        ax.set_ylim(0, highest * 1.15)
+        ax.text(cap, 0.5, f" capacity\n {workers} ÷ {service:.2f} s\n = {cap:.1f}/s",
+                transform=ax.get_xaxis_transform(), va="center", color=SYNC)  # fmt: skip
+        ax.set_ylim(0, ceiling)
         ax.set_xlim(0, max(top_rate, cap) * 1.05)
         ax.set_xlabel("offered load (checkouts/s)")
         ax.set_ylabel("mean latency (s)")
@@ -121,40 +127,6 @@ def erlang_vs_measured(
             f"Synchronous checkout as a queue: {workers} web workers, {service:.2f} s each",
             loc="left",
         )
-        ax.legend(loc="lower right")
-        fig.tight_layout()
-    return shown(fig)
-
-
-def open_vs_closed(open_points: Sequence[StepPoint], closed_points: Sequence[StepPoint]) -> Figure:
-    """Latency against achieved throughput: an open-loop run and a closed-loop run."""
-    with projector():
-        fig, ax = plt.subplots(figsize=(12, 7))
-        runs = (
-            (open_points, SYNC, "open loop", "req/s", (0.45, 0.85)),
-            (closed_points, CLOSED, "closed loop", "users", (0.45, 0.45)),
-        )
-        for pts, color, kind, unit, where in runs:
-            x = [p.achieved for p in pts]
-            steps = ", ".join(f"{p.offered:g}" for p in pts)
-            ax.plot(x, [p.p50_s for p in pts], "o-", color=color, label=f"{kind} p50")
-            ax.plot(x, [p.p99_s for p in pts], "s--", color=color, label=f"{kind} p99")
-            last = pts[-1]
-            ax.annotate(
-                f"{kind}, steps of {steps} {unit};\nat {last.offered:g} {unit}: "
-                f"p50 {last.p50_s:.1f} s, p99 {last.p99_s:.1f} s",
-                xy=(last.achieved, last.p99_s),
-                xytext=where,
-                textcoords="axes fraction",
-                color=color,
-                fontsize=12,
-                arrowprops={"arrowstyle": "->", "color": color},
-            )
-        ax.set_xlabel("achieved throughput (successful checkouts/s)")
-        ax.set_ylabel("checkout latency (s)")
-        ax.set_title("Same store, same capacity: two ways to load it", loc="left")
-        ax.set_xlim(left=0)
-        ax.set_ylim(bottom=0)
         ax.legend(loc="upper left")
         fig.tight_layout()
     return shown(fig)
@@ -188,12 +160,13 @@ def one_point(rate: float, workers: int, service: float, cs2: float, top_rate: f
     w = queueing.mmc_latency(rate, service, workers, cs2)
     util = rate * service / workers
     if math.isinf(w):
-        text = f"{rate:.1f}/s on {workers} workers: {util:.0%} busy, the queue grows forever"
+        text = f"{rate:.1f}/s asks {util:.0%} of {workers} workers' time: the queue grows forever"
         ax.axvline(rate, color="black")
     else:
-        text = f"{rate:.1f}/s on {workers} workers: {util:.0%} busy, mean latency {w:.2f} s"
+        text = f"{rate:.1f}/s keeps {workers} workers {util:.0%} busy: mean latency {w:.2f} s"
         ax.plot([rate], [min(w, service * 8)], "o", color="black", markersize=12)
-    ax.text(0.02, 0.95, text, transform=ax.transAxes, va="top", fontsize=14)
+    box = {"facecolor": "white", "alpha": 0.9, "edgecolor": "none"}
+    ax.text(0.02, 0.95, text, transform=ax.transAxes, va="top", fontsize=14, bbox=box)
     return fig
 
 
