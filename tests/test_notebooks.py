@@ -14,9 +14,9 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import jupytext
-import nbformat
 import psutil
 import pytest
 from nbclient import NotebookClient
@@ -29,7 +29,7 @@ PAIRS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 HANG_LIMIT = 240
 
 
-def _cells(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
+def _cells(notebook: Any) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source.strip()) for c in notebook.cells]
 
 

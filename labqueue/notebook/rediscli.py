@@ -125,7 +125,7 @@ class RedisCli:
         return f"{self.prompt}> {line}\n{format_reply(self.raw(*args))}"
 
     def __call__(self, *args: Any) -> None:
-        """Print one command and its reply: ``cli("LRANGE", "resque:queue:default", 0, -1)``."""
+        """Print one command and its reply: ``cli("LRANGE", keys.queue("default"), 0, -1)``."""
         print(self.transcript(*args))
 
     def keys(self, pattern: str = "*") -> list[str]:
