@@ -41,8 +41,8 @@ shop.set_latency(erp=3.0)
 placed = shop.store.checkout_deferred(shop.order())
 sale_job = placed.jobs["erp_record_sale"]
 first = shop.worker_process("erp", name="erp-worker-1")
-lab.wait_until(lambda: labqueue.get_status(r, sale_job).status == labqueue.JobStatus.RUNNING)
-time.sleep(0.5)  # the worker is now waiting for the ERP's answer
+lab.wait_until(lambda: shop.erp_calls_started == 1)  # the ERP has the call, and is slow
+labqueue.get_status(r, sale_job).status.label
 
 # %% [markdown]
 # Now we pull the plug on that worker: `SIGKILL`, no chance to clean up, as in a power cut

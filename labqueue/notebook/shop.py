@@ -51,6 +51,8 @@ class Shop:
     config: StoreConfig
     store: Store
     job_runs: list[JobRun] = field(default_factory=list)
+    #: ERP calls that have reached the ERP (answered or not yet)
+    erp_calls_started: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -74,7 +76,22 @@ class Shop:
         lab.track(lambda: jobs.configure(None))
         shop = cls(lab, fakes, config, store)
         shop._time_jobs()
+        shop._count_erp_calls()
         return shop
+
+    def _count_erp_calls(self) -> None:
+        """Count ERP calls as they arrive (the fake draws each call's delay first)."""
+        faults = self.fakes.erp.faults if self.fakes.erp is not None else None
+        if faults is None:
+            return
+        draw = faults.draw
+
+        def counted() -> tuple[float, bool]:
+            with self._lock:
+                self.erp_calls_started += 1
+            return draw()
+
+        faults.draw = counted  # type: ignore[method-assign]
 
     def _time_jobs(self) -> None:
         """Record when each store job runs in this kernel (thread workers)."""
