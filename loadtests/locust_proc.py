@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from labqueue.server import free_port
+
 from .shapes import SCENARIO_ENV, Scenario
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -42,7 +44,11 @@ def locust_command(host: str, out: Path, processes: int = 1, stop_timeout: float
         f"{stop_timeout:g}",
     ]
     if processes > 1:
-        cmd += ["--processes", str(processes)]
+        # the master listens for its forked workers on loopback, on a free port (not on every
+        # interface at 5557, which two runs on one machine would fight over)
+        port = str(free_port())
+        cmd += ["--processes", str(processes), "--master-bind-host", "127.0.0.1"]
+        cmd += ["--master-bind-port", port, "--master-port", port]
     return cmd
 
 
