@@ -69,7 +69,7 @@ notebooks: setup  ## run every notebook top to bottom from its .py pair, save it
 	done
 
 lab: setup  ## JupyterLab on notebooks/ (View > Presentation Mode for the talk)
-	$(PY) -m jupyter lab --notebook-dir=notebooks
+	$(PY) -m jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:  ## remove the venv and caches (results are kept)
 	rm -rf .venv .pytest_cache .ruff_cache build *.egg-info

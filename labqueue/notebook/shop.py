@@ -12,7 +12,6 @@ Everything is stopped when the lab closes.
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -67,7 +66,6 @@ class Shop:
         """Start the fake mail server and ERP in this process; a fresh SQLite store."""
         fakes = FakeServices(email_latency, erp_latency, jitter, seed=seed).start()
         lab.track(fakes.stop)
-        _quiet_hangups(fakes)
         db_path = str(lab.log_path("store").with_suffix(".db"))
         config = fakes.store_config(db_path=db_path, redis_url=lab.url)
         store = Store(config, lab.redis)
@@ -168,22 +166,6 @@ class Shop:
     @property
     def db_path(self) -> Path:
         return Path(self.config.db_path)
-
-
-def _quiet_hangups(fakes: FakeServices) -> None:
-    """A worker killed mid-call leaves the fake ERP answering a closed socket: that is the
-    point of the demonstration, not an error worth a traceback in the notebook."""
-    for service in (fakes.erp, fakes.mail):
-        http = getattr(getattr(service, "api", None), "_server", None)
-        if http is None:
-            continue
-        report = http.handle_error
-
-        def handle_error(request: Any, address: Any, report: Any = report) -> None:
-            if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
-                report(request, address)
-
-        http.handle_error = handle_error
 
 
 def timing_table(**runs: dict[str, float]) -> str:
