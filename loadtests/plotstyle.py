@@ -42,8 +42,13 @@ STYLE = {
 
 @contextmanager
 def projector() -> Iterator[None]:
+    """Projector sizes for the figures drawn inside, keeping pyplot's interactive flag as the
+    figures left it: a notebook backend turns it on at the first figure, and rc_context alone
+    would switch it off again, so a notebook's later figures would not show."""
     with plt.rc_context(STYLE):
         yield
+        interactive = plt.isinteractive()
+    plt.interactive(interactive)
 
 
 def offered_line(ax: Any, res: ScenarioResult) -> Any:
