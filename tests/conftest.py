@@ -63,3 +63,18 @@ def worker_env(redis_url: str) -> dict[str, str]:
     """Environment for a `labqueue worker` subprocess that can import the test jobs."""
     path = os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
     return {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture
+def run(redis_url: str) -> Any:
+    """``run("stats", "--json")``: the labqueue command in-process, on the real redis-server."""
+    from click.testing import CliRunner
+
+    from labqueue.cli import main
+
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        return runner.invoke(main, [*args], env={"REDIS_URL": redis_url}, catch_exceptions=False)
+
+    return invoke

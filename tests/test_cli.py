@@ -14,16 +14,6 @@ import labqueue
 from labqueue.cli import main
 
 
-@pytest.fixture
-def run(redis_url: str) -> Any:
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Any:
-        return runner.invoke(main, [*args], env={"REDIS_URL": redis_url}, catch_exceptions=False)
-
-    return invoke
-
-
 def test_enqueue_prints_the_id_and_stats_show_the_queue(run: Any, real: redis.Redis) -> None:
     result = run("enqueue", "Job\\Work\\TestJob", "--queue", "mail", "--args", '{"to": "a@b.c"}')
     assert result.exit_code == 0, result.output

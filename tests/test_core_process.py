@@ -7,29 +7,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
 import psutil
 import pytest
 import redis
 from jobs_for_tests import DONE, Record, Slow
+from waiting import wait_for
 
 import labqueue
 from labqueue.keys import Keys
 
 K = Keys()
 STARTED = "labqueue-test:started"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen[str]:

@@ -16,7 +16,6 @@ from typing import Any
 import fakeredis
 import pytest
 import redis
-from click.testing import CliRunner
 from fault_jobs import (
     DONE,
     TRIES,
@@ -37,7 +36,6 @@ from redis.retry import Retry
 
 import labqueue
 from labqueue import timefmt
-from labqueue.cli import main
 from labqueue.keys import Keys
 from labqueue.liveness import is_dead
 from labqueue.scheduler import delayed_jobs, move_due
@@ -350,16 +348,6 @@ def test_the_workers_own_commands_are_never_resent(redis_url: str) -> None:
 
 
 # -- the command line -----------------------------------------------------------------------
-@pytest.fixture
-def run(redis_url: str) -> Any:
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Any:
-        return runner.invoke(main, [*args], env={"REDIS_URL": redis_url}, catch_exceptions=False)
-
-    return invoke
-
-
 def test_cli_schedules_and_lists_delayed_jobs(run: Any, real: redis.Redis) -> None:
     later = run("enqueue", "Faults::Mark", "--in", "120", "--args", '{"ms": 1}')
     assert later.exit_code == 0, later.output

@@ -9,8 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import psutil
 import pytest
 import redis
 import requests
+from waiting import wait_for
 
 import labqueue
 from labqueue.demo import jobs
@@ -36,16 +35,6 @@ CART = {"email": "shopper@example.com", "items": [{"sku": "SKU-3", "qty": 1}]}
 def fast_stack(**options: Any) -> Stack:
     """A stack whose mail server and ERP answer in about 10 ms."""
     return Stack(email_latency=0.01, erp_latency=0.01, **options)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def process_tree(pids: list[int]) -> list[psutil.Process]:
