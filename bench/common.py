@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import statistics
 import subprocess
@@ -41,8 +40,9 @@ URL_ENV = "BENCH_REDIS_URL"
 POLL = 0.002
 
 
-#: A measurement shorter than this (pipelined and bulk pushes take tens of ms) is run again,
-#: each batch from the same start, and timed in total: one burst of load cannot decide it.
+#: A bulk push takes tens of ms, so it is repeated (alternating with its ceiling, each batch
+#: from an empty server) until each has been timed this long: one burst of load cannot
+#: decide it. At most MAX_BATCHES batches each.
 MIN_BATCH_SECONDS = 0.5
 MAX_BATCHES = 20
 
@@ -69,7 +69,10 @@ class Context:
         return self.r
 
     def used_memory(self) -> int:
-        return int(self.r.info("memory")["used_memory"])
+        """Bytes Redis holds for data (used_memory less the clients' buffers, which grow and
+        shrink with the traffic, not with what is stored)."""
+        info = self.r.info("memory")
+        return int(info["used_memory"]) - int(info.get("mem_clients_normal", 0))
 
     def server_cpu(self) -> float:
         """CPU seconds redis-server has used (user + system)."""
@@ -187,30 +190,6 @@ def wait_until(
         time.sleep(POLL)
 
 
-def latency_run(
-    ctx: Context, enqueue: Callable[[], object], workers: Workers
-) -> tuple[float, float]:
-    """Enqueue-to-start latency of an idle worker, in ms: (p50, p99) over spaced-out probes.
-
-    Each probe job pushes the time it started to PROBE_KEY; the next is enqueued only after
-    that, plus a pause of 5-15 ms, so the worker is idle again when it arrives.
-    """
-    r = ctx.r
-    r.delete(PROBE_KEY)
-    rng = random.Random(12345)  # the same pauses in every run
-    values = []
-    for _ in range(ctx.latency_samples):
-        sent = time.time()
-        enqueue()
-        reply = r.blpop([PROBE_KEY], timeout=10)
-        if reply is None:
-            workers.check()
-            raise BenchError("a probe job did not start within 10 s")
-        values.append((float(reply[1]) - sent) * 1000.0)
-        time.sleep(rng.uniform(0.005, 0.015))
-    return percentiles(values)
-
-
 class CpuMeter:
     """CPU time per job of a drain: the worker processes' and redis-server's, in us.
 
@@ -230,14 +209,50 @@ class CpuMeter:
         }
 
 
-def batched_rate(n: int, prepare: Callable[[], object], run: Callable[[], object]) -> float:
-    """Jobs/s of ``run()`` (``n`` jobs), after ``prepare()`` (untimed) each batch, repeated
-    until the batches took MIN_BATCH_SECONDS in total (MAX_BATCHES at most)."""
-    total, batches = 0.0, 0
-    while batches == 0 or (total < MIN_BATCH_SECONDS and batches < MAX_BATCHES):
-        prepare()
-        start = time.perf_counter()
-        run()
-        total += time.perf_counter() - start
-        batches += 1
-    return n * batches / total
+class System:
+    """One queue under test, as the rounds (bench.rounds) drive it.
+
+    Subclasses: bench.labq.Labqueue, bench.peers.Huey and bench.peers.RQ. Each uses its own
+    keys, so all three can have idle workers on one server at the same time.
+    """
+
+    name = ""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        #: jobs per drain (RQ is slower: ctx.rq_jobs)
+        self.jobs = ctx.jobs
+
+    def enqueue(self, i: int) -> None:
+        """Enqueue no-op job number ``i``: one call, as an application would."""
+        raise NotImplementedError
+
+    def worker_commands(self, count: int) -> list[list[str]]:
+        """Commands starting ``count`` worker processes."""
+        raise NotImplementedError
+
+    def ready(self, workers: Workers, count: int = 1) -> None:
+        """Wait until the workers run jobs (each has run a warm-up job) and are idle."""
+        raise NotImplementedError
+
+    def stage(self, n: int) -> None:
+        """Put ``n`` no-op jobs where the workers do not see them yet."""
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Make the staged jobs visible to the idle workers at once (the drain's start)."""
+        raise NotImplementedError
+
+    def done(self) -> bool:
+        """Whether every staged job has been run."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """BenchError if the drain went wrong (failed jobs)."""
+
+    def probe(self) -> None:
+        """Enqueue one probe job (it pushes its start time to PROBE_KEY)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Let go of connections."""

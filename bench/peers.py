@@ -3,9 +3,9 @@
 - huey: ``RedisHuey`` (blocking fetch), its own consumer with one worker thread.
 - RQ: ``SimpleWorker`` (runs jobs in its own process, no fork per job).
 
-Each is timed like labqueue: enqueue one call per job; a worker process (started by
-:mod:`bench.peer_worker`, warmed up with one job) drains jobs that were staged on a side
-list and RENAMEd onto its queue at once; then spaced-out probe jobs give the idle latency.
+Driven like labqueue (bench.common.System): one enqueue call per job; a worker process
+(bench.peer_worker), warmed up with one job, drains jobs staged on a side list and RENAMEd
+onto its queue at once; probe jobs give the idle latency.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from .common import (
     HUEY_STAGING,
     RQ_STAGING,
     Context,
-    CpuMeter,
+    System,
     Workers,
-    latency_run,
     python_module,
     wait_until,
 )
@@ -43,6 +42,46 @@ def huey_app(url: str, queue_key: str | None = None) -> tuple[RedisHuey, dict[st
     return huey, tasks
 
 
+class Huey(System):
+    name = "huey"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.huey, self.tasks = huey_app(ctx.url)
+        self.staging, self.staged = huey_app(ctx.url, HUEY_STAGING)
+        self.queue_key = self.huey.storage.queue_key
+
+    def enqueue(self, i: int) -> None:
+        self.tasks["noop"](n=i)
+
+    def worker_commands(self, count: int) -> list[list[str]]:
+        return [python_module("bench.peer_worker", "huey", "--url", self.ctx.url)] * count
+
+    def ready(self, workers: Workers, count: int = 1) -> None:
+        self.tasks["noop"](n=-1)
+        wait_until(self.done, "huey to start", workers, self.ctx.timeout)
+        time.sleep(0.05)  # the popped warm-up job runs
+
+    def stage(self, n: int) -> None:
+        for i in range(n):
+            self.staged["noop"](n=i)
+
+    def release(self) -> None:
+        self.ctx.r.rename(HUEY_STAGING, self.queue_key)
+
+    def done(self) -> bool:
+        # huey keeps no count of run jobs: empty means the last one was taken (a no-op ends
+        # microseconds later)
+        return int(self.ctx.r.llen(self.queue_key)) == 0
+
+    def probe(self) -> None:
+        self.tasks["probe"]()
+
+    def close(self) -> None:
+        for app in (self.huey, self.staging):
+            app.storage.conn.connection_pool.disconnect()
+
+
 class _StagingQueue(rq.Queue):
     """RQ jobs of queue ``bench`` pushed to a side list, to be RENAMEd onto the queue."""
 
@@ -51,66 +90,46 @@ class _StagingQueue(rq.Queue):
         return RQ_STAGING
 
 
-def _enqueue_rate(ctx: Context, n: int, enqueue: Any) -> dict[str, float]:
-    before = ctx.used_memory()
-    start = time.perf_counter()
-    for i in range(n):
-        enqueue(n=i)
-    rate = n / (time.perf_counter() - start)
-    return {"enqueue_rate": rate, "memory_per_job_bytes": (ctx.used_memory() - before) / n}
+class RQ(System):
+    name = "rq"
 
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.jobs = ctx.rq_jobs
+        self.conn = redis.Redis.from_url(ctx.url)  # RQ wants bytes, not decoded replies
+        self.queue = rq.Queue(BENCH_QUEUE, connection=self.conn)
+        self.finished = self.queue.finished_job_registry.key
+        self._target = 0
 
-def measure_huey(ctx: Context) -> dict[str, float]:
-    """One repetition of huey's figures."""
-    ctx.flush()
-    huey, tasks = huey_app(ctx.url)
-    out = _enqueue_rate(ctx, ctx.jobs, tasks["noop"])
-    ctx.flush()
-    queue_key = huey.storage.queue_key
-    with Workers([python_module("bench.peer_worker", "huey", "--url", ctx.url)], ctx.url) as w:
-        tasks["noop"](n=-1)
-        wait_until(lambda: ctx.r.llen(queue_key) == 0, "huey to start", w, ctx.timeout)
-        time.sleep(0.05)
-        _, staged = huey_app(ctx.url, HUEY_STAGING)
-        for i in range(ctx.jobs):
-            staged["noop"](n=i)
-        meter = CpuMeter(ctx, w)
-        start = time.perf_counter()
-        ctx.r.rename(HUEY_STAGING, queue_key)
-        end = wait_until(lambda: ctx.r.llen(queue_key) == 0, "huey's drain", w, ctx.timeout)
-        out["drain_1_rate"] = ctx.jobs / (end - start)
-        out.update(meter.per_job(ctx.jobs))
-        out["worker_rss_mb"] = w.rss_mb()
-        out["latency_p50_ms"], out["latency_p99_ms"] = latency_run(ctx, tasks["probe"], w)
-    huey.storage.conn.connection_pool.disconnect()
-    return out
+    def enqueue(self, i: int) -> None:
+        self.queue.enqueue(jobs.noop, n=i)
 
+    def worker_commands(self, count: int) -> list[list[str]]:
+        return [python_module("bench.peer_worker", "rq", "--url", self.ctx.url)] * count
 
-def measure_rq(ctx: Context) -> dict[str, float]:
-    """One repetition of RQ's figures (with ``ctx.rq_jobs`` jobs: RQ is slower)."""
-    ctx.flush()
-    conn = redis.Redis.from_url(ctx.url)
-    q = rq.Queue(BENCH_QUEUE, connection=conn)
-    out = _enqueue_rate(ctx, ctx.rq_jobs, lambda **kw: q.enqueue(jobs.noop, **kw))
-    ctx.flush()
-    finished = q.finished_job_registry.key
-    with Workers([python_module("bench.peer_worker", "rq", "--url", ctx.url)], ctx.url) as w:
-        q.enqueue(jobs.noop, n=-1)
-        wait_until(lambda: conn.zcard(finished) >= 1, "RQ to start", w, ctx.timeout)
-        time.sleep(0.05)
-        staging = _StagingQueue(BENCH_QUEUE, connection=conn)
-        for i in range(ctx.rq_jobs):
+    def _finished(self) -> int:
+        return int(self.conn.zcard(self.finished))
+
+    def ready(self, workers: Workers, count: int = 1) -> None:
+        self._target = self._finished() + count
+        for _ in range(count):
+            self.queue.enqueue(jobs.noop, n=-1)
+        wait_until(self.done, "RQ to start", workers, self.ctx.timeout)
+
+    def stage(self, n: int) -> None:
+        self._target = self._finished() + n
+        staging = _StagingQueue(BENCH_QUEUE, connection=self.conn)
+        for i in range(n):
             staging.enqueue(jobs.noop, n=i)
-        meter = CpuMeter(ctx, w)
-        start = time.perf_counter()
-        conn.rename(RQ_STAGING, q.key)
-        done = 1 + ctx.rq_jobs
-        end = wait_until(lambda: conn.zcard(finished) >= done, "RQ's drain", w, ctx.timeout)
-        out["drain_1_rate"] = ctx.rq_jobs / (end - start)
-        out.update(meter.per_job(ctx.rq_jobs))
-        out["worker_rss_mb"] = w.rss_mb()
-        out["latency_p50_ms"], out["latency_p99_ms"] = latency_run(
-            ctx, lambda: q.enqueue(jobs.probe), w
-        )
-    conn.close()
-    return out
+
+    def release(self) -> None:
+        self.conn.rename(RQ_STAGING, self.queue.key)
+
+    def done(self) -> bool:
+        return self._finished() >= self._target
+
+    def probe(self) -> None:
+        self.queue.enqueue(jobs.probe)
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,9 +1,9 @@
 """``python -m bench.run``: labqueue against the Redis ceiling, huey and RQ, in one run.
 
-One private redis-server for the whole run (FLUSHALL before every measurement). Each
-repetition measures every system in turn (interleaved, every other one in reverse order,
-so a noisy machine hurts them all alike); each figure is the median of the repetitions,
-with min and max. Writes a table to the terminal, ``results/bench/<timestamp>.json``,
+One private redis-server for the whole run. Each repetition measures every figure once,
+in rounds (bench.rounds) that time the figures a target compares side by side, so a burst
+of load on the machine hits both; each figure is the median of the repetitions, with min
+and max. Writes a table to the terminal, ``results/bench/<timestamp>.json``,
 ``latest.json``, ``<timestamp>.png`` and ``latest.png``.
 """
 
@@ -14,7 +14,6 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -22,14 +21,17 @@ from typing import Any
 
 from labqueue.server import EmbeddedRedis, client_for, find_redis_server
 
-from . import ceiling, labq, peers, plot, report
-from .common import REPO_ROOT, BenchError, Context
+from . import plot, report, rounds
+from .common import REPO_ROOT, BenchError, Context, System
+from .labq import Labqueue
+from .peers import RQ, Huey
 
-SYSTEMS: dict[str, Callable[[Context], dict[str, float]]] = {
-    "redis": ceiling.measure,
-    "labqueue": labq.measure,
-    "huey": peers.measure_huey,
-    "rq": peers.measure_rq,
+#: What --systems can name: the raw redis-py ceiling and the three queues.
+SYSTEMS: dict[str, type[System] | None] = {
+    "redis": None,
+    "labqueue": Labqueue,
+    "huey": Huey,
+    "rq": RQ,
 }
 
 QUICK = {"jobs": 500, "repeat": 2, "latency_samples": 50}
@@ -73,18 +75,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def collect(ctx: Context, systems: list[str], repeat: int) -> dict[str, dict[str, list[float]]]:
-    """system -> metric -> one value per repetition."""
-    samples: dict[str, dict[str, list[float]]] = {s: {} for s in systems}
-    for rep in range(1, repeat + 1):
-        # every other repetition in reverse order, so no system always runs first or last
-        for system in systems if rep % 2 else systems[::-1]:
-            print(f"  repetition {rep}/{repeat}: {system} ...", file=sys.stderr, flush=True)
-            for metric, value in SYSTEMS[system](ctx).items():
-                samples[system].setdefault(metric, []).append(value)
-    return samples
-
-
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -112,7 +102,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ctx = Context(server.url, r, args.jobs, args.rq_jobs, args.latency_samples, args.workers)
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         started = time.monotonic()
-        samples = collect(ctx, args.systems, args.repeat)
+        systems = [cls(ctx) for name, cls in SYSTEMS.items() if cls and name in args.systems]
+        try:
+            samples = rounds.collect(ctx, systems, "redis" in args.systems, args.repeat)
+        finally:
+            for system in systems:
+                system.close()
         info = machine(r)
         r.close()
     finally:
