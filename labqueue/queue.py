@@ -22,15 +22,15 @@ from .status import JobStatus, status_json
 
 #: ENQUEUE: record the queue, push the payloads, mark each job waiting and wake idle
 #: workers, all or nothing in one step, so a worker never sees a job without its status.
-#: KEYS[1] queues set, KEYS[2] the queue list; ARGV[1] queue name, ARGV[2] wake-up channel,
-#: ARGV[3] status key prefix, ARGV[4] status suffix, ARGV[5] status JSON,
-#: ARGV[6..] alternating job id and payload.
+#: KEYS[1] queues set, KEYS[2] the queue list, KEYS[3..] each job's status key;
+#: ARGV[1] queue name, ARGV[2] wake-up channel, ARGV[3] status JSON, ARGV[4..] each job's
+#: payload (in the order of the status keys).
 ENQUEUE_LUA = """
 redis.call('SADD', KEYS[1], ARGV[1])
 local n = 0
-for i = 6, #ARGV, 2 do
+for i = 3, #KEYS do
   n = redis.call('RPUSH', KEYS[2], ARGV[i + 1])
-  redis.call('SET', ARGV[3] .. ARGV[i] .. ARGV[4], ARGV[5])
+  redis.call('SET', KEYS[i], ARGV[3])
 end
 redis.call('PUBLISH', ARGV[2], ARGV[1])
 return n
@@ -87,8 +87,9 @@ class Queue:
         self.registry = registry
         k = self.keys
         # ENQUEUE_LUA's arguments that are the same for every job of this queue, encoded once
-        fixed = [2, k.queues, k.queue(self.name), self.name, k.wakeup_channel, k.status_prefix]
-        self._fixed = _encoded([*fixed, Keys.STATUS_SUFFIX])
+        self._lists = _encoded([k.queues, k.queue(self.name)])
+        self._about = _encoded([self.name, k.wakeup_channel])
+        self._status_key = (k.status_prefix, Keys.STATUS_SUFFIX)
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"
@@ -97,7 +98,10 @@ class Queue:
         """Enqueue one job; returns its id. ``q.enqueue(SendEmail, to="a@b.c")``."""
         arg_list = job_args(args, data)
         job_id, text = new_payload_json(self.registry.name_of(job), arg_list)
-        self._evalsha(*self._fixed, status_json(JobStatus.WAITING), job_id, text)
+        prefix, suffix = self._status_key
+        lists, about = self._lists, self._about
+        status = status_json(JobStatus.WAITING)
+        self._evalsha(3, *lists, prefix + job_id + suffix, *about, status, text)
         return job_id
 
     def enqueue_payload(self, payload: Payload) -> str:
@@ -136,16 +140,18 @@ class Queue:
         if not payloads:
             return
         status = status_json(JobStatus.WAITING)
+        prefix, suffix = self._status_key
         if len(payloads) == 1:
-            self._evalsha(*self._fixed, status, payloads[0].id, payloads[0].to_json())
+            key, text = prefix + payloads[0].id + suffix, payloads[0].to_json()  # type: ignore[operator]
+            self._evalsha(3, *self._lists, key, *self._about, status, text)
             return
         with self.connection.pipeline(transaction=False) as pipe:
             for start in range(0, len(payloads), BULK_CHUNK):
-                argv: list[Any] = [*self._fixed, status]
-                for p in payloads[start : start + BULK_CHUNK]:
-                    argv += (p.id, p.to_json())
+                chunk = payloads[start : start + BULK_CHUNK]
+                keys = [*self._lists, *(prefix + p.id + suffix for p in chunk)]  # type: ignore[operator]
+                argv = [*self._about, status, *(p.to_json() for p in chunk)]
                 # EVAL with the text: no NOSCRIPT to recover from halfway through a pipeline
-                pipe.execute_command("EVAL", ENQUEUE_LUA, *argv)
+                pipe.execute_command("EVAL", ENQUEUE_LUA, len(keys), *keys, *argv)
             pipe.execute()
 
     def _evalsha(self, *args: Any) -> Any:
