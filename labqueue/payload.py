@@ -37,10 +37,10 @@ def new_job_id() -> str:
     The bits are set as ``uuid.UUID(version=4)`` sets them, without building the object:
     an enqueue makes one per job.
     """
-    value = int.from_bytes(os.urandom(16), "big")
-    value = (value & ~(0xC000 << 48)) | (0x8000 << 48)  # RFC 4122 variant
-    value = (value & ~(0xF000 << 64)) | (4 << 76)  # version 4
-    return f"{value:032x}"
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 #: The encoder json.dumps(separators=(",", ":"), ensure_ascii=False) builds on every call,
