@@ -39,7 +39,7 @@ def _err(fig: dict[str, Any]) -> list[list[float]]:
     return [[fig["median"] - fig["min"]], [fig["max"] - fig["median"]]]
 
 
-def throughput(ax: Axes, figs: dict[str, Any]) -> None:
+def throughput(ax: Axes, figs: dict[str, Any], workers: int) -> None:
     height = 0.2
     for row, ((_, special), default) in enumerate(zip(ROWS, ROW_METRIC, strict=True)):
         present = [s for s in SYSTEMS if special.get(s, default) in figs.get(s, {})]
@@ -56,7 +56,8 @@ def throughput(ax: Axes, figs: dict[str, Any]) -> None:
             )
             ax.text(fig["max"] * 1.08, y, f"{fig['median']:,.0f}", va="center", fontsize=8)
     ax.set_xscale("log")
-    ax.set_yticks(range(len(ROWS)), [label for label, _ in ROWS], fontsize=9)
+    labels = [label.replace(" N ", f" {workers} ") for label, _ in ROWS]
+    ax.set_yticks(range(len(ROWS)), labels, fontsize=9)
     ax.invert_yaxis()
     ax.set_xlabel("jobs (or raw commands) per second, log scale: longer is better")
     ax.set_title("Throughput (median; whiskers: min to max)")
@@ -134,7 +135,11 @@ def targets(ax: Axes, result: dict[str, Any]) -> None:
         ax.barh(i, score, 0.6, color="#2e7d32" if t["met"] else "#c62828")
         shown = f"{t['value']:.2f} ms" if t["kind"] == "ms" else f"{t['value']:.2f}x"
         ax.text(
-            score * 1.02, i, f"{shown} {'met' if t['met'] else 'NOT met'}", va="center", fontsize=8
+            max(score, 1.0) + 0.05,
+            i,
+            f"{shown} {'met' if t['met'] else 'NOT met'}",
+            va="center",
+            fontsize=8,
         )
     ax.axvline(1.0, color="black", linewidth=1)
     ax.set_yticks(range(len(rows)), [t["target"] for t in rows], fontsize=8)
@@ -149,7 +154,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     figs = result["figures"]
     fig = plt.figure(figsize=(16, 12), dpi=100, layout="constrained")
     grid = fig.add_gridspec(3, 2, width_ratios=[1.3, 1], height_ratios=[1.1, 0.8, 1.1])
-    throughput(fig.add_subplot(grid[:, 0]), figs)
+    throughput(fig.add_subplot(grid[:, 0]), figs, result["settings"]["workers"])
     latency(fig.add_subplot(grid[0, 1]), figs)
     cpu(fig.add_subplot(grid[1, 1]), figs)
     if result["targets"]:
