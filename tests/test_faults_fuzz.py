@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 import redis
-from fault_tools import K, wait_for, workers
+from fault_tools import K, workers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from waiting import wait_for
 
 import labqueue
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import redis
 from fault_jobs import DONE, MarkRetrying
-from fault_tools import K, leftovers, statuses, wait_for, workers
+from fault_tools import K, leftovers, statuses, workers
+from waiting import wait_for
 
 import labqueue
 from labqueue.server import EmbeddedRedis, find_redis_server, free_port

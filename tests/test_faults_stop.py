@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 from fault_jobs import DONE, Mark
-from fault_tools import K, leftovers, statuses, wait_for, workers
+from fault_tools import K, leftovers, statuses, workers
+from waiting import wait_for
 
 import labqueue
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 from fault_jobs import RAN_AT, TRIES, Flaky, When
-from fault_tools import K, leftovers, wait_for, workers
+from fault_tools import K, leftovers, workers
+from waiting import wait_for
 
 import labqueue
 
