@@ -100,9 +100,11 @@ class Keys:
         """Pub/sub channel an enqueue publishes the queue name on, to wake idle workers."""
         return self._k("labqueue", "enqueued")
 
-    def keyspace_pattern(self, db: int) -> str:
-        """Keyspace-notification pattern for pushes to any queue (producers that don't publish)."""
-        return f"__keyspace@{db}__:" + self.queue_prefix + "*"
+    @staticmethod
+    def push_event_channels(db: int) -> list[str]:
+        """Keyevent channels of list pushes (their message is the key): how a worker hears of
+        jobs that Resque or php-resque producers push, which publish no wake-up."""
+        return [f"__keyevent@{db}__:{event}" for event in ("rpush", "lpush")]
 
     @property
     def prune_lock(self) -> str:

@@ -22,6 +22,9 @@ from .status import JobStatus, status_json
 
 #: ENQUEUE: record the queue, push the payloads, mark each job waiting and wake idle
 #: workers, all or nothing in one step, so a worker never sees a job without its status.
+#: The wake-up goes out only when the queue was empty: a worker sleeps only after finding
+#: its queues empty, so the first push after that wakes it, and while a queue is not empty
+#: some worker is still fetching from it (busy workers never pile up wake-ups).
 #: KEYS[1] queues set, KEYS[2] the queue list, KEYS[3..] each job's status key;
 #: ARGV[1] queue name, ARGV[2] wake-up channel, ARGV[3] status JSON, ARGV[4..] each job's
 #: payload (in the order of the status keys).
@@ -32,7 +35,7 @@ for i = 3, #KEYS do
   n = redis.call('RPUSH', KEYS[2], ARGV[i + 1])
   redis.call('SET', KEYS[i], ARGV[3])
 end
-redis.call('PUBLISH', ARGV[2], ARGV[1])
+if n == #KEYS - 2 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
 return n
 """
 

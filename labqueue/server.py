@@ -100,7 +100,7 @@ class EmbeddedRedis:
             "--dir",
             self.workdir,
             "--notify-keyspace-events",
-            "Kl",
+            "El",
             "--loglevel",
             "warning",
             "--logfile",

@@ -2,9 +2,11 @@
 
 - Reliable fetch (see :mod:`labqueue.reliable`): the job sits in this worker's in-progress
   hash while it runs; finishing one job and fetching the next is one round trip.
-- Idle, it sleeps on pub/sub: labqueue's enqueue publishes a wake-up, and keyspace
-  notifications (on for the embedded server) wake it for jobs Resque or php-resque push;
-  with neither, it polls every ``poll_interval`` seconds.
+- Idle, it sleeps on pub/sub: labqueue's enqueue publishes a wake-up, and keyevent
+  notifications of list pushes (on for the embedded server) wake it for jobs Resque or
+  php-resque push; only pushes to its own queues wake it, and without either it polls
+  every ``poll_interval`` seconds. Busy, it empties its pub/sub buffer now and then, so
+  notifications never pile up in Redis.
 - Registers in ``resque:workers``, beats ``resque:workers:heartbeat`` from a thread, shows
   ``resque:worker:ID`` while busy, and releases dead workers' jobs when it starts.
 - TERM, INT or QUIT: finish the current job, then exit. A second TERM or INT: put the
@@ -45,6 +47,9 @@ from .scheduler import DelayedMover
 from .status import FINISHED_TTL, JobStatus, status_json
 
 log = logging.getLogger("labqueue.worker")
+
+#: A busy worker reads its pending wake-ups every this many jobs.
+DRAIN_EVERY = 256
 
 
 class _Interrupted(BaseException):
@@ -179,6 +184,8 @@ class Worker:
                 self._wait_for_work()
                 continue
             pending = self._perform(fetched)
+            if (self.processed + self.failed) % DRAIN_EVERY == 0:
+                self._drain_wakeups()
         if pending is not None:
             self._step(pending, fetch=False)
 
@@ -269,20 +276,43 @@ class Worker:
         return Outcome(failure.job_id, status_json(JobStatus.FAILED, t0), failure.to_json())
 
     def _wait_for_work(self) -> None:
-        """Sleep until a wake-up message or ``poll_interval``; leave early on stop()."""
+        """Sleep until a push to one of our queues or ``poll_interval``; leave on stop()."""
         self._state = "waiting"
         try:
             if self._stop.is_set():
                 return
-            if self._pubsub is None:
-                self._pubsub = self._subscribe()
-            message = self._pubsub.get_message(timeout=self.poll_interval)
-            while message is not None:  # drain wake-ups that piled up while busy
-                message = self._pubsub.get_message(timeout=0.0)
+            if self._pubsub is None:  # subscribed just now: fetch once more before sleeping,
+                self._pubsub = self._subscribe()  # a push may have come before the subscription
+                return
+            deadline = time.monotonic() + self.poll_interval
+            while (left := deadline - time.monotonic()) > 0:
+                message = self._pubsub.get_message(timeout=left)
+                if message is not None and self._wakes_us(message):
+                    break
+            self._drain_wakeups()
         except redis.RedisError:  # Redis away: the next step waits for it
             self._close_pubsub()
         finally:
             self._state = "busy"
+
+    def _wakes_us(self, message: dict[str, Any]) -> bool:
+        """A wake-up (its data: the queue) or a push event (its data: the key) for our queues."""
+        data = message.get("data")
+        data = data.decode() if isinstance(data, bytes) else str(data)
+        if data == "" or self.queues == ["*"]:
+            return True  # stop(), or a worker on every queue
+        return data.removeprefix(self.keys.queue_prefix) in self.queues
+
+    def _drain_wakeups(self) -> None:
+        """Read the notifications that arrived meanwhile (at most a bounded number)."""
+        if self._pubsub is None:
+            return
+        try:
+            for _ in range(DRAIN_EVERY * 8):
+                if self._pubsub.get_message(timeout=0.0) is None:
+                    return
+        except redis.RedisError:
+            self._close_pubsub()
 
     def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
@@ -292,9 +322,8 @@ class Worker:
 
     def _subscribe(self) -> Any:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(self.keys.wakeup_channel)
         db = int(self.connection.connection_pool.connection_kwargs.get("db", 0))
-        pubsub.psubscribe(self.keys.keyspace_pattern(db))
+        pubsub.subscribe(self.keys.wakeup_channel, *self.keys.push_event_channels(db))
         return pubsub
 
     # -- registration, heartbeat, shutdown ----------------------------------------------

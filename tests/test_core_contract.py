@@ -243,3 +243,21 @@ def test_live_workers_on_other_hosts_are_left_alone(conn: Any) -> None:
     worker(conn, "default").work(burst=True)
     assert conn.sismember(K.workers, alive) and conn.exists(K.inprogress(alive))
     assert done(conn) == []
+
+
+def test_wake_up_is_published_only_when_the_queue_was_empty(conn: Any) -> None:
+    """Busy workers never pile up wake-ups: only a push into an empty queue announces itself."""
+    pubsub = conn.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(K.wakeup_channel)
+    pubsub.get_message(timeout=1)
+    q = labqueue.Queue("mail", conn)
+    q.enqueue(Record, tag=1)
+    q.enqueue(Record, tag=2)
+    q.enqueue_many(Record, [{"tag": 3}, {"tag": 4}])
+    worker(conn, "mail").work(burst=True)
+    q.enqueue_many(Record, [{"tag": 5}, {"tag": 6}])
+    messages = []
+    while (m := pubsub.get_message(timeout=0.2)) is not None:
+        messages.append(m["data"])
+    assert messages == ["mail", "mail"]
+    pubsub.close()

@@ -77,6 +77,24 @@ def test_one_signal_finishes_the_job_then_exits_0(
     assert real.smembers(K.workers) == set()
 
 
+def test_idle_worker_hears_a_foreign_push_without_polling(
+    real: redis.Redis, worker_env: dict[str, str]
+) -> None:
+    """A Resque producer publishes nothing: the push event itself wakes the worker."""
+    cmd = [sys.executable, "-m", "labqueue", "worker", "--import", "jobs_for_tests"]
+    proc = subprocess.Popen([*cmd, "--queues", "default", "--poll-interval", "60"], env=worker_env)
+    try:
+        wait_for(lambda: real.smembers(K.workers), what="the worker to register")
+        time.sleep(0.5)  # let it go to sleep on its subscription
+        pushed = time.monotonic()
+        real.rpush(K.queue("default"), '{"class":"tests.Record","args":["from-ruby"]}')
+        wait_for(lambda: real.lrange(DONE, 0, -1) == ["from-ruby"], timeout=20, what="the job")
+        print(f"foreign push to done: {(time.monotonic() - pushed) * 1000:.1f} ms")
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
 def test_second_signal_puts_the_job_back_and_exits(
     real: redis.Redis, worker_env: dict[str, str]
 ) -> None:
