@@ -27,6 +27,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from .errors import StoreError
 from .netfake import Faults, HttpError, JsonService, Request, bound_socket, int_or_none
 
 #: Bodies (the HTML) are kept for this many recent messages; the rest keep their headers.
@@ -155,9 +156,18 @@ class FakeMail:
         self._thread = threading.Thread(
             target=self._serve_smtp, args=(sock, ready), name="fakemail-smtp", daemon=True
         )
-        self._thread.start()
-        ready.wait(10)
-        self.api.start()
+        try:
+            self._thread.start()
+            if not ready.wait(10):
+                raise StoreError(
+                    f"fake mail: SMTP on {self.host}:{self.smtp_port} did not start within 10 s "
+                    "(its error is printed above)"
+                )
+            self.api.start()
+        except BaseException:
+            self.stop()  # no SMTP listener left behind when the HTTP port is taken
+            sock.close()
+            raise
         return self
 
     def _serve_smtp(self, sock: Any, ready: threading.Event) -> None:
