@@ -150,8 +150,7 @@ class FakeERP:
         r("POST", "/inventory/decrease", self.decrease_inventory)
         r("GET", "/inventory", self._inventory)
         r("GET", "/stats", lambda req: (200, self.stats()))
-        r("GET", "/config", lambda req: (200, self.faults.to_json()))
-        r("POST", "/config", self._configure)
+        self.faults.route(self.api)
         r("POST", "/reset", self._reset)
 
     def stats(self) -> dict[str, Any]:
@@ -183,12 +182,6 @@ class FakeERP:
     def _inventory(self, req: Request) -> tuple[int, Any]:
         with self._lock:
             return 200, {"inventory": dict(self.inventory), "orders_applied": len(self.decreased)}
-
-    def _configure(self, req: Request) -> tuple[int, Any]:
-        if not isinstance(req.body, dict):
-            raise HttpError(400, 'expected {"latency": s, "jitter": cv, "error_rate": p}')
-        self.faults.update(req.body)
-        return 200, self.faults.to_json()
 
     def _reset(self, req: Request) -> tuple[int, Any]:
         with self._lock:

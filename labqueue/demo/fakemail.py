@@ -214,8 +214,7 @@ class FakeMail:
         r("DELETE", "/messages", lambda req: (200, {"deleted": self.mailbox.clear()}))
         r("GET", r"/messages/(\d+)", self._one)
         r("GET", "/stats", lambda req: (200, self.stats()))
-        r("GET", "/config", lambda req: (200, self.faults.to_json()))
-        r("POST", "/config", self._configure)
+        self.faults.route(self.api)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -236,9 +235,3 @@ class FakeMail:
         if message is None:
             raise HttpError(404, f"no message {req.match.group(1)}")
         return 200, message
-
-    def _configure(self, req: Request) -> tuple[int, Any]:
-        if not isinstance(req.body, dict):
-            raise HttpError(400, 'expected {"latency": s, "jitter": cv, "error_rate": p}')
-        self.faults.update(req.body)
-        return 200, self.faults.to_json()

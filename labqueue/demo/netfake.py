@@ -90,6 +90,17 @@ class Faults:
             "seed": self.seed,
         }
 
+    def route(self, api: JsonService) -> None:
+        """Serve these settings as ``GET /config`` and change them by ``POST /config``."""
+        api.route("GET", "/config", lambda req: (200, self.to_json()))
+        api.route("POST", "/config", self._configure)
+
+    def _configure(self, req: Request) -> tuple[int, Any]:
+        if not isinstance(req.body, dict):
+            raise HttpError(400, 'expected {"latency": s, "jitter": cv, "error_rate": p}')
+        self.update(req.body)
+        return 200, self.to_json()
+
 
 @dataclass
 class Request:
