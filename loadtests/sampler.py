@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 
+from labqueue.keys import DEFAULT_NAMESPACE
 from labqueue.stats import snapshot
 
 log = logging.getLogger("loadtests.sampler")
@@ -87,7 +88,7 @@ class Sampler(threading.Thread):
         web_workers: Callable[[], int | None] = lambda: None,
         locust_pid: Callable[[], int | None] = lambda: None,
         interval: float = 0.5,
-        namespace: str = "resque",
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> None:
         super().__init__(name="loadtest-sampler", daemon=True)
         self.path = path

@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from ..keys import DEFAULT_NAMESPACE
 from ..stats import Snapshot, snapshot
 from .history import History
 
@@ -33,7 +34,7 @@ COLORS = ["#4f6bed", "#16a394", "#e8833a", "#d6457a", "#8a63d2", "#3a9ad9", "#c9
 Source = Callable[[], Snapshot]
 
 
-def from_connection(connection: Any = None, namespace: str = "resque") -> Source:
+def from_connection(connection: Any = None, namespace: str = DEFAULT_NAMESPACE) -> Source:
     """Snapshots read straight from Redis."""
     if connection is None:
         from ..server import connect
@@ -224,7 +225,7 @@ def start(
     api: str | None = None,
     interval: float = 1.0,
     window: float = 120.0,
-    namespace: str = "resque",
+    namespace: str = DEFAULT_NAMESPACE,
     display: bool = True,
 ) -> LiveView:
     """Start the live view (stopping one already running) and return it."""
