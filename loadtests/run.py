@@ -68,12 +68,25 @@ def point_latest(run_dir: Path) -> Path:
     return latest
 
 
-def count_rows(out: Path) -> int:
-    total = 0
-    for path in request_files(out):
-        with path.open("rb") as f:
-            total += max(0, sum(1 for _ in f) - 1)
-    return total
+class RowCounter:
+    """Request rows written so far under a scenario's directory. Each call reads only what
+    the files gained since the last one: the progress line asks every few seconds, and
+    rereading every row each time would grow with the run and take CPU from the load."""
+
+    def __init__(self) -> None:
+        self.seen: dict[Path, tuple[int, int]] = {}  # path -> (bytes read, newlines in them)
+
+    def __call__(self, out: Path) -> int:
+        total = 0
+        for path in request_files(out):
+            offset, lines = self.seen.get(path, (0, 0))
+            with path.open("rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            lines += chunk.count(b"\n")
+            self.seen[path] = (offset + len(chunk), lines)
+            total += max(0, lines - 1)  # less the header
+        return total
 
 
 class Progress:
@@ -84,6 +97,7 @@ class Progress:
         self.total_estimate = total_estimate
         self.count = count
         self.last = 0.0
+        self.count_rows = RowCounter()
         self.tty = sys.stdout.isatty()
         self.every = 1.0 if self.tty else 5.0
 
@@ -101,7 +115,7 @@ class Progress:
         remaining = max(0.0, self.total_estimate - elapsed)
         line = (
             f"[{index + 1}/{self.count} {sc.name}] {self._where(sc, out, phase)} | "
-            f"{count_rows(out)} requests | {self._queues(sampler)} | "
+            f"{self.count_rows(out)} requests | {self._queues(sampler)} | "
             f"run {elapsed:.0f}s, ~{remaining:.0f}s left"
         )
         if self.tty:
