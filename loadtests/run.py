@@ -230,7 +230,8 @@ class Runner:
         self.meta["scenarios_run"].append(sc.name)
         info: dict[str, Any] = {"scenario": sc.name, "started_epoch": time.time()}
         if self.redis is not None:  # our own server: each scenario starts from empty queues
-            labqueue.connect(redis_url).flushdb()
+            with labqueue.connect(redis_url) as fresh:
+                fresh.flushdb()
         with open_target(self.cfg, out / "logs", redis_url) as target:
             conn = labqueue.connect(target.redis_url)
             self.meta.setdefault("redis_version", meta_mod.redis_version(conn))
@@ -251,6 +252,7 @@ class Runner:
             finally:
                 info["locust_exit"] = locust.stop()
                 sampler.stop()
+                conn.close()
                 info["ended_epoch"] = time.time()
                 info["samples"] = sampler.count
                 info["sampler_error"] = sampler.error
