@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +83,6 @@ class StoreConfig:
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
         return env
-
-    def with_(self, **changes: Any) -> StoreConfig:
-        return replace(self, **changes)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> StoreConfig:

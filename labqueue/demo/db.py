@@ -191,13 +191,6 @@ def complete_if_done(conn: sqlite3.Connection, order_id: int) -> None:
     )
 
 
-def step_status(conn: sqlite3.Connection, order_id: int, step: str) -> str | None:
-    row = conn.execute(
-        "SELECT status FROM order_step WHERE order_id = ? AND step = ?", (order_id, step)
-    ).fetchone()
-    return None if row is None else str(row["status"])
-
-
 def load_order(conn: sqlite3.Connection, order_id: int) -> Order | None:
     row = conn.execute('SELECT * FROM "order" WHERE id = ?', (order_id,)).fetchone()
     if row is None:
