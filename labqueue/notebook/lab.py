@@ -165,8 +165,7 @@ class Lab:
         embedded = self._need_server()
         proc, embedded.process = embedded.process, None
         if proc is not None:
-            proc.terminate()
-            proc.wait(10)
+            _stop_process(proc, grace=10)  # SIGKILL if it lingers: no longer close()'s to stop
 
     def start_redis(self) -> None:
         """Start it again on the same port, in the same directory (its AOF reloads)."""
@@ -289,7 +288,14 @@ class Lab:
             except OSError:
                 return False
 
-        self.wait_until(answers, timeout, every=0.2)
+        try:
+            self.wait_until(answers, timeout, every=0.2)
+        except TimeoutError:
+            _stop_process(proc)  # not left running, unanswering, until the lab closes
+            raise TimeoutError(
+                f"labqueue web did not answer on {url} within {timeout:.0f} s: "
+                f"see {self.log_path('monitor')}"
+            ) from None
         return url
 
     def sh(self, command: str, timeout: float = 30.0) -> None:
