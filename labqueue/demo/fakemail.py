@@ -150,7 +150,7 @@ class FakeMail:
         return self.api.port
 
     def start(self) -> FakeMail:
-        sock = bound_socket(self.host, self.smtp_port)
+        sock = bound_socket(self.host, self.smtp_port, "fakemail (SMTP)")
         self.smtp_port = int(sock.getsockname()[1])
         ready = threading.Event()
         self._thread = threading.Thread(

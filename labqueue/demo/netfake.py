@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from labqueue.errors import ConfigurationError
 
+from .errors import StoreError
+
 log = logging.getLogger("labqueue.demo")
 
 
@@ -152,7 +154,11 @@ class JsonService:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> JsonService:
-        self._server = _Server((self.host, self.port), _make_handler(self))
+        try:
+            self._server = _Server((self.host, self.port), _make_handler(self))
+        except OSError as exc:
+            what = f"{self.name} (HTTP)"
+            raise StoreError(cannot_listen(self.host, self.port, what, exc)) from None
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -229,12 +235,27 @@ def _make_handler(service: JsonService) -> type[BaseHTTPRequestHandler]:
     return _Handler
 
 
-def bound_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port (0: a free port)."""
+def cannot_listen(host: str, port: int, what: str, exc: OSError) -> str:
+    """The one line for a port that cannot be bound (taken, say), and what to do."""
+    return (
+        f"cannot listen on {host}:{port} for {what} ({exc.strerror or exc}): "
+        "choose another port (0: any free port)"
+    )
+
+
+def bound_socket(host: str, port: int, what: str = "") -> socket.socket:
+    """A listening TCP socket on host:port (0: a free port). With ``what`` (the service), a
+    port that cannot be bound raises StoreError with :func:`cannot_listen`'s line."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(256)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(256)
+    except OSError as exc:
+        sock.close()
+        if what:
+            raise StoreError(cannot_listen(host, port, what, exc)) from None
+        raise
     return sock
 
 

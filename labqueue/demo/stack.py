@@ -31,7 +31,7 @@ from labqueue.stats import snapshot
 
 from . import db
 from .config import StoreConfig
-from .netfake import bound_socket
+from .netfake import bound_socket, cannot_listen
 from .procs import Child, LogDir, StackError, child_env, python_cmd, stop_all, wait_until
 from .services import HOST, FakeServices, fake_services
 
@@ -194,10 +194,7 @@ class Stack:
         try:
             sock = bound_socket(self.host, self.port)
         except OSError as exc:
-            raise StackError(
-                f"cannot listen on {self.host}:{self.port} for the store ({exc.strerror}): "
-                "choose another port (0: any free port)"
-            ) from None
+            raise StackError(cannot_listen(self.host, self.port, "the store", exc)) from None
         with sock:
             self.port = int(sock.getsockname()[1])
             fd = sock.fileno()
