@@ -25,7 +25,7 @@ from .failures import FailedStore, Failure
 from .jobs import Job, Registry, job, registry
 from .keys import Keys
 from .payload import Payload
-from .queue import JobScheduler, Queue, queues
+from .queue import JobScheduler, Queue, enqueue_together, queues
 from .server import connect, connection_url
 from .status import JobStatus, StatusRecord, get_status
 from .worker import Worker
@@ -55,6 +55,7 @@ __all__ = [
     "Worker",
     "connect",
     "connection_url",
+    "enqueue_together",
     "get_status",
     "job",
     "queues",

@@ -149,13 +149,19 @@ class Queue:
             self._evalsha(3, *self._lists, key, *self._about, status, text)
             return
         with self.connection.pipeline(transaction=False) as pipe:
-            for start in range(0, len(payloads), BULK_CHUNK):
-                chunk = payloads[start : start + BULK_CHUNK]
-                keys = [*self._lists, *(prefix + p.id + suffix for p in chunk)]  # type: ignore[operator]
-                argv = [*self._about, status, *(p.to_json() for p in chunk)]
-                # EVAL with the text: no NOSCRIPT to recover from halfway through a pipeline
-                pipe.execute_command("EVAL", ENQUEUE_LUA, len(keys), *keys, *argv)
+            self._push_into(pipe, payloads)
             pipe.execute()
+
+    def _push_into(self, pipe: Any, payloads: list[Payload]) -> None:
+        """Queue ENQUEUE_LUA calls for ``payloads`` on ``pipe`` (chunks of BULK_CHUNK)."""
+        status = status_json(JobStatus.WAITING)
+        prefix, suffix = self._status_key
+        for start in range(0, len(payloads), BULK_CHUNK):
+            chunk = payloads[start : start + BULK_CHUNK]
+            keys = [*self._lists, *(prefix + p.id + suffix for p in chunk)]  # type: ignore[operator]
+            argv = [*self._about, status, *(p.to_json() for p in chunk)]
+            # EVAL with the text: no NOSCRIPT to recover from halfway through a pipeline
+            pipe.execute_command("EVAL", ENQUEUE_LUA, len(keys), *keys, *argv)
 
     def _evalsha(self, *args: Any) -> Any:
         """ENQUEUE_LUA by its digest (no Script object, no SCRIPT EXISTS); loads it if needed."""
@@ -190,6 +196,26 @@ class Queue:
         with self.connection.pipeline() as pipe:
             pipe.llen(self.keys.queue(self.name)).delete(self.keys.queue(self.name))
             return int(pipe.execute()[0])
+
+
+def enqueue_together(pushes: Sequence[tuple[Queue, Payload]]) -> list[str]:
+    """Enqueue payloads on one or more queues of one connection, all or none, in one round
+    trip (MULTI/EXEC): e.g. a checkout's email job and its two ERP jobs. Returns the ids."""
+    if not pushes:
+        return []
+    connection = pushes[0][0].connection
+    if any(q.connection is not connection for q, _ in pushes):
+        raise ConfigurationError("enqueue_together needs queues that share one connection")
+    if any(p.id is None for _, p in pushes):
+        raise PayloadError("enqueue_together needs payloads with ids (Payload.new)")
+    grouped: dict[str, tuple[Queue, list[Payload]]] = {}
+    for queue, payload in pushes:
+        grouped.setdefault(queue.name, (queue, []))[1].append(payload)
+    with connection.pipeline(transaction=True) as pipe:
+        for queue, payloads in grouped.values():
+            queue._push_into(pipe, payloads)
+        pipe.execute()
+    return [p.id for _, p in pushes]  # type: ignore[misc]
 
 
 def queues(connection: Any = None, namespace: str = DEFAULT_NAMESPACE) -> list[str]:

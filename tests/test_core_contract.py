@@ -261,3 +261,21 @@ def test_wake_up_is_published_only_when_the_queue_was_empty(conn: Any) -> None:
         messages.append(m["data"])
     assert messages == ["mail", "mail"]
     pubsub.close()
+
+
+def test_enqueue_together_is_one_step_across_queues(conn: Any) -> None:
+    email, erp = labqueue.Queue("email", conn), labqueue.Queue("erp", conn)
+    jobs = [
+        (email, labqueue.Payload.new("tests.Record", [{"tag": "mail"}])),
+        (erp, labqueue.Payload.new("tests.Record", [{"tag": "sale"}])),
+        (erp, labqueue.Payload.new("tests.Record", [{"tag": "stock"}])),
+    ]
+    ids = labqueue.enqueue_together(jobs)
+    assert ids == [p.id for _, p in jobs]
+    assert [p.args for p in erp.peek()] == [[{"tag": "sale"}], [{"tag": "stock"}]]
+    assert email.length == 1 and set(labqueue.queues(conn)) == {"email", "erp"}
+    assert all(labqueue.get_status(conn, i).status is labqueue.JobStatus.WAITING for i in ids)
+    worker(conn, "email,erp").work(burst=True)
+    assert done(conn) == ["mail", "sale", "stock"]
+    with pytest.raises(labqueue.PayloadError, match="ids"):
+        labqueue.enqueue_together([(email, labqueue.Payload("tests.Record", []))])

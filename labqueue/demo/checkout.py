@@ -262,8 +262,7 @@ class Store:
 
     def _enqueue(self, order_id: int, payloads: dict[str, labqueue.Payload]) -> None:
         try:
-            for step, payload in payloads.items():
-                self.queue_for(step).enqueue_payload(payload)
+            labqueue.enqueue_together([(self.queue_for(s), p) for s, p in payloads.items()])
         except (redis.RedisError, labqueue.LabqueueError) as exc:
             cause = f"could not enqueue the jobs: {exc}"
             conn = self.db
