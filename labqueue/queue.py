@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from . import wire
 from .errors import ConfigurationError, PayloadError
 from .jobs import Job, Registry, registry
 from .keys import DEFAULT_NAMESPACE, Keys
@@ -40,6 +41,7 @@ return n
 """
 
 ENQUEUE_SHA = hashlib.sha1(ENQUEUE_LUA.encode()).hexdigest()
+ENQUEUE_SHA_BYTES = ENQUEUE_SHA.encode()
 
 #: How many jobs one script call carries in enqueue_many (Lua's argument stack is finite).
 BULK_CHUNK = 2000
@@ -166,10 +168,10 @@ class Queue:
     def _evalsha(self, *args: Any) -> Any:
         """ENQUEUE_LUA by its digest (no Script object, no SCRIPT EXISTS); loads it if needed."""
         try:
-            return self.connection.execute_command("EVALSHA", ENQUEUE_SHA, *args)
+            return wire.call(self.connection, b"EVALSHA", ENQUEUE_SHA_BYTES, *args)
         except NoScriptError:
             self.connection.script_load(ENQUEUE_LUA)
-            return self.connection.execute_command("EVALSHA", ENQUEUE_SHA, *args)
+            return wire.call(self.connection, b"EVALSHA", ENQUEUE_SHA_BYTES, *args)
 
     # -- inspection --------------------------------------------------------------------
     def __len__(self) -> int:
