@@ -17,6 +17,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from . import wire
 from .keys import Keys
 
 #: STEP: FINISH the job this worker ran (if any), then FETCH the next (if asked), in one
@@ -135,10 +136,10 @@ class ReliableFetch:
     def step(self, args: Sequence[Any]) -> Any:
         """Run STEP_LUA with ``args`` (numkeys first, as EVALSHA takes them)."""
         try:
-            return self.connection.execute_command("EVALSHA", STEP_SHA, *args)
+            return wire.call(self.connection, b"EVALSHA", STEP_SHA, *args)
         except NoScriptError:
             self.connection.script_load(STEP_LUA)
-            return self.connection.execute_command("EVALSHA", STEP_SHA, *args)
+            return wire.call(self.connection, b"EVALSHA", STEP_SHA, *args)
 
     def bind(self, worker_id: str, queues: Sequence[str], ttl: int) -> WorkerSteps:
         """STEP_LUA's arguments that never change for ``worker_id``, computed once."""
