@@ -27,7 +27,7 @@ from .keys import Keys
 from .payload import Payload
 from .queue import JobScheduler, Queue, enqueue_together, queues
 from .server import connect, connection_url
-from .status import JobStatus, StatusRecord, get_status
+from .status import JobStatus, StatusRecord, get_status, get_statuses
 from .worker import Worker
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "connection_url",
     "enqueue_together",
     "get_status",
+    "get_statuses",
     "job",
     "queues",
     "registry",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -74,3 +75,17 @@ def get_status(connection: Any, job_id: str, keys: Keys | None = None) -> Status
             f"no status for job {job_id}: the id is wrong, or the job finished over a day ago"
         )
     return StatusRecord.from_json(raw)
+
+
+def get_statuses(
+    connection: Any, job_ids: Sequence[str], keys: Keys | None = None
+) -> dict[str, StatusRecord | None]:
+    """The statuses of several jobs in one round trip (MGET); None for a job that has none."""
+    keys = keys or Keys()
+    if not job_ids:
+        return {}
+    raws = connection.mget([keys.status(job_id) for job_id in job_ids])
+    return {
+        job_id: None if raw is None else StatusRecord.from_json(raw)
+        for job_id, raw in zip(job_ids, raws, strict=True)
+    }

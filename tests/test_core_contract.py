@@ -279,3 +279,13 @@ def test_enqueue_together_is_one_step_across_queues(conn: Any) -> None:
     assert done(conn) == ["mail", "sale", "stock"]
     with pytest.raises(labqueue.PayloadError, match="ids"):
         labqueue.enqueue_together([(email, labqueue.Payload("tests.Record", []))])
+
+
+def test_get_statuses_reads_many_in_one_call(conn: Any) -> None:
+    q = labqueue.Queue("default", conn)
+    ok, bad = q.enqueue(Record, tag="a"), q.enqueue(FailingJob, customer_id=1)
+    worker(conn, "default").work(burst=True)
+    found = labqueue.get_statuses(conn, [ok, bad, "0" * 32])
+    assert found[ok].status is labqueue.JobStatus.COMPLETE
+    assert found[bad].status is labqueue.JobStatus.FAILED
+    assert found["0" * 32] is None and labqueue.get_statuses(conn, []) == {}

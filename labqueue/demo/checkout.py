@@ -300,20 +300,22 @@ class Store:
             raise OrderNotFound(f"no order {order_id}")
         return order
 
-    def job_status(self, job_id: str | None) -> str | None:
-        if not job_id:
-            return None
+    def job_statuses(self, job_ids: list[str | None]) -> dict[str | None, str | None]:
+        """Each job's status label, read in one round trip: "unknown" when it has none (or it
+        expired), "unavailable" when Redis does not answer, None for no job."""
+        ids = [i for i in job_ids if i]
         try:
-            keys = Keys(self.config.namespace)
-            return labqueue.get_status(self.redis, job_id, keys).status.label
-        except labqueue.JobNotFound:
-            return "unknown"
+            found = labqueue.get_statuses(self.redis, ids, Keys(self.config.namespace))
         except (redis.RedisError, labqueue.LabqueueError):
-            return "unavailable"
+            return {i: "unavailable" if i else None for i in job_ids}
+        return {
+            i: (found[i].status.label if found[i] else "unknown") if i else None for i in job_ids
+        }
 
     def order_view(self, order_id: int) -> dict[str, Any]:
         """The order as GET /orders/<id> shows it, with the status of each of its jobs."""
         order = self.order(order_id)
+        statuses = self.job_statuses([row.job_id for row in order.steps.values()])
         return {
             "order_id": order.id,
             "email": order.email,
@@ -332,7 +334,7 @@ class Store:
                     "attempts": row.attempts,
                     "error": row.error,
                     "job_id": row.job_id,
-                    "job_status": self.job_status(row.job_id),
+                    "job_status": statuses[row.job_id],
                 }
                 for name, row in order.steps.items()
             },
