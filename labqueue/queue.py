@@ -103,10 +103,7 @@ class Queue:
         """Enqueue one job; returns its id. ``q.enqueue(SendEmail, to="a@b.c")``."""
         arg_list = job_args(args, data)
         job_id, text = new_payload_json(self.registry.name_of(job), arg_list)
-        prefix, suffix = self._status_key
-        lists, about = self._lists, self._about
-        status = status_json(JobStatus.WAITING)
-        self._evalsha(3, *lists, prefix + job_id + suffix, *about, status, text)
+        self._push_one(job_id, text)
         return job_id
 
     def enqueue_payload(self, payload: Payload) -> str:
@@ -141,14 +138,17 @@ class Queue:
 
         return enqueue_in(self, seconds, job, *args, **data)
 
-    def _push(self, payloads: list[Payload]) -> None:
-        if not payloads:
-            return
-        status = status_json(JobStatus.WAITING)
+    def _push_one(self, job_id: str, text: str) -> None:
+        """One payload: one EVALSHA, one round trip (the hot path)."""
         prefix, suffix = self._status_key
+        status = status_json(JobStatus.WAITING)
+        self._evalsha(3, *self._lists, prefix + job_id + suffix, *self._about, status, text)
+
+    def _push(self, payloads: list[Payload]) -> None:
         if len(payloads) == 1:
-            key, text = prefix + payloads[0].id + suffix, payloads[0].to_json()  # type: ignore[operator]
-            self._evalsha(3, *self._lists, key, *self._about, status, text)
+            self._push_one(payloads[0].id, payloads[0].to_json())  # type: ignore[arg-type]
+            return
+        if not payloads:
             return
         with self.connection.pipeline(transaction=False) as pipe:
             self._push_into(pipe, payloads)
