@@ -59,8 +59,9 @@ def open_connection(url: str | None, announce: bool = True) -> Any:
         where = server.connection_url(conn)
         if where:
             click.echo(
-                f"labqueue: no --url or REDIS_URL, using a private redis-server at {where} "
-                "(run `labqueue redis` to share one)",
+                f"labqueue: no --url or REDIS_URL, so a private redis-server at {where} that "
+                "stops with this command; to share one, run `labqueue redis` and export the "
+                "REDIS_URL it prints",
                 err=True,
             )
     return conn
