@@ -30,7 +30,7 @@ class Group(click.Group):
 
     def __init__(self, *args: Any, errors: tuple[type[Exception], ...] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.errors = (LabqueueError, *errors)
+        self.errors: tuple[type[Exception], ...] = (LabqueueError, *errors)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
