@@ -1,6 +1,7 @@
 # labqueue workbook. A fresh clone needs only Python 3.11+ and make (or an active conda env):
 #   make loadtest   set up, run the load test on an embedded Redis, write graphs
-#   make test       set up, lint, run the test suite
+#   make test       set up, lint, type-check, run the whole test suite (before pushing; CI)
+#   make test-fast  the suite without the slow tests, for the edit-test loop
 # Every target sets up first (a venv in .venv, or the active conda env), so no step is missed.
 
 SHELL := /bin/bash
@@ -18,10 +19,10 @@ BASE_PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
   command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: help setup test lint format store loadtest bench notebooks lab clean
+.PHONY: help setup test test-fast test-floor lint format store loadtest bench notebooks lab clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 setup: $(STAMP)  ## create .venv (or use the active conda env) and install everything
 
@@ -35,13 +36,28 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 	@echo "==> setup done"
 
-test: setup  ## lint, then run the whole test suite
+test: setup  ## lint, type-check, then the whole test suite (before you push; CI runs it)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup  ## ruff check and format check
+test-fast: setup  ## the suite without the tests marked slow (well under a minute): while editing
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The lowest redis-py and fakeredis that pyproject.toml allows, in a venv of their own.
+FLOOR := .venv-floor
+
+test-floor: setup  ## the wire and contract tests on the floor versions of redis-py and fakeredis
+	@test -x $(FLOOR)/bin/python || $(PY) -m venv $(FLOOR)
+	$(PY) .ci/floors.py > $(FLOOR)/floors.txt
+	$(FLOOR)/bin/python -m pip install --quiet --disable-pip-version-check -e . -r $(FLOOR)/floors.txt
+	@$(FLOOR)/bin/python -c 'import fakeredis, redis; print(f"==> redis-py {redis.__version__}, fakeredis {fakeredis.__version__}")'
+	$(FLOOR)/bin/python -m pytest -p no:cacheprovider tests/test_wire.py tests/test_core_contract.py $(PYTEST_ARGS)
+
+lint: setup  ## ruff check, format check, mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: setup  ## ruff format and fix
 	$(PY) -m ruff format .
@@ -72,4 +88,4 @@ lab: setup  ## JupyterLab on notebooks/ (View > Presentation Mode for the talk)
 	$(PY) -m jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:  ## remove the venv and caches (results are kept)
-	rm -rf .venv .pytest_cache .ruff_cache build *.egg-info
+	rm -rf .venv .venv-floor .pytest_cache .ruff_cache .mypy_cache build *.egg-info

@@ -251,6 +251,7 @@ class Worker:
         try:
             payload = Payload.from_json(fetched.raw)
             job_class = self.registry.resolve(payload.class_name)
+            log.debug("%s %s from %s: started", payload.class_name, payload.id, fetched.queue)
             self._executor.run(job_class, payload, fetched.queue)
         except Exception as exc:
             self.failed += 1
@@ -258,6 +259,7 @@ class Worker:
         finally:
             self._state = "busy"
         self.processed += 1
+        log.debug("%s %s: done in %.3f s", payload.class_name, payload.id, time.time() - started)
         return Outcome(payload.id, status_json(JobStatus.COMPLETE, started))
 
     def _failed(
@@ -381,7 +383,7 @@ class Worker:
     def _install_signals(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
             return {}
-        old = {}
+        old: dict[int, Any] = {}
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             old[signum] = signal.signal(signum, self._on_signal)
         return old

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +14,8 @@ from click.testing import CliRunner
 from jobs_for_tests import DONE, FailingJob
 
 import labqueue
+import labqueue.server
+import labqueue.supervisor
 from labqueue.cli import main
 
 
@@ -79,3 +84,72 @@ def test_unreachable_url_names_the_url_and_what_to_do() -> None:
     assert result.exit_code == 1
     assert "redis://:***@127.0.0.1:1/0" in result.output and "secret" not in result.output
     assert "labqueue redis" in result.output and "Traceback" not in result.output
+
+
+def test_a_usage_mistake_is_told_before_redis_is_dialled() -> None:
+    args = ["enqueue", "X", "--args", "{nope", "--url", "redis://127.0.0.1:1/0"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "not JSON" in result.output
+
+
+def test_a_private_server_is_announced_on_stderr_but_never_into_json(
+    real: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setattr(labqueue.server, "connect", lambda url=None: real)  # as if embedded
+    runner = CliRunner()
+    told = runner.invoke(main, ["stats"])
+    assert told.exit_code == 0 and "private redis-server at redis://127.0.0.1:" in told.stderr
+    assert "private" not in told.stdout
+    quiet = runner.invoke(main, ["stats", "--json"])
+    assert "private" not in quiet.output and json.loads(quiet.output)["processed"] == 0
+    assert "private" not in runner.invoke(main, ["failed", "list"]).output
+
+
+@pytest.fixture
+def keep_log_level() -> Iterator[None]:
+    """``--verbose`` sets the labqueue logger's level, as a command may: put it back."""
+    logger = logging.getLogger("labqueue")
+    level = logger.level
+    yield
+    logger.setLevel(level)
+
+
+@pytest.mark.usefixtures("keep_log_level")
+def test_verbose_worker_logs_each_job_at_debug(
+    run: Any, real: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    q = labqueue.Queue("default", real)
+    worker = ["worker", "--queues", "default", "--burst", "--import", "jobs_for_tests"]
+    q.enqueue("tests.Record", tag="quiet")
+    assert run(*worker).exit_code == 0
+    assert [r for r in caplog.records if r.levelno == logging.DEBUG] == []
+    job_id = q.enqueue("tests.Record", tag="verbose")
+    assert run(*worker, "--verbose").exit_code == 0
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    started, done = [m for m in debug if job_id in m]
+    assert started == f"tests.Record {job_id} from default: started"
+    assert re.fullmatch(rf"tests\.Record {job_id}: done in \d+\.\d{{3}} s", done)
+
+
+def test_worker_concurrency_hands_its_children_every_option(
+    run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    class Supervisor:
+        def __init__(self, args: list[str], n: int, env: dict[str, str], release: Any) -> None:
+            seen.update(args=args, n=n, url=env["REDIS_URL"])
+
+        def run(self) -> int:
+            return 0
+
+    monkeypatch.setattr(labqueue.supervisor, "Supervisor", Supervisor)
+    options = ["-Q", "a,b", "--import", "jobs_for_tests", "--burst", "--timeout", "5", "--fork"]
+    result = run("worker", "-c", "2", *options, "-v", "--namespace", "ns")
+    assert result.exit_code == 0, result.output
+    assert seen["n"] == 2 and seen["url"].startswith("redis://127.0.0.1:")
+    assert seen["args"] == [
+        *("--queues", "a,b", "--burst", "--import", "jobs_for_tests", "--poll-interval", "1.0"),
+        *("--timeout", "5.0", "--fork", "--verbose", "--namespace", "ns"),
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import socket
 import statistics
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -10,12 +11,15 @@ from typing import Any
 
 import pytest
 import requests
+from click.testing import CliRunner
 
+from labqueue.demo.__main__ import main as store_main
 from labqueue.demo.catalog import INITIAL_STOCK
+from labqueue.demo.errors import StoreError
 from labqueue.demo.fakeerp import FakeERP
 from labqueue.demo.fakemail import FakeMail
 from labqueue.demo.netfake import Faults
-from labqueue.errors import ConfigurationError
+from labqueue.errors import ConfigurationError, LabqueueError
 
 
 def test_faults_are_reproducible_from_the_seed_and_centred_on_the_latency() -> None:
@@ -177,3 +181,18 @@ def test_a_failing_mail_server_answers_451_and_keeps_nothing(mail: FakeMail) -> 
     assert info.value.smtp_code == 451
     stats = requests.get(f"{mail.url}/stats", timeout=5).json()
     assert (stats["received"], stats["refused"]) == (0, 1)
+
+
+def test_the_store_command_tells_its_errors_in_one_line() -> None:
+    assert not issubclass(StoreError, LabqueueError)  # the store's own, handled all the same
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(store_main, ["erp", "--port", str(port)])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"Error: cannot listen on 127.0.0.1:{port} for fakeerp")
+    assert len(result.output.splitlines()) == 1 and "Traceback" not in result.output
+    usage = CliRunner().invoke(store_main, ["erp", "--error-rate", "2"])
+    assert usage.exit_code == 2 and "--error-rate" in usage.output
+    assert len(usage.output.splitlines()) == 1 and "Usage:" not in usage.output

@@ -62,6 +62,7 @@ def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/")[0])
 
 
+@pytest.mark.slow  # the whole store: Redis, mail, ERP, gunicorn, workers
 def test_the_stack_serves_both_checkouts_and_stops_every_process(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     with fast_stack(web_workers=2, queue_workers=1, log_dir=logs) as s:
@@ -91,6 +92,7 @@ def test_the_stack_serves_both_checkouts_and_stops_every_process(tmp_path: Path)
     assert (logs / "store.db").exists()  # a log_dir we chose is kept
 
 
+@pytest.mark.slow  # the whole store: Redis, mail, ERP, gunicorn, workers
 def test_an_exception_inside_the_block_stops_everything(tmp_path: Path) -> None:
     procs: list[psutil.Process] = []
     with pytest.raises(RuntimeError, match="boom"), fast_stack(web_workers=1, queue_workers=2) as s:
@@ -113,6 +115,7 @@ def test_a_taken_port_is_a_clear_error_and_leaves_nothing_behind() -> None:
     assert {p.pid for p in me.children(recursive=True)} - before == set()
 
 
+@pytest.mark.slow  # the whole store: Redis, mail, ERP, gunicorn, workers
 def test_on_a_given_redis_old_jobs_are_dropped_and_a_dead_worker_is_noticed(
     redis_url: str,
 ) -> None:
@@ -154,6 +157,7 @@ def test_fake_services_alone_serve_an_in_process_checkout(tmp_path: Path, in_pro
     assert [p for p in ports if listening(p)] == []
 
 
+@pytest.mark.slow  # the whole store: Redis, mail, ERP, gunicorn, workers
 def test_python_m_labqueue_demo_up_runs_until_ctrl_c(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "labqueue.demo", "up", "--port", "0", "--web-workers", "1",
            "--queue-workers", "1", "--email-latency", "0.01", "--erp-latency", "0.01",

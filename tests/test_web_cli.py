@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 import labqueue
 from labqueue.cli import main
+from labqueue.cli.base import Target
 
 
 @pytest.mark.parametrize(
@@ -46,7 +47,7 @@ def test_remote_bind_with_a_password_is_served(monkeypatch: Any) -> None:
 
     monkeypatch.setattr(web_app, "serve", fake_serve)
     fake = fakeredis.FakeRedis(decode_responses=True)
-    monkeypatch.setattr(labqueue.cli.serve, "open_connection", lambda url: fake)
+    monkeypatch.setattr(Target, "connection", property(lambda target: fake))
     monkeypatch.setenv("LABQUEUE_WEB_PASSWORD", "from-env")
     args = ["web", "--host", "0.0.0.0", "--port", "0", "--allow-remote"]
     result = CliRunner().invoke(main, args)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import redis
@@ -12,6 +13,8 @@ import redis
 from .. import server
 from ..errors import LabqueueError
 from ..keys import DEFAULT_NAMESPACE
+
+R = TypeVar("R")
 
 
 class BadUsage(click.ClickException):
@@ -21,7 +24,13 @@ class BadUsage(click.ClickException):
 
 
 class Group(click.Group):
-    """Turns usage, labqueue and Redis errors into one line and a non-zero exit."""
+    """Turns usage, labqueue and Redis errors into one line and a non-zero exit. A command
+    built on labqueue adds its own errors: ``@click.group(cls=Group, errors=(StoreError,))``.
+    """
+
+    def __init__(self, *args: Any, errors: tuple[type[Exception], ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.errors: tuple[type[Exception], ...] = (LabqueueError, *errors)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -29,34 +38,29 @@ class Group(click.Group):
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else ctx.command_path
             raise BadUsage(f"{exc.format_message()} (see `{where} --help`)") from None
-        except LabqueueError as exc:
+        except self.errors as exc:
             raise click.ClickException(str(exc)) from None
         except redis.RedisError as exc:
             raise click.ClickException(f"Redis error: {exc}") from None
 
 
-def common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every command shares."""
-    fn = click.option(
-        "--namespace",
-        envvar="LABQUEUE_NAMESPACE",
-        default=DEFAULT_NAMESPACE,
-        show_default=True,
-        help="Key prefix (Resque's default: resque).",
-    )(fn)
-    return click.option(
-        "--url",
-        envvar="REDIS_URL",
-        default=None,
-        metavar="URL",
-        help="Redis URL (default: $REDIS_URL, else an embedded redis-server).",
-    )(fn)
+class Target:
+    """Where a command works: the Redis at ``--url`` and the key ``--namespace``.
 
+    :attr:`connection` connects on first use, after the command has checked its arguments,
+    so a usage mistake is told before a server is dialled or started.
+    """
 
-def open_connection(url: str | None, announce: bool = True) -> Any:
-    conn = server.connect(url)
-    if url is None and announce:
-        where = server.connection_url(conn)
+    def __init__(self, url: str | None, namespace: str, announce: bool = True) -> None:
+        self.url = url
+        self.namespace = namespace
+        self.announce = announce
+
+    @functools.cached_property
+    def connection(self) -> redis.Redis:
+        """The client (``--url``, else ``REDIS_URL``, else a private embedded server)."""
+        conn = server.connect(self.url)
+        where = server.connection_url(conn) if self.url is None and self.announce else None
         if where:
             click.echo(
                 f"labqueue: no --url or REDIS_URL, so a private redis-server at {where} that "
@@ -64,7 +68,52 @@ def open_connection(url: str | None, announce: bool = True) -> Any:
                 "REDIS_URL it prints",
                 err=True,
             )
-    return conn
+        return conn
+
+
+def pass_connection(announce: bool = True) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Adds ``--url`` and ``--namespace`` to a command and hands it a :class:`Target` as
+    ``target``. A private embedded server is announced on stderr, unless ``announce`` is
+    False or the command was given ``--json`` (its output stays machine-readable)."""
+
+    def decorate(fn: Callable[..., R]) -> Callable[..., R]:
+        @functools.wraps(fn)
+        def command(*args: Any, url: str | None, namespace: str, **kwargs: Any) -> R:
+            loud = announce and not kwargs.get("as_json", False)
+            return fn(*args, target=Target(url, namespace, loud), **kwargs)
+
+        command = click.option(
+            "--namespace",
+            envvar="LABQUEUE_NAMESPACE",
+            default=DEFAULT_NAMESPACE,
+            show_default=True,
+            help="Key prefix (Resque's default: resque).",
+        )(command)
+        return click.option(
+            "--url",
+            envvar="REDIS_URL",
+            default=None,
+            metavar="URL",
+            help="Redis URL (default: $REDIS_URL, else an embedded redis-server).",
+        )(command)
+
+    return decorate
+
+
+def forwarded(ctx: click.Context, *skip: str) -> list[str]:
+    """The options this command was given (defaults included), as a command line again: what
+    a child process of the same command needs; ``skip`` names parameters to leave out."""
+    argv: list[str] = []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if not isinstance(param, click.Option) or param.name in skip or value is None:
+            continue
+        flag = param.opts[0]
+        if param.is_flag:
+            argv += [flag] if value else []
+        else:
+            argv += [a for v in (value if param.multiple else [value]) for a in (flag, str(v))]
+    return argv
 
 
 def parse_args_json(text: str | None) -> tuple[list[Any], dict[str, Any]]:

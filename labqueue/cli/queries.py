@@ -13,7 +13,7 @@ from ..payload import check_queue_name
 from ..queue import Queue
 from ..stats import snapshot
 from ..status import get_status
-from .base import Group, common, open_connection, parse_args_json
+from .base import Group, Target, parse_args_json, pass_connection
 
 
 @click.command()
@@ -22,15 +22,14 @@ from .base import Group, common, open_connection, parse_args_json
 @click.option("--args", "args_json", metavar="JSON", help="e.g. '{\"to\": \"a@b.c\"}' or '[1, 2]'")
 @click.option("--in", "delay", type=click.FloatRange(min=0), help="Run it in SECONDS.")
 @click.option("--at", "at", metavar="TIME", help="Run it at TIME: epoch seconds or ISO 8601.")
-@common
+@pass_connection()
 def enqueue(
     job_class: str,
     queue: str,
     args_json: str | None,
     delay: float | None,
     at: str | None,
-    url: str | None,
-    namespace: str,
+    target: Target,
 ) -> None:
     """Enqueue a job of class JOB_CLASS (now, --in SECONDS or --at TIME); prints its id."""
     from ..scheduler import parse_when
@@ -40,7 +39,7 @@ def enqueue(
     if delay is not None and at is not None:
         raise click.UsageError("give --in or --at, not both")
     when = time.time() + delay if delay is not None else parse_when(at) if at else None
-    q = Queue(queue, open_connection(url), namespace=namespace)
+    q = Queue(queue, target.connection, namespace=target.namespace)
     if when is None:
         click.echo(q.enqueue(job_class, *args, **data))
     else:
@@ -64,10 +63,10 @@ def _print_snapshot(snap: Any) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@common
-def stats(as_json: bool, url: str | None, namespace: str) -> None:
+@pass_connection()
+def stats(as_json: bool, target: Target) -> None:
     """Queues and their depths, workers, processed and failed counts."""
-    snap = snapshot(open_connection(url, announce=not as_json), namespace)
+    snap = snapshot(target.connection, target.namespace)
     if as_json:
         click.echo(snap.to_json())
     else:
@@ -76,12 +75,12 @@ def stats(as_json: bool, url: str | None, namespace: str) -> None:
 
 @click.command()
 @click.argument("job_id")
-@common
-def status(job_id: str, url: str | None, namespace: str) -> None:
+@pass_connection()
+def status(job_id: str, target: Target) -> None:
     """The php-resque status of a job: waiting, running, failed or complete."""
     from ..keys import Keys
 
-    rec = get_status(open_connection(url), job_id, Keys(namespace))
+    rec = get_status(target.connection, job_id, Keys(target.namespace))
     updated = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.updated))
     click.echo(f"{job_id}: {rec.status.label} (updated {updated})")
 
@@ -93,10 +92,10 @@ def failed() -> None:
 
 @failed.command("list")
 @click.option("--json", "as_json", is_flag=True)
-@common
-def failed_list(as_json: bool, url: str | None, namespace: str) -> None:
+@pass_connection(announce=False)
+def failed_list(as_json: bool, target: Target) -> None:
     """Every failure, oldest first, with its position."""
-    records = FailedStore(open_connection(url, announce=False), namespace).all()
+    records = FailedStore(target.connection, target.namespace).all()
     if as_json:
         click.echo(json.dumps([json.loads(r.to_json()) for r in records]))
         return
@@ -112,24 +111,24 @@ def failed_list(as_json: bool, url: str | None, namespace: str) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
-@common
-def delayed(as_json: bool, url: str | None, namespace: str) -> None:
+@pass_connection(announce=False)
+def delayed(as_json: bool, target: Target) -> None:
     """Delayed jobs and retries waiting for their time, soonest first."""
     from ..scheduler import delayed_jobs
 
-    jobs = delayed_jobs(open_connection(url, announce=False), namespace)
+    jobs = delayed_jobs(target.connection, target.namespace)
     if as_json:
         click.echo(json.dumps([j.to_dict() for j in jobs]))
         return
     click.echo("\n".join(j.describe() for j in jobs) or "no delayed jobs")
 
 
-def _take(action: str, job_id: str | None, all_: bool, url: str | None, namespace: str) -> None:
+def _take(action: str, job_id: str | None, all_: bool, target: Target) -> None:
     if (job_id is None) == (not all_):
         raise click.UsageError(
             f"give a JOB_ID (or position), or --all: `labqueue failed {action} --all`"
         )
-    store = FailedStore(open_connection(url, announce=False), namespace)
+    store = FailedStore(target.connection, target.namespace)
     n = store.requeue(job_id) if action == "requeue" else store.remove(job_id)
     click.echo(f"{action}d {n} job{'s' if n != 1 else ''}")
 
@@ -137,16 +136,16 @@ def _take(action: str, job_id: str | None, all_: bool, url: str | None, namespac
 @failed.command("requeue")
 @click.argument("job_id", required=False)
 @click.option("--all", "all_", is_flag=True, help="Every failed job.")
-@common
-def failed_requeue(job_id: str | None, all_: bool, url: str | None, namespace: str) -> None:
+@pass_connection(announce=False)
+def failed_requeue(job_id: str | None, all_: bool, target: Target) -> None:
     """Put a failed job (or --all) back on its queue."""
-    _take("requeue", job_id, all_, url, namespace)
+    _take("requeue", job_id, all_, target)
 
 
 @failed.command("remove")
 @click.argument("job_id", required=False)
 @click.option("--all", "all_", is_flag=True, help="Every failed job.")
-@common
-def failed_remove(job_id: str | None, all_: bool, url: str | None, namespace: str) -> None:
+@pass_connection(announce=False)
+def failed_remove(job_id: str | None, all_: bool, target: Target) -> None:
     """Delete a failure record (or --all)."""
-    _take("remove", job_id, all_, url, namespace)
+    _take("remove", job_id, all_, target)

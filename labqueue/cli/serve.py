@@ -16,7 +16,7 @@ import click
 
 from .. import server
 from ..errors import ConfigurationError
-from .base import common, open_connection
+from .base import Target, forwarded, pass_connection
 
 
 @click.command("redis")
@@ -86,8 +86,8 @@ def import_job_modules(modules: tuple[str, ...]) -> None:
     help="Stop a job after SECONDS (a job class's own timeout wins).",
 )
 @click.option("--fork", is_flag=True, help="Run each job in a child process, as Resque does.")
-@click.option("--verbose", "-v", is_flag=True, help="Log every job.")
-@common
+@click.option("--verbose", "-v", is_flag=True, help="Log every job's start and end (DEBUG).")
+@pass_connection()
 def worker(
     queues: str,
     concurrency: int,
@@ -97,29 +97,28 @@ def worker(
     timeout: float | None,
     fork: bool,
     verbose: bool,
-    url: str | None,
-    namespace: str,
+    target: Target,
 ) -> None:
     """Run jobs from the queues until stopped (TERM/INT: finish the job, then exit)."""
     from ..worker import Worker, parse_queues
 
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.INFO,
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if verbose:
+        logging.getLogger("labqueue").setLevel(logging.DEBUG)
     parse_queues(queues)
     import_job_modules(imports)
-    conn = open_connection(url)
+    conn, namespace = target.connection, target.namespace
     if concurrency > 1:
         from ..supervisor import Supervisor
 
         shared = server.connection_url(conn)
         if shared is None:
             raise ConfigurationError("--concurrency needs a redis-server (fakeredis is in-process)")
-        args = ["--queues", queues, "--poll-interval", str(poll_interval), "--namespace", namespace]
-        args += [a for m in imports for a in ("--import", m)] + (["--burst"] if burst else [])
-        args += (["--timeout", str(timeout)] if timeout else []) + (["--fork"] if fork else [])
+        args = forwarded(click.get_current_context(), "concurrency", "url")
         env = {**os.environ, "REDIS_URL": shared}
         sys.exit(Supervisor(args, concurrency, env, release_child(conn, namespace, queues)).run())
     w = Worker(
@@ -145,8 +144,8 @@ def release_child(conn: Any, namespace: str, queues: str) -> Callable[[int], obj
 
 
 @click.command()
-@common
-def scheduler(url: str | None, namespace: str) -> None:
+@pass_connection()
+def scheduler(target: Target) -> None:
     """Move due delayed jobs to their queues until stopped (workers do it too)."""
     import threading
 
@@ -156,7 +155,7 @@ def scheduler(url: str | None, namespace: str) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    moved = run_scheduler(open_connection(url), namespace, stop)
+    moved = run_scheduler(target.connection, target.namespace, stop)
     click.echo(f"scheduler stopped after moving {moved} jobs", err=True)
 
 
@@ -182,15 +181,8 @@ def _interrupt(signum: int, frame: Any) -> None:
 @click.option(
     "--allow-remote", is_flag=True, help="Allow a --host other than loopback (needs --password)."
 )
-@common
-def web(
-    host: str,
-    port: int,
-    password: str | None,
-    allow_remote: bool,
-    url: str | None,
-    namespace: str,
-) -> None:
+@pass_connection()
+def web(host: str, port: int, password: str | None, allow_remote: bool, target: Target) -> None:
     """The monitor: queues, workers, failed and delayed jobs in your browser."""
     try:
         from ..web.app import create_app, serve
@@ -203,7 +195,7 @@ def web(
         check_bind(host, allow_remote, password)
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None
-    config = {"LABQUEUE_NAMESPACE": namespace, "LABQUEUE_PASSWORD": password or None}
-    app = create_app(open_connection(url), config)
+    config = {"LABQUEUE_NAMESPACE": target.namespace, "LABQUEUE_PASSWORD": password or None}
+    app = create_app(target.connection, config)
     signal.signal(signal.SIGTERM, _interrupt)
     serve(app, host, port)

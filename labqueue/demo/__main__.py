@@ -21,22 +21,13 @@ from typing import Any
 
 import click
 
-from labqueue.errors import LabqueueError
+from labqueue.cli.base import Group
 
 from . import config as cfg
+from .errors import StoreError
 from .procs import write_ready_file
 
 HOST = "127.0.0.1"
-
-
-class Group(click.Group):
-    """labqueue's errors as one line and exit code 1, never a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except LabqueueError as exc:
-            raise click.ClickException(str(exc)) from None
 
 
 def fault_options(latency: float, seed: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -72,7 +63,9 @@ def wait_for_signal(check: Callable[[], str | None] = lambda: None) -> str | Non
     return None
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=Group, errors=(StoreError,), context_settings={"help_option_names": ["-h", "--help"]}
+)
 def main() -> None:
     """The toy store: a checkout, synchronous or with its slow steps deferred to jobs."""
 

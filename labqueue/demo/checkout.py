@@ -308,9 +308,8 @@ class Store:
             found = labqueue.get_statuses(self.redis, ids, Keys(self.config.namespace))
         except (redis.RedisError, labqueue.LabqueueError):
             return {i: "unavailable" if i else None for i in job_ids}
-        return {
-            i: (found[i].status.label if found[i] else "unknown") if i else None for i in job_ids
-        }
+        labels = {i: rec.status.label if rec else "unknown" for i, rec in found.items()}
+        return {i: labels[i] if i else None for i in job_ids}
 
     def order_view(self, order_id: int) -> dict[str, Any]:
         """The order as GET /orders/<id> shows it, with the status of each of its jobs."""

@@ -1,19 +1,20 @@
-"""The store's errors, under labqueue's root.
+"""The store's errors, under a root of their own.
 
-LabqueueError
-└── StoreError            anything the toy store raises
-    ├── BadInput          a checkout body the store refuses (answer 400, nothing written)
-    ├── StepFailed        the mail server or the ERP failed a step (answer 502 in sync mode),
-    │                     or Redis refused the jobs (step "enqueue", answer 503)
-    └── OrderNotFound     no order with that id
+StoreError                anything the toy store raises
+├── BadInput              a checkout body the store refuses (answer 400, nothing written)
+├── StepFailed            the mail server or the ERP failed a step (answer 502 in sync mode),
+│                         or Redis refused the jobs (step "enqueue", answer 503)
+└── OrderNotFound         no order with that id
+
+The store is an application built on labqueue, not a part of it: its errors are not
+:class:`labqueue.LabqueueError`, so ``except LabqueueError`` around an enqueue catches
+labqueue's failures only, as it would in any other application.
 """
 
 from __future__ import annotations
 
-from labqueue.errors import LabqueueError
 
-
-class StoreError(LabqueueError):
+class StoreError(Exception):
     """The root of the toy store's errors."""
 
 

@@ -47,7 +47,7 @@ class Mailbox:
         content = envelope.original_content or envelope.content or b""
         raw = content if isinstance(content, bytes) else content.encode()
         msg = email.message_from_bytes(raw, policy=email.policy.default)
-        html_part = msg.get_body(("html",))  # type: ignore[attr-defined]
+        html_part = msg.get_body(("html",))
         order = str(msg.get("X-Order-Id", "")).strip()
         record: dict[str, Any] = {
             "received_at": time.time(),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,7 @@ class Stack:
             self.workers.append(child.start())
             started.append(child)
         for child in started:
-            wait_until(child, lambda c=child: self._registered(c), self.start_timeout, "ready")
+            wait_until(child, partial(self._registered, child), self.start_timeout, "ready")
         self.queue_workers = n
 
     def _registered(self, child: Child) -> bool:

@@ -60,7 +60,8 @@ def receipt_message(config: StoreConfig, order: Order, html: str) -> EmailMessag
 
 def _smtp_cause(exc: Exception) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
-        text = exc.smtp_error.decode("utf-8", "replace") if exc.smtp_error else ""
+        raw = exc.smtp_error  # bytes from the server; str only when smtplib made it up
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw or ""
         return f"mail server answered {exc.smtp_code} {text}".strip()
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return f"mail server refused the recipient: {exc.recipients}"

@@ -16,7 +16,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from ..errors import JobNotFound
 from ..failures import FailedStore
 from . import data, security
-from .app import monitor
+from .monitor import monitor
 
 bp = Blueprint("actions", __name__)
 

@@ -13,7 +13,6 @@ Errors are ``{"error": ..., "detail": ...}`` with the HTTP status (404 for unkno
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import asdict
 from typing import Any
@@ -21,48 +20,9 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, request, url_for
 
 from . import data
-from .app import Monitor, monitor
+from .monitor import lookup, monitor, overview_data, page_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-#: What a job id may look like: labqueue's 32 hex digits, and other producers' ids.
-JOB_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
-
-
-def page_arg() -> int:
-    """``?page=N`` (1 when absent); 404 when not a positive number."""
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        abort(404, description=f"no page {raw!r}: pages count from 1")
-    return int(raw)
-
-
-def overview_data(mon: Monitor, since: float | None = None) -> dict[str, Any]:
-    """Everything the overview shows; ``since`` limits the history to newer samples."""
-    snap = mon.snapshot()
-    stale = sum(
-        1 for w in snap.workers if w.heartbeat_age is None or w.heartbeat_age > mon.stale_after
-    )
-    return {
-        "time": snap.time,
-        "queues": [
-            {"name": n, "depth": d, "url": url_for("monitor.queue", name=n)}
-            for n, d in snap.queues.items()
-        ],
-        "queued": snap.queued,
-        "processed": snap.processed,
-        "failed": snap.failed,
-        "failed_store": snap.failed_store,
-        "delayed": snap.delayed,
-        "workers": {
-            "total": len(snap.workers),
-            "busy": snap.busy_workers,
-            "idle": len(snap.workers) - snap.busy_workers,
-            "stale": stale,
-        },
-        "rates": mon.history.rates(),
-        "history": mon.history.series(since),
-    }
 
 
 @bp.get("/overview")
@@ -120,15 +80,6 @@ def delayed() -> Any:
     rows, total = data.delayed(mon.connection, mon.keys, limit=500)
     items = [{"due": d.due, **job_dict(d.job)} for d in rows]
     return jsonify(total=total, items=items)
-
-
-def lookup(job_id: str) -> data.JobLookup:
-    """The job or a 404."""
-    mon = monitor()
-    found = data.find_job(mon.connection, mon.keys, job_id) if JOB_ID.match(job_id) else None
-    if found is None:
-        abort(404, description=f"no job {job_id!r}: no status and not in any queue")
-    return found
 
 
 @bp.get("/jobs/<job_id>")

@@ -23,37 +23,19 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import redis
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
 from ..keys import DEFAULT_NAMESPACE, Keys
 from ..liveness import DEAD_AFTER
-from ..stats import Snapshot, snapshot
-from . import security
+from . import actions, api, security, views
 from .fmt import FILTERS
 from .history import History
-
-
-@dataclass
-class Monitor:
-    """What every request needs: the connection, the key names, the chart history."""
-
-    connection: Any
-    keys: Keys
-    history: History
-    per_page: int
-    stale_after: float
-
-    def snapshot(self) -> Snapshot:
-        """The current numbers, also kept in the history."""
-        snap = snapshot(self.connection, self.keys.namespace)
-        self.history.record(snap)
-        return snap
+from .monitor import Monitor
 
 
 def tolerant(connection: Any) -> Any:
@@ -68,11 +50,6 @@ def tolerant(connection: Any) -> Any:
         **{**kwargs, "decode_responses": True, "encoding_errors": "backslashreplace"},
     )
     return type(connection)(connection_pool=new_pool)
-
-
-def monitor() -> Monitor:
-    """The Monitor of the app serving this request."""
-    return current_app.extensions["labqueue"]  # type: ignore[no-any-return]
 
 
 DEFAULTS: dict[str, Any] = {
@@ -114,8 +91,6 @@ def create_app(connection: Any = None, config: Mapping[str, Any] | None = None) 
 
 
 def _register(app: Flask) -> None:
-    from . import actions, api, views
-
     app.register_blueprint(views.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(api.bp)

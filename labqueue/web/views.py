@@ -11,8 +11,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 from ..server import connection_url, redact
 from . import data
-from .api import JOB_ID, lookup, overview_data, page_arg
-from .app import monitor
+from .monitor import JOB_ID, lookup, monitor, overview_data, page_arg
 
 bp = Blueprint("monitor", __name__)
 

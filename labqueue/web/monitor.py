@@ -1,0 +1,89 @@
+"""What every page and API call shares: the app's :class:`Monitor` and the request helpers.
+
+A leaf, as ``db.py`` is in Flask's tutorial: the blueprints (:mod:`.views`, :mod:`.api`,
+:mod:`.actions`) import from here, the factory (:mod:`.app`) imports the blueprints, and
+no import goes the other way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, cast
+
+from flask import abort, current_app, request, url_for
+
+from ..keys import Keys
+from ..stats import Snapshot, snapshot
+from . import data
+from .history import History
+
+#: What a job id may look like: labqueue's 32 hex digits, and other producers' ids.
+JOB_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+
+
+@dataclass
+class Monitor:
+    """What every request needs: the connection, the key names, the chart history."""
+
+    connection: Any
+    keys: Keys
+    history: History
+    per_page: int
+    stale_after: float
+
+    def snapshot(self) -> Snapshot:
+        """The current numbers, also kept in the history."""
+        snap = snapshot(self.connection, self.keys.namespace)
+        self.history.record(snap)
+        return snap
+
+
+def monitor() -> Monitor:
+    """The Monitor of the app serving this request."""
+    return cast(Monitor, current_app.extensions["labqueue"])
+
+
+def page_arg() -> int:
+    """``?page=N`` (1 when absent); 404 when not a positive number."""
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        abort(404, description=f"no page {raw!r}: pages count from 1")
+    return int(raw)
+
+
+def lookup(job_id: str) -> data.JobLookup:
+    """The job or a 404."""
+    mon = monitor()
+    found = data.find_job(mon.connection, mon.keys, job_id) if JOB_ID.match(job_id) else None
+    if found is None:
+        abort(404, description=f"no job {job_id!r}: no status and not in any queue")
+    return found
+
+
+def overview_data(mon: Monitor, since: float | None = None) -> dict[str, Any]:
+    """Everything the overview shows; ``since`` limits the history to newer samples."""
+    snap = mon.snapshot()
+    stale = sum(
+        1 for w in snap.workers if w.heartbeat_age is None or w.heartbeat_age > mon.stale_after
+    )
+    return {
+        "time": snap.time,
+        "queues": [
+            {"name": n, "depth": d, "url": url_for("monitor.queue", name=n)}
+            for n, d in snap.queues.items()
+        ],
+        "queued": snap.queued,
+        "processed": snap.processed,
+        "failed": snap.failed,
+        "failed_store": snap.failed_store,
+        "delayed": snap.delayed,
+        "workers": {
+            "total": len(snap.workers),
+            "busy": snap.busy_workers,
+            "idle": len(snap.workers) - snap.busy_workers,
+            "stale": stale,
+        },
+        "rates": mon.history.rates(),
+        "history": mon.history.series(since),
+    }
