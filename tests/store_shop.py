@@ -52,6 +52,12 @@ class Shop:
         finally:
             conn.close()
 
+    def written(self) -> tuple[int, ...]:
+        """What a request could have written: rows of each order table, jobs, mails, sales."""
+        queued = sum(labqueue.Queue(q, self.redis).length for q in labqueue.queues(self.redis))
+        rows = tuple(self.rows(t) for t in ("order", "order_product", "order_step"))
+        return (*rows, queued, self.mail.mailbox.received, len(self.erp.sales))
+
     def work(self) -> int:
         """Run every queued job in this process, then return how many ran."""
         return labqueue.Worker(["email", "erp"], self.redis, poll_interval=0.05).work(burst=True)

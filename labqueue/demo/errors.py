@@ -1,6 +1,8 @@
 """The store's errors, under labqueue's root.
 
 LabqueueError
+├── ConfigurationError
+│   └── BadSetting        a setting the store or a fake cannot honour (also a StoreError)
 └── StoreError            anything the toy store raises
     ├── BadInput          a checkout body the store refuses (answer 400, nothing written)
     ├── StepFailed        the mail server or the ERP failed a step (answer 502 in sync mode),
@@ -10,11 +12,42 @@ LabqueueError
 
 from __future__ import annotations
 
-from labqueue.errors import LabqueueError
+import reprlib
+from typing import Any
+
+from labqueue.errors import ConfigurationError, LabqueueError
+
+#: Characters of a client's value shown back in an error, before "…".
+MAX_ECHO = 80
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 2, 4, 4
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = MAX_ECHO
+
+
+def shown(value: Any) -> str:
+    """``value`` as Python shows it, cut to MAX_ECHO characters and "…": never a 10 MB field
+    echoed whole, never a deep structure walked to its end, never a raw control character."""
+    if isinstance(value, str):
+        text = repr(value[: MAX_ECHO + 1])
+    else:
+        try:
+            text = _REPR.repr(value)
+        except ValueError:  # an int beyond Python's digit limit
+            text = f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= MAX_ECHO else text[:MAX_ECHO] + "…"
 
 
 class StoreError(LabqueueError):
     """The root of the toy store's errors."""
+
+
+class BadSetting(StoreError, ConfigurationError):
+    """A setting the store or a fake service cannot honour; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class BadInput(StoreError):
