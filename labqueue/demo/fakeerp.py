@@ -25,27 +25,32 @@ from collections import Counter
 from typing import Any
 
 from .catalog import INITIAL_STOCK, PRODUCTS
+from .errors import shown
 from .netfake import Faults, HttpError, JsonService, Request, int_or_none
 
 
 def _order_id(body: Any) -> int:
     if not isinstance(body, dict):
-        raise HttpError(400, "expected a JSON object with order_id and items")
+        raise HttpError(400, "expected a JSON object with order_id and items", "body")
     order_id = body.get("order_id")
     if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id <= 0:
-        raise HttpError(400, f"order_id must be a positive whole number, got {order_id!r}")
+        raise HttpError(
+            400, f"order_id must be a positive whole number, got {shown(order_id)}", "order_id"
+        )
     return order_id
 
 
 def _items(body: dict[str, Any]) -> list[dict[str, Any]]:
     items = body.get("items")
     if not isinstance(items, list) or not items:
-        raise HttpError(400, "items must be a non-empty list of {sku, qty}")
+        raise HttpError(400, "items must be a non-empty list of {sku, qty}", "items")
     for item in items:
         ok = isinstance(item, dict) and isinstance(item.get("sku"), str)
         qty = item.get("qty") if isinstance(item, dict) else None
         if not ok or isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0:
-            raise HttpError(400, f"bad item {item!r}: expected {{sku: str, qty: int > 0}}")
+            raise HttpError(
+                400, f"bad item {shown(item)}: expected {{sku: str, qty: int > 0}}", "items"
+            )
     return items
 
 

@@ -193,7 +193,7 @@ class Stack:
     def _start_web(self) -> None:
         try:
             sock = bound_socket(self.host, self.port)
-        except OSError as exc:
+        except (OSError, OverflowError, TypeError) as exc:  # taken; a port past 65535
             raise StackError(cannot_listen(self.host, self.port, "the store", exc)) from None
         with sock:
             self.port = int(sock.getsockname()[1])
