@@ -143,12 +143,12 @@ def _health(store: Store) -> dict[str, str]:
         store.db.execute("SELECT 1").fetchone()
         checks["db"] = "ok"
     except Exception as exc:
-        checks["db"] = f"{type(exc).__name__}: {exc}"
+        checks["db"] = store.redacted(f"{type(exc).__name__}: {exc}")[:500]
     try:
         store.redis.ping()
         checks["redis"] = "ok"
     except Exception as exc:
-        checks["redis"] = f"{type(exc).__name__}: {exc}"
+        checks["redis"] = store.redacted(f"{type(exc).__name__}: {exc}")[:500]
     return checks
 
 
@@ -160,9 +160,9 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(StepFailed)
     def step_failed(exc: StepFailed) -> tuple[Response, int]:
         body = {
-            "error": str(exc),
+            "error": _store().redacted(str(exc)),
             "step": exc.step,
-            "cause": exc.cause,
+            "cause": _store().redacted(exc.cause),
             "order_id": exc.order_id,
             "status": "failed",
             "timings_ms": exc.timings_ms,
@@ -184,5 +184,6 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response, int]:
-        app.logger.exception("unexpected error in %s %s", request.method, request.path)
-        return jsonify({"error": f"internal error: {type(exc).__name__}: {exc}"}), 500
+        app.logger.exception("unexpected error in %s %s", request.method, request.path[:200])
+        text = _store().redacted(f"internal error: {type(exc).__name__}: {exc}")
+        return jsonify({"error": text[:500]}), 500
