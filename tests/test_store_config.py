@@ -229,3 +229,24 @@ def test_initdb_on_a_path_it_cannot_write_is_one_line(tmp_path: Any) -> None:
     result = CliRunner().invoke(main, ["initdb", "--db", str(blocker / "store.db")])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert result.output.startswith("Error: ") and len(result.output.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:1/0?password=Sekr3t-XYZ",
+        "redis://127.0.0.1:1/0?no_such_option=1&password=Sekr3t-XYZ",
+        "redis://127.0.0.1:1/0?db=x&password=Sekr3t-XYZ",
+        "redis://:Sekr3t-XYZ@[bad",
+        "http://:Sekr3t-XYZ@x",
+    ],
+)
+def test_up_with_a_redis_url_it_cannot_use_is_one_line_without_the_password(
+    tmp_path: Any, url: str
+) -> None:
+    argv = ["up", "--redis-url", url, "--log-dir", str(tmp_path / "logs")]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and "Redis" in errors[0], result.output
+    assert "Sekr3t" not in result.output

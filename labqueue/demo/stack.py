@@ -26,7 +26,7 @@ import psutil
 import requests
 
 import labqueue
-from labqueue.server import EmbeddedRedis, find_redis_server, redact
+from labqueue.server import EmbeddedRedis, find_redis_server, redact, redact_text
 from labqueue.stats import snapshot
 
 from . import db
@@ -179,7 +179,11 @@ class Stack:
 
     def _start_redis(self) -> None:
         if self.redis_url:
-            self.redis.ping()  # ConnectionFailed, one clear line, if it is not there
+            try:
+                self.redis.ping()  # ConnectionFailed, one clear line, if it is not there
+            except (TypeError, ValueError) as exc:  # redis-py refusing one of the URL's options
+                msg = f"invalid Redis URL {redact(self.redis_url)}: {exc}"
+                raise StackError(redact_text(msg, self.redis_url)) from None
             return
         binary = find_redis_server()
         if binary is None:
