@@ -17,8 +17,8 @@ from labqueue.demo import steps
 from labqueue.demo.catalog import PRODUCTS
 from labqueue.demo.config import StoreConfig
 from labqueue.demo.db import Order
-from labqueue.demo.errors import BadInput
-from labqueue.demo.orderform import MAX_ECHO, parse_checkout
+from labqueue.demo.errors import MAX_ECHO, BadInput
+from labqueue.demo.orderform import parse_checkout
 from labqueue.errors import ConfigurationError
 
 JSON = {"Content-Type": "application/json"}

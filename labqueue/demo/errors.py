@@ -38,6 +38,14 @@ def shown(value: Any) -> str:
     return text if len(text) <= MAX_ECHO else text[:MAX_ECHO] + "…"
 
 
+def field_name(key: Any) -> str:
+    """A client's key as the ``field`` of an answer: as sent when it is short, printable and
+    not empty, else as :func:`shown` shows it (``''``, ``'a\\nb'``, cut)."""
+    if isinstance(key, str) and key and key.isprintable() and len(key) <= MAX_ECHO:
+        return key
+    return shown(key)
+
+
 class StoreError(LabqueueError):
     """The root of the toy store's errors."""
 

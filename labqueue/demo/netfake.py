@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from labqueue.errors import ConfigurationError
 
-from .errors import BadSetting, StoreError, shown
+from .errors import BadSetting, StoreError, field_name, shown
 
 log = logging.getLogger("labqueue.demo")
 
@@ -95,10 +95,10 @@ class Faults:
 
     def update(self, changes: dict[str, Any]) -> None:
         """Change latency, jitter or error_rate (from POST /config): all of them or none."""
-        unknown = sorted(str(k) for k in set(changes) - set(LIMITS))
-        if unknown:
-            name = unknown[0][:80]
-            raise BadSetting(name, f"unknown setting {shown(name)}; settings: {', '.join(LIMITS)}")
+        unknown = next((k for k in changes if k not in LIMITS), None)
+        if unknown is not None:
+            name = field_name(unknown)
+            raise BadSetting(name, f"unknown setting {name}; settings: {', '.join(LIMITS)}")
         new = {k: check_setting(k, v) for k, v in changes.items()}
         with self._lock:
             for name, value in new.items():

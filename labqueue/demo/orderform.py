@@ -17,7 +17,7 @@ from typing import Any
 
 from email_validator import validate_email
 
-from .errors import MAX_ECHO, BadInput, shown
+from .errors import BadInput, field_name, shown
 
 MAX_EMAIL = 254  # RFC 5321: a path holds at most 256 octets, the brackets included
 MAX_LOCAL = 64  # RFC 5321: the part before the @
@@ -72,7 +72,7 @@ def parse_checkout(data: Any) -> CheckoutRequest:
 def _no_unknown_fields(data: dict[Any, Any], known: tuple[str, ...], where: str) -> None:
     unknown = next((key for key in data if key not in known), None)
     if unknown is not None:
-        name = str(unknown)[:MAX_ECHO]
+        name = field_name(unknown)
         raise BadInput(f"{where}{name}", f"unknown field; expected only {', '.join(known)}")
 
 
