@@ -250,3 +250,21 @@ def test_up_with_a_redis_url_it_cannot_use_is_one_line_without_the_password(
     errors = [line for line in result.output.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and "Redis" in errors[0], result.output
     assert "Sekr3t" not in result.output
+
+
+# -- the fakes' other endpoints: what a caller sends cannot break what they serve later ----
+@pytest.mark.parametrize("total", ["abc", [1], {"x": 1}, -5, True, 1.5, "NaN"])
+def test_the_erp_refuses_a_sale_whose_total_it_could_not_add_up(total: Any) -> None:
+    with FakeERP(latency=0.0, seed=1) as erp:
+        sale = {"order_id": 7, "total_cents": total, "items": [{"sku": "SKU-1", "qty": 1}]}
+        resp = requests.post(f"{erp.url}/sales", json=sale, timeout=5)
+        assert resp.status_code == 400 and resp.json()["field"] == "total_cents"
+        listing = requests.get(f"{erp.url}/sales", timeout=5)
+        assert listing.status_code == 200 and listing.json()["count"] == 0
+
+
+@pytest.mark.parametrize("limit", ["-1", "0", "abc", "9" * 5000])
+def test_a_listing_limit_that_is_not_a_positive_count_is_a_400(service: Any, limit: str) -> None:
+    path = "/messages" if isinstance(service, FakeMail) else "/sales"
+    resp = requests.get(f"{service.url}{path}?limit={limit}", timeout=5)
+    assert resp.status_code == 400 and resp.json()["field"] == "limit"

@@ -26,7 +26,7 @@ from typing import Any
 
 from .catalog import INITIAL_STOCK, PRODUCTS
 from .errors import shown
-from .netfake import Faults, HttpError, JsonService, Request, int_or_none
+from .netfake import Faults, HttpError, JsonService, Request, int_or_none, positive_or_none
 
 
 def _order_id(body: Any) -> int:
@@ -52,6 +52,13 @@ def _items(body: dict[str, Any]) -> list[dict[str, Any]]:
                 400, f"bad item {shown(item)}: expected {{sku: str, qty: int > 0}}", "items"
             )
     return items
+
+
+def _total(body: dict[str, Any]) -> int | None:
+    total = body.get("total_cents")
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+        raise HttpError(400, f"total_cents must be cents >= 0, got {shown(total)}", "total_cents")
+    return total
 
 
 class FakeERP:
@@ -117,6 +124,7 @@ class FakeERP:
     def record_sale(self, req: Request) -> tuple[int, Any]:
         order_id = _order_id(req.body)
         items = _items(req.body)
+        total = _total(req.body)
         self._slow_call("sales")
         with self._lock:
             if order_id in self.sales:
@@ -125,7 +133,7 @@ class FakeERP:
             self.sales[order_id] = {
                 "order_id": order_id,
                 "email": req.body.get("email"),
-                "total_cents": req.body.get("total_cents"),
+                "total_cents": total,
                 "items": items,
                 "recorded_at": time.time(),
             }
@@ -171,7 +179,7 @@ class FakeERP:
 
     def _list_sales(self, req: Request) -> tuple[int, Any]:
         order_id = int_or_none(req.query.get("order_id"), "order_id")
-        limit = int_or_none(req.query.get("limit"), "limit") or 100
+        limit = positive_or_none(req.query.get("limit"), "limit") or 100
         with self._lock:
             sales = [s for s in self.sales.values() if order_id in (None, s["order_id"])]
             revenue = sum(int(s["total_cents"] or 0) for s in sales)

@@ -318,3 +318,11 @@ def int_or_none(text: str | None, name: str) -> int | None:
         return int(text)
     except ValueError:
         raise HttpError(400, f"{name} must be a whole number, got {shown(text)}", name) from None
+
+
+def positive_or_none(text: str | None, name: str) -> int | None:
+    """A count from the query string (``limit``): None when absent, 400 unless it is >= 1."""
+    value = int_or_none(text, name)
+    if value is not None and value < 1:
+        raise HttpError(400, f"{name} must be at least 1, got {value}", name)
+    return value
