@@ -268,3 +268,13 @@ def test_a_listing_limit_that_is_not_a_positive_count_is_a_400(service: Any, lim
     path = "/messages" if isinstance(service, FakeMail) else "/sales"
     resp = requests.get(f"{service.url}{path}?limit={limit}", timeout=5)
     assert resp.status_code == 400 and resp.json()["field"] == "limit"
+
+
+def test_up_with_a_log_dir_it_cannot_make_is_one_line(tmp_path: Any) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    argv = ["up", "--log-dir", str(blocker / "logs"), "--redis-url", "redis://127.0.0.1:1/0"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and str(blocker) in errors[0], result.output

@@ -60,12 +60,13 @@ LATENCY, JITTER, ERROR_RATE = (Finite(*LIMITS[k]) for k in ("latency", "jitter",
 
 
 class Group(click.Group):
-    """labqueue's errors as one line and exit code 1, never a traceback."""
+    """labqueue's errors, and a file or database it cannot make, as one line and exit code 1,
+    never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except LabqueueError as exc:
+        except (LabqueueError, OSError, sqlite3.Error) as exc:
             raise click.ClickException(str(exc)) from None
 
 
