@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import redis
 
@@ -34,13 +35,82 @@ HOW_TO_START = (
 )
 
 
+#: A query parameter that carries a credential (redis-py reads ``password``; ``ssl_password``
+#: and the like are no less secret).
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|auth", re.IGNORECASE)
+#: A URL inside a longer text, up to the next whitespace.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+REDACTED = "***"
+
+
 def redact(url: str) -> str:
-    """The URL with its password replaced by ***, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The URL with every password replaced by ***, for messages and logs: the userinfo's
+    (``redis://user:pw@host``, ``redis://:pw@host``, ``unix://:pw@/path``, any scheme) and
+    every credential query parameter (``?password=``, in any position, its name or value
+    percent-encoded, ``unix:///path?password=..&db=..``). Paranoid where redis-py is not:
+    everything between the first ``:`` and the last ``@`` before the query is a password,
+    so a URL a user mistyped (``redis://:pa/ss@host``) does not leak it either."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    where, tail = rest[:cut], rest[cut:]
+    userinfo, at, after = where.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if at and colon and password:
+        where = f"{user}:{REDACTED}@{after}"
+    return f"{scheme}{sep}{where}{_redact_query(tail)}"
+
+
+def _redact_query(tail: str) -> str:
+    """``?query#fragment`` with each credential parameter's value replaced by ***."""
+    if not tail.startswith("?"):
+        return tail
+    query, hash_, fragment = tail[1:].partition("#")
+    params = re.split(r"([&;])", query)
+    for i in range(0, len(params), 2):
+        name, eq, value = params[i].partition("=")
+        if eq and value and _SECRET_PARAM.search(unquote_plus(name)):
+            params[i] = f"{name}={REDACTED}"
+    return "?" + "".join(params) + hash_ + fragment
+
+
+def _passwords(url: str) -> set[str]:
+    """Every password in ``url``, as it stands in the URL and decoded."""
+    found = set()
+    _, sep, rest = url.partition("://")
+    where, _, query = (rest if sep else url).partition("?")
+    userinfo, at, _ = where.partition("#")[0].rpartition("@")
+    if at and ":" in userinfo:
+        raw = userinfo.partition(":")[2]  # and, for a mistyped URL, what was likely meant:
+        for part in (raw, raw.rpartition(":")[2], raw.rpartition("/")[2]):
+            found |= {part, unquote(part)}
+    for param in re.split(r"[&;]", query.partition("#")[0]):
+        name, eq, raw = param.partition("=")
+        if eq and _SECRET_PARAM.search(unquote_plus(name)):
+            found |= {raw, unquote(raw), unquote_plus(raw)}
+    return {p for p in found if p}
+
+
+def redact_text(text: str, *urls: str | None) -> str:
+    """``text`` (an error message, a log line, an answer) with no password left in it: every
+    URL in it redacted as :func:`redact` does, then each password of ``urls`` removed wherever
+    it still stands, raw, decoded, percent-encoded or escaped as ``repr`` shows it (redis-py
+    and the layers above it may quote the host, the URL or an argument). A password shorter
+    than 4 characters is removed only where it stands alone, not inside other words."""
+    out = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)), text)
+    forms: set[str] = set()
+    for url in urls:
+        for password in _passwords(url or ""):
+            forms |= {password, quote(password, safe=""), quote_plus(password)}
+            forms.add(repr(password)[1:-1])
+    for form in sorted(forms, key=len, reverse=True):
+        if len(form) >= 4:
+            while form in out:
+                out = out.replace(form, REDACTED)
+        else:
+            out = re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", REDACTED, out)
+    return out
 
 
 def find_redis_server() -> str | None:

@@ -5,79 +5,22 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import fakeredis
 import pytest
 import redis
 import requests
-from flask.testing import FlaskClient
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from store_shop import CART, CART_TOTAL, Shop, shop_fixture  # noqa: F401 (the fixture)
 
 import labqueue
-from labqueue.demo import db, jobs
+from labqueue.demo import jobs
 from labqueue.demo.app import create_app
 from labqueue.demo.catalog import INITIAL_STOCK
 from labqueue.demo.checkout import TIMING_KEYS
 from labqueue.demo.config import StoreConfig
-from labqueue.demo.fakeerp import FakeERP
-from labqueue.demo.fakemail import FakeMail
-
-CART = {
-    "email": "shopper@example.com",
-    "items": [{"sku": "SKU-1", "qty": 2}, {"sku": "SKU-4", "qty": 1}],
-}
-CART_TOTAL = 2 * 3499 + 399
-
-
-@dataclass
-class Shop:
-    client: FlaskClient
-    config: StoreConfig
-    redis: Any
-    mail: FakeMail
-    erp: FakeERP
-
-    def post(self, mode: str, body: Any = CART) -> Any:
-        return self.client.post(f"/checkout/{mode}", json=body)
-
-    def messages(self, order_id: int | None = None) -> list[dict[str, Any]]:
-        query = "" if order_id is None else f"?order_id={order_id}"
-        return requests.get(f"{self.mail.url}/messages{query}", timeout=5).json()["messages"]
-
-    def erp_get(self, path: str) -> Any:
-        return requests.get(self.erp.url + path, timeout=5).json()
-
-    def rows(self, table: str) -> int:
-        conn = db.connect(self.config.db_path)
-        try:
-            return db.count_rows(conn, table)
-        finally:
-            conn.close()
-
-    def work(self) -> int:
-        """Run every queued job in this process, then return how many ran."""
-        return labqueue.Worker(["email", "erp"], self.redis, poll_interval=0.05).work(burst=True)
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Iterator[Shop]:
-    with FakeMail(latency=0.005, seed=1) as mail, FakeERP(latency=0.005, seed=2) as erp:
-        config = StoreConfig(
-            db_path=str(tmp_path / "store.db"), smtp_port=mail.smtp_port, erp_url=erp.url, timeout=5
-        )
-        r = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
-        app = create_app(config, redis_client=r)
-        jobs.configure(config, r)
-        try:
-            yield Shop(app.test_client(), config, r, mail, erp)
-        finally:
-            jobs.configure(None)
-            app.extensions["store"].close()
 
 
 def test_sync_checkout_writes_the_order_sends_the_mail_and_tells_the_erp(shop: Shop) -> None:

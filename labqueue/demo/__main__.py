@@ -12,8 +12,10 @@ Every piece binds 127.0.0.1 and stops on Ctrl-C (or TERM).
 
 from __future__ import annotations
 
+import math
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable
@@ -25,20 +27,48 @@ from labqueue.cli.base import Group
 
 from . import config as cfg
 from .errors import StoreError
+from .netfake import LIMITS
 from .procs import write_ready_file
 
 HOST = "127.0.0.1"
+PORT = click.IntRange(0, 65535)
+
+
+class Finite(click.ParamType):
+    """A finite number between ``low`` and ``high``: click's FloatRange lets NaN through."""
+
+    name = "number"
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            self.fail(f"{value!r} is not between {self.low:g} and {self.high:g}", param, ctx)
+        return number
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return f"[{self.low:g}-{self.high:g}]"
+
+
+LATENCY, JITTER, ERROR_RATE = (Finite(*LIMITS[k]) for k in ("latency", "jitter", "error_rate"))
 
 
 def fault_options(latency: float, seed: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         options = [
             click.option("--host", default=HOST, show_default=True),
-            click.option("--latency", type=float, default=latency, show_default=True,
+            click.option("--latency", type=LATENCY, default=latency, show_default=True,
                          help="Mean seconds per call."),
-            click.option("--jitter", type=float, default=0.2, show_default=True,
+            click.option("--jitter", type=JITTER, default=0.2, show_default=True,
                          help="Spread of the delay (coefficient of variation)."),
-            click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0,
+            click.option("--error-rate", type=ERROR_RATE, default=0.0,
                          show_default=True, help="Fraction of calls that fail."),
             click.option("--seed", type=int, default=seed, show_default=True),
             click.option("--verbose", "-v", is_flag=True, help="Log every request."),
@@ -64,15 +94,17 @@ def wait_for_signal(check: Callable[[], str | None] = lambda: None) -> str | Non
 
 
 @click.group(
-    cls=Group, errors=(StoreError,), context_settings={"help_option_names": ["-h", "--help"]}
+    cls=Group,
+    errors=(StoreError, OSError, sqlite3.Error),
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 def main() -> None:
     """The toy store: a checkout, synchronous or with its slow steps deferred to jobs."""
 
 
 @main.command()
-@click.option("--smtp-port", type=int, default=cfg.DEFAULT_SMTP_PORT, show_default=True)
-@click.option("--http-port", type=int, default=cfg.DEFAULT_MAIL_HTTP_PORT, show_default=True)
+@click.option("--smtp-port", type=PORT, default=cfg.DEFAULT_SMTP_PORT, show_default=True)
+@click.option("--http-port", type=PORT, default=cfg.DEFAULT_MAIL_HTTP_PORT, show_default=True)
 @fault_options(latency=0.3, seed=1)
 def mail(smtp_port: int, http_port: int, ready_file: str | None, **faults: Any) -> None:
     """The fake mail server: SMTP, and an HTTP API showing what it received."""
@@ -93,7 +125,7 @@ def mail(smtp_port: int, http_port: int, ready_file: str | None, **faults: Any) 
 
 
 @main.command()
-@click.option("--port", type=int, default=cfg.DEFAULT_ERP_PORT, show_default=True)
+@click.option("--port", type=PORT, default=cfg.DEFAULT_ERP_PORT, show_default=True)
 @fault_options(latency=0.25, seed=2)
 def erp(port: int, ready_file: str | None, **faults: Any) -> None:
     """The fake ERP: sales and inventory over HTTP, keyed on the order id."""
@@ -117,15 +149,18 @@ def initdb(db_path: str | None, fresh: bool) -> None:
     from . import db
 
     path = db_path or cfg.default_db_path()
-    if fresh:
-        db.remove_db(path)
-    db.init_db(path)
+    try:
+        if fresh:
+            db.remove_db(path)
+        db.init_db(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"cannot create the database {path}: {exc}") from None
     click.echo(f"database ready: {path}")
 
 
 @main.command()
 @click.option("--host", default=HOST, show_default=True)
-@click.option("--port", type=int, default=cfg.DEFAULT_STORE_PORT, show_default=True)
+@click.option("--port", type=PORT, default=cfg.DEFAULT_STORE_PORT, show_default=True)
 @click.option("--workers", "-w", type=click.IntRange(1, 64), default=4, show_default=True)
 def web(host: str, port: int, workers: int) -> None:
     """gunicorn serving the store, with the settings in the environment (see config.py)."""
@@ -138,7 +173,7 @@ def web(host: str, port: int, workers: int) -> None:
 @main.command()
 @click.option(
     "--port",
-    type=int,
+    type=PORT,
     default=cfg.DEFAULT_STORE_PORT,
     show_default=True,
     help="The store's port (0: any free port).",
@@ -146,14 +181,14 @@ def web(host: str, port: int, workers: int) -> None:
 @click.option("--host", default=HOST, show_default=True)
 @click.option("--web-workers", type=click.IntRange(1, 64), default=4, show_default=True)
 @click.option("--queue-workers", type=click.IntRange(0, 64), default=2, show_default=True)
-@click.option("--email-latency", type=float, default=0.3, show_default=True)
-@click.option("--erp-latency", type=float, default=0.25, show_default=True)
-@click.option("--jitter", type=float, default=0.2, show_default=True)
-@click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--email-latency", type=LATENCY, default=0.3, show_default=True)
+@click.option("--erp-latency", type=LATENCY, default=0.25, show_default=True)
+@click.option("--jitter", type=JITTER, default=0.2, show_default=True)
+@click.option("--error-rate", type=ERROR_RATE, default=0.0, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--smtp-port", type=int, default=0, help="Default: any free port.")
-@click.option("--mail-port", type=int, default=0, help="Default: any free port.")
-@click.option("--erp-port", type=int, default=0, help="Default: any free port.")
+@click.option("--smtp-port", type=PORT, default=0, help="Default: any free port.")
+@click.option("--mail-port", type=PORT, default=0, help="Default: any free port.")
+@click.option("--erp-port", type=PORT, default=0, help="Default: any free port.")
 @click.option("--log-dir", default="var/store", show_default=True)
 @click.option("--db", "db_path", default=None, help="Default: LOG_DIR/store.db, fresh each run.")
 @click.option(

@@ -8,9 +8,11 @@
     GET  /healthz              {"ok": true} when the database and Redis answer
 
 Answers: 200 with the order and ``timings_ms``; 400 ``{"error", "field"}`` for bad input
-(nothing written); 502 ``{"error", "step", "cause", "order_id"}`` when the mail server or
-the ERP fails a sync checkout (the order is kept, status failed); 503 when Redis refuses
-the jobs of a deferred checkout.
+(nothing written); 404, 405, 413 (a body over ``MAX_BODY``) and 415 (a checkout body not
+sent as ``Content-Type: application/json``) answer ``{"error", "field"}`` too; 502
+``{"error", "step", "cause", "order_id"}`` when the mail server or the ERP fails a sync
+checkout (the order is kept, status failed); 503 when Redis refuses the jobs of a
+deferred checkout. No error answer or stored error carries a Redis password.
 
 Under gunicorn: ``gunicorn -w 4 -b 127.0.0.1:8000 'labqueue.demo.app:create_app()'`` with
 the settings in the environment (STORE_DB, REDIS_URL, STORE_SMTP, STORE_ERP_URL).
@@ -24,12 +26,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
 from . import db, steps
 from .checkout import Store
 from .config import StoreConfig
-from .errors import BadInput, OrderNotFound, StepFailed
+from .errors import MAX_ECHO, BadInput, OrderNotFound, StepFailed, shown
+
+#: The largest request body the store reads: a 50-line checkout is about 3 KB.
+MAX_BODY = 64 * 1024
+JSON_TYPE = "application/json"
+#: SQLite's largest rowid: no order id is larger.
+MAX_ORDER_ID = 2**63 - 1
+#: What a client error of each status is about, for the ``field`` of its answer.
+FIELD_OF_STATUS = {404: "path", 405: "method", 413: "body", 415: "Content-Type"}
 
 
 def create_app(
@@ -39,6 +49,7 @@ def create_app(
     environment's; ``redis_client``: a client to use instead of ``config.redis_url``."""
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     store = Store(_resolve(config), redis_client)
     app.extensions["store"] = store
     steps.warm_up()
@@ -63,11 +74,42 @@ def _store() -> Store:
 
 
 def _body() -> Any:
-    raw = request.get_data(cache=False)
+    """The checkout's JSON body: 415 unless it says it is JSON (a cross-site form cannot),
+    413 over MAX_BODY, 400 when it does not parse."""
+    if request.mimetype != JSON_TYPE:
+        got = request.headers.get("Content-Type")
+        said = "no Content-Type" if got is None else f"Content-Type {shown(got)}"
+        raise UnsupportedMediaType(f"expected Content-Type: {JSON_TYPE}, got {said}")
+    raw = _read_body(request.max_content_length)
     try:
         return json.loads(raw)
     except ValueError as exc:
-        raise BadInput("body", f"not JSON ({exc})") from None
+        raise BadInput("body", f"not JSON ({str(exc)[:MAX_ECHO]})") from None
+    except RecursionError:
+        raise BadInput("body", "not JSON this program can read (nested too deep)") from None
+
+
+def _read_body(limit: int | None) -> bytes:
+    """The whole body, in chunks, 413 past ``limit``: a chunked upload has no
+    Content-Length to refuse up front, and a single read would cut it short silently."""
+    chunks, size = [], 0
+    while chunk := request.stream.read(65536):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise RequestEntityTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _order_id(text: str) -> int:
+    """The order id in a URL: 404 naming ``order_id`` for anything no order can have."""
+    if (
+        not (text.isascii() and text.isdigit())
+        or len(text) > 19
+        or not 0 < int(text) <= MAX_ORDER_ID
+    ):
+        raise OrderNotFound(f"no order {shown(text)}")
+    return int(text)
 
 
 def _register_routes(app: Flask) -> None:
@@ -79,9 +121,9 @@ def _register_routes(app: Flask) -> None:
     def checkout_deferred() -> Response:
         return jsonify(_store().checkout_deferred(_body()).to_json())
 
-    @app.get("/orders/<int:order_id>")
-    def order(order_id: int) -> Response:
-        return jsonify(_store().order_view(order_id))
+    @app.get("/orders/<order_ref>")
+    def order(order_ref: str) -> Response:
+        return jsonify(_store().order_view(_order_id(order_ref)))
 
     @app.get("/products")
     def products() -> Response:
@@ -101,12 +143,12 @@ def _health(store: Store) -> dict[str, str]:
         store.db.execute("SELECT 1").fetchone()
         checks["db"] = "ok"
     except Exception as exc:
-        checks["db"] = f"{type(exc).__name__}: {exc}"
+        checks["db"] = store.redacted(f"{type(exc).__name__}: {exc}")[:500]
     try:
         store.redis.ping()
         checks["redis"] = "ok"
     except Exception as exc:
-        checks["redis"] = f"{type(exc).__name__}: {exc}"
+        checks["redis"] = store.redacted(f"{type(exc).__name__}: {exc}")[:500]
     return checks
 
 
@@ -118,9 +160,9 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(StepFailed)
     def step_failed(exc: StepFailed) -> tuple[Response, int]:
         body = {
-            "error": str(exc),
+            "error": _store().redacted(str(exc)),
             "step": exc.step,
-            "cause": exc.cause,
+            "cause": _store().redacted(exc.cause),
             "order_id": exc.order_id,
             "status": "failed",
             "timings_ms": exc.timings_ms,
@@ -129,13 +171,19 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(OrderNotFound)
     def not_found(exc: OrderNotFound) -> tuple[Response, int]:
-        return jsonify({"error": str(exc)}), 404
+        return jsonify({"error": str(exc), "field": "order_id"}), 404
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response, int]:
-        return jsonify({"error": f"{exc.name}: {exc.description}"}), exc.code or 500
+    def http_error(exc: HTTPException) -> tuple[Response, int, list[tuple[str, str]]]:
+        code = exc.code or 500
+        body = {"error": f"{exc.name}: {exc.description}"}
+        if 400 <= code < 500:
+            body["field"] = FIELD_OF_STATUS.get(code, "request")
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return jsonify(body), code, headers  # 405 keeps its Allow header
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response, int]:
-        app.logger.exception("unexpected error in %s %s", request.method, request.path)
-        return jsonify({"error": f"internal error: {type(exc).__name__}: {exc}"}), 500
+        app.logger.exception("unexpected error in %s %s", request.method, request.path[:200])
+        text = _store().redacted(f"internal error: {type(exc).__name__}: {exc}")
+        return jsonify({"error": text[:500]}), 500

@@ -16,7 +16,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -29,6 +31,7 @@ import redis
 
 import labqueue
 from labqueue.keys import Keys
+from labqueue.server import redact, redact_text
 
 from . import db, steps
 from .config import StoreConfig
@@ -125,8 +128,23 @@ class Store:
     @property
     def redis(self) -> Any:
         if self._redis is None:
-            self._redis = labqueue.connect(self.config.redis_url)
+            try:
+                self._redis = labqueue.connect(self.config.redis_url)
+            except (TypeError, ValueError) as exc:  # redis-py refusing a URL's option
+                url = redact(self.config.redis_url or os.environ.get("REDIS_URL", ""))
+                msg = self.redacted(f"invalid Redis URL {url}: {exc}")
+                raise labqueue.ConfigurationError(msg) from None
         return self._redis
+
+    def redacted(self, text: str) -> str:
+        """``text`` with no password of this store's Redis (or ERP) URL left in it: for every
+        answer, stored error and log line that may quote a URL or an exception."""
+        client_url = None
+        if self._redis is not None:
+            with contextlib.suppress(Exception):
+                client_url = labqueue.connection_url(self._redis)
+        urls = (self.config.redis_url, os.environ.get("REDIS_URL"), client_url, self.config.erp_url)
+        return redact_text(text, *urls)
 
     def warm_up(self) -> None:
         """Open the database and Redis connections now, so the first checkout does not pay
@@ -139,7 +157,8 @@ class Store:
             for step in SLOW_STEPS:
                 self.queue_for(step)
         except (redis.RedisError, labqueue.LabqueueError) as exc:
-            log.warning("Redis not reachable yet (%s); deferred checkouts will retry", exc)
+            why = self.redacted(str(exc))
+            log.warning("Redis not reachable yet (%s); deferred checkouts will retry", why)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -232,12 +251,16 @@ class Store:
         return lines, rows
 
     def _run(self, step: str, order: Order, html: str | None = None) -> None:
-        if step == "send_email":
-            steps.send_email(self.config, order, html or steps.render_receipt(order))
-        elif step == "erp_record_sale":
-            steps.erp_record_sale(self.config, order)
-        else:
-            steps.erp_decrease_inventory(self.config, order)
+        """One slow step; its StepFailed carries a cause with no password in it."""
+        try:
+            if step == "send_email":
+                steps.send_email(self.config, order, html or steps.render_receipt(order))
+            elif step == "erp_record_sale":
+                steps.erp_record_sale(self.config, order)
+            else:
+                steps.erp_decrease_inventory(self.config, order)
+        except StepFailed as exc:
+            raise StepFailed(exc.step, self.redacted(exc.cause), exc.order_id) from None
 
     def _finish_sync(self, order_id: int, done: list[str], failure: StepFailed | None) -> None:
         conn = self.db
@@ -264,7 +287,7 @@ class Store:
         try:
             labqueue.enqueue_together([(self.queue_for(s), p) for s, p in payloads.items()])
         except (redis.RedisError, labqueue.LabqueueError) as exc:
-            cause = f"could not enqueue the jobs: {exc}"
+            cause = self.redacted(f"could not enqueue the jobs: {exc}")
             conn = self.db
             with db.transaction(conn):
                 for step in SLOW_STEPS:
@@ -331,7 +354,7 @@ class Store:
                 name: {
                     "status": row.status,
                     "attempts": row.attempts,
-                    "error": row.error,
+                    "error": self.redacted(row.error) if row.error else row.error,
                     "job_id": row.job_id,
                     "job_status": statuses[row.job_id],
                 }

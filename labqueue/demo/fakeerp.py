@@ -25,28 +25,40 @@ from collections import Counter
 from typing import Any
 
 from .catalog import INITIAL_STOCK, PRODUCTS
-from .netfake import Faults, HttpError, JsonService, Request, int_or_none
+from .errors import shown
+from .netfake import Faults, HttpError, JsonService, Request, int_or_none, positive_or_none
 
 
 def _order_id(body: Any) -> int:
     if not isinstance(body, dict):
-        raise HttpError(400, "expected a JSON object with order_id and items")
+        raise HttpError(400, "expected a JSON object with order_id and items", "body")
     order_id = body.get("order_id")
     if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id <= 0:
-        raise HttpError(400, f"order_id must be a positive whole number, got {order_id!r}")
+        raise HttpError(
+            400, f"order_id must be a positive whole number, got {shown(order_id)}", "order_id"
+        )
     return order_id
 
 
 def _items(body: dict[str, Any]) -> list[dict[str, Any]]:
     items = body.get("items")
     if not isinstance(items, list) or not items:
-        raise HttpError(400, "items must be a non-empty list of {sku, qty}")
+        raise HttpError(400, "items must be a non-empty list of {sku, qty}", "items")
     for item in items:
         ok = isinstance(item, dict) and isinstance(item.get("sku"), str)
         qty = item.get("qty") if isinstance(item, dict) else None
         if not ok or isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0:
-            raise HttpError(400, f"bad item {item!r}: expected {{sku: str, qty: int > 0}}")
+            raise HttpError(
+                400, f"bad item {shown(item)}: expected {{sku: str, qty: int > 0}}", "items"
+            )
     return items
+
+
+def _total(body: dict[str, Any]) -> int | None:
+    total = body.get("total_cents")
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+        raise HttpError(400, f"total_cents must be cents >= 0, got {shown(total)}", "total_cents")
+    return total
 
 
 class FakeERP:
@@ -112,6 +124,7 @@ class FakeERP:
     def record_sale(self, req: Request) -> tuple[int, Any]:
         order_id = _order_id(req.body)
         items = _items(req.body)
+        total = _total(req.body)
         self._slow_call("sales")
         with self._lock:
             if order_id in self.sales:
@@ -120,7 +133,7 @@ class FakeERP:
             self.sales[order_id] = {
                 "order_id": order_id,
                 "email": req.body.get("email"),
-                "total_cents": req.body.get("total_cents"),
+                "total_cents": total,
                 "items": items,
                 "recorded_at": time.time(),
             }
@@ -166,7 +179,7 @@ class FakeERP:
 
     def _list_sales(self, req: Request) -> tuple[int, Any]:
         order_id = int_or_none(req.query.get("order_id"), "order_id")
-        limit = int_or_none(req.query.get("limit"), "limit") or 100
+        limit = positive_or_none(req.query.get("limit"), "limit") or 100
         with self._lock:
             sales = [s for s in self.sales.values() if order_id in (None, s["order_id"])]
             revenue = sum(int(s["total_cents"] or 0) for s in sales)

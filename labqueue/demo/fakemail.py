@@ -28,7 +28,15 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from .errors import StoreError
-from .netfake import Faults, HttpError, JsonService, Request, bound_socket, int_or_none
+from .netfake import (
+    Faults,
+    HttpError,
+    JsonService,
+    Request,
+    bound_socket,
+    int_or_none,
+    positive_or_none,
+)
 
 #: Bodies (the HTML) are kept for this many recent messages; the rest keep their headers.
 KEEP_BODIES = 1000
@@ -226,7 +234,7 @@ class FakeMail:
 
     def _list(self, req: Request) -> tuple[int, Any]:
         order_id = int_or_none(req.query.get("order_id"), "order_id")
-        limit = int_or_none(req.query.get("limit"), "limit") or 100
+        limit = positive_or_none(req.query.get("limit"), "limit") or 100
         found = self.mailbox.list(order_id, req.query.get("to"))
         return 200, {"count": len(found), "messages": found[-limit:]}
 

@@ -3,16 +3,22 @@
 :class:`Faults` draws, per call, a delay (a gamma distribution with mean ``latency`` and
 coefficient of variation ``jitter``: always positive, skewed right like real service times)
 and whether the call fails (probability ``error_rate``), from one seeded generator, so a
-run with the same seed and the same order of calls sees the same delays.
+run with the same seed and the same order of calls sees the same delays. A setting it
+cannot honour (NaN, infinite, negative, past ``MAX_LATENCY``/``MAX_JITTER``, an error rate
+outside 0..1, not a number) raises :class:`~.errors.BadSetting` naming it, and the old
+settings stay.
 
 :class:`JsonService` is a threaded ``http.server`` on loopback with a route table; each
-handler gets a :class:`Request` and returns ``(status, json_body)``.
+handler gets a :class:`Request` and returns ``(status, json_body)``. A request it cannot
+read (a bad Content-Length, a body over ``MAX_REQUEST``, JSON nested too deep) is a 4xx,
+and the service keeps serving.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import re
 import socket
@@ -26,9 +32,34 @@ from urllib.parse import parse_qs, urlsplit
 
 from labqueue.errors import ConfigurationError
 
-from .errors import StoreError
+from .errors import BadSetting, StoreError, field_name, shown
 
 log = logging.getLogger("labqueue.demo")
+
+#: Seconds: the largest mean delay a fake takes (a slower one only ties up its threads).
+MAX_LATENCY = 60.0
+#: The largest spread of the delay (coefficient of variation).
+MAX_JITTER = 10.0
+#: Below this spread a delay is the latency itself (the gamma shape would overflow).
+MIN_JITTER = 1e-3
+#: What each setting may be: (lowest, highest).
+LIMITS = {"latency": (0.0, MAX_LATENCY), "jitter": (0.0, MAX_JITTER), "error_rate": (0.0, 1.0)}
+#: The largest request body a fake reads.
+MAX_REQUEST = 1024 * 1024
+
+
+def check_setting(name: str, value: Any) -> float:
+    """``value`` as a float if the setting ``name`` can honour it, else BadSetting."""
+    low, high = LIMITS[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadSetting(name, f"{name} must be a number, got {shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or not low <= number <= high:
+        raise BadSetting(name, f"{name} must be between {low:g} and {high:g}, got {shown(value)}")
+    return number
 
 
 @dataclass
@@ -43,20 +74,18 @@ class Faults:
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self._check(self.latency, self.jitter, self.error_rate)
+        for name in LIMITS:
+            setattr(self, name, check_setting(name, getattr(self, name)))
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int)
+        ):
+            raise BadSetting("seed", f"seed must be a whole number, got {shown(self.seed)}")
         self._rng = random.Random(self.seed)
-
-    @staticmethod
-    def _check(latency: float, jitter: float, error_rate: float) -> None:
-        if latency < 0 or jitter < 0:
-            raise ConfigurationError("latency and jitter must be >= 0")
-        if not 0.0 <= error_rate <= 1.0:
-            raise ConfigurationError(f"error_rate must be between 0 and 1, got {error_rate}")
 
     def draw(self) -> tuple[float, bool]:
         """(seconds to wait, whether this call fails)."""
         with self._lock:
-            if self.latency > 0 and self.jitter > 0:
+            if self.latency > 0 and self.jitter >= MIN_JITTER:
                 shape = 1.0 / self.jitter**2
                 delay = self._rng.gammavariate(shape, self.latency / shape)
             else:
@@ -65,24 +94,15 @@ class Faults:
         return delay, fails
 
     def update(self, changes: dict[str, Any]) -> None:
-        """Change latency, jitter or error_rate (from POST /config)."""
-        unknown = set(changes) - {"latency", "jitter", "error_rate"}
-        if unknown:
-            raise ConfigurationError(f"unknown settings {sorted(unknown)}")
-        try:
-            new = {
-                k: float(changes.get(k, getattr(self, k)))
-                for k in ("latency", "jitter", "error_rate")
-            }
-        except (TypeError, ValueError):
-            raise ConfigurationError("latency, jitter and error_rate must be numbers") from None
-        self._check(new["latency"], new["jitter"], new["error_rate"])
+        """Change latency, jitter or error_rate (from POST /config): all of them or none."""
+        unknown = next((k for k in changes if k not in LIMITS), None)
+        if unknown is not None:
+            name = field_name(unknown)
+            raise BadSetting(name, f"unknown setting {name}; settings: {', '.join(LIMITS)}")
+        new = {k: check_setting(k, v) for k, v in changes.items()}
         with self._lock:
-            self.latency, self.jitter, self.error_rate = (
-                new["latency"],
-                new["jitter"],
-                new["error_rate"],
-            )
+            for name, value in new.items():
+                setattr(self, name, value)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,7 +119,7 @@ class Faults:
 
     def _configure(self, req: Request) -> tuple[int, Any]:
         if not isinstance(req.body, dict):
-            raise HttpError(400, 'expected {"latency": s, "jitter": cv, "error_rate": p}')
+            raise HttpError(400, 'expected {"latency": s, "jitter": cv, "error_rate": p}', "body")
         self.update(req.body)
         return 200, self.to_json()
 
@@ -117,11 +137,18 @@ Handler = Callable[[Request], tuple[int, Any]]
 
 
 class HttpError(Exception):
-    """Raised by a route handler: answer ``status`` with ``{"error": message}``."""
+    """Raised by a route handler: answer ``status`` with ``{"error": message, "field": ..}``."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": str(self)}
+        if self.field is not None:
+            out["field"] = self.field
+        return out
 
 
 class _Server(ThreadingHTTPServer):
@@ -156,7 +183,7 @@ class JsonService:
     def start(self) -> JsonService:
         try:
             self._server = _Server((self.host, self.port), _make_handler(self))
-        except OSError as exc:
+        except (OSError, OverflowError, TypeError) as exc:  # taken; a port past 65535
             what = f"{self.name} (HTTP)"
             raise StoreError(cannot_listen(self.host, self.port, what, exc)) from None
         self.port = int(self._server.server_address[1])
@@ -190,8 +217,9 @@ class JsonService:
             if route_method == method:
                 return handler(Request(method, parts.path, match, query, _json_body(raw)))
         if allowed:
-            return 405, {"error": f"{method} not allowed on {parts.path}"}
-        return 404, {"error": f"no such endpoint {parts.path}", "endpoints": self.endpoints()}
+            return 405, {"error": f"{method} not allowed on {shown(parts.path)}", "field": "method"}
+        found = {"error": f"no such endpoint {shown(parts.path)}", "field": "path"}
+        return 404, {**found, "endpoints": self.endpoints()}
 
     def endpoints(self) -> list[str]:
         return [f"{m} {p.pattern.strip('^$')}" for m, p, _ in self.routes]
@@ -202,8 +230,20 @@ def _json_body(raw: bytes) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
-        raise HttpError(400, "the body is not JSON") from None
+    except (ValueError, RecursionError):
+        raise HttpError(400, "the body is not JSON (or nested too deep)", "body") from None
+
+
+def _content_length(text: str | None) -> int:
+    """The request's Content-Length: HttpError 400 unless it is a count, 413 past the limit."""
+    if text is None:
+        return 0
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise HttpError(400, f"Content-Length {shown(text)} is not a count", "Content-Length")
+    if len(text) > 18 or int(text) > MAX_REQUEST:
+        raise HttpError(413, f"bodies of at most {MAX_REQUEST} bytes", "Content-Length")
+    return int(text)
 
 
 def _make_handler(service: JsonService) -> type[BaseHTTPRequestHandler]:
@@ -211,14 +251,26 @@ def _make_handler(service: JsonService) -> type[BaseHTTPRequestHandler]:
         server_version = f"labqueue-{service.name}/1"
 
         def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            try:
+                raw = self.rfile.read(_content_length(self.headers.get("Content-Length")))
+            except HttpError as exc:
+                self.close_connection = True  # the body is left unread
+                self._send(exc.status, exc.body())
+                return
             try:
                 status, body = service.dispatch(self.command, self.path, raw)
             except HttpError as exc:
-                status, body = exc.status, {"error": str(exc)}
+                status, body = exc.status, exc.body()
+            except BadSetting as exc:
+                status, body = 400, {"error": str(exc), "field": exc.field}
             except ConfigurationError as exc:
                 status, body = 400, {"error": str(exc)}
+            except Exception as exc:  # a bug: answer it, log it, keep serving
+                log.exception("%s: %s %s failed", service.name, self.command, self.path[:200])
+                status, body = 500, {"error": f"internal error: {type(exc).__name__}"}
+            self._send(status, body)
+
+        def _send(self, status: int, body: Any) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -235,10 +287,10 @@ def _make_handler(service: JsonService) -> type[BaseHTTPRequestHandler]:
     return _Handler
 
 
-def cannot_listen(host: str, port: int, what: str, exc: OSError) -> str:
+def cannot_listen(host: str, port: int, what: str, exc: Exception) -> str:
     """The one line for a port that cannot be bound (taken, say), and what to do."""
     return (
-        f"cannot listen on {host}:{port} for {what} ({exc.strerror or exc}): "
+        f"cannot listen on {host}:{port} for {what} ({getattr(exc, 'strerror', None) or exc}): "
         "choose another port (0: any free port)"
     )
 
@@ -251,7 +303,7 @@ def bound_socket(host: str, port: int, what: str = "") -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(256)
-    except OSError as exc:
+    except (OSError, OverflowError, TypeError) as exc:  # taken; a port past 65535
         sock.close()
         if what:
             raise StoreError(cannot_listen(host, port, what, exc)) from None
@@ -265,4 +317,12 @@ def int_or_none(text: str | None, name: str) -> int | None:
     try:
         return int(text)
     except ValueError:
-        raise HttpError(400, f"{name} must be a whole number, got {text!r}") from None
+        raise HttpError(400, f"{name} must be a whole number, got {shown(text)}", name) from None
+
+
+def positive_or_none(text: str | None, name: str) -> int | None:
+    """A count from the query string (``limit``): None when absent, 400 unless it is >= 1."""
+    value = int_or_none(text, name)
+    if value is not None and value < 1:
+        raise HttpError(400, f"{name} must be at least 1, got {value}", name)
+    return value

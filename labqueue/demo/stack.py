@@ -27,7 +27,7 @@ import psutil
 import requests
 
 import labqueue
-from labqueue.server import EmbeddedRedis, find_redis_server, redact
+from labqueue.server import EmbeddedRedis, find_redis_server, redact, redact_text
 from labqueue.stats import snapshot
 
 from . import db
@@ -180,7 +180,11 @@ class Stack:
 
     def _start_redis(self) -> None:
         if self.redis_url:
-            self.redis.ping()  # ConnectionFailed, one clear line, if it is not there
+            try:
+                self.redis.ping()  # ConnectionFailed, one clear line, if it is not there
+            except (TypeError, ValueError) as exc:  # redis-py refusing one of the URL's options
+                msg = f"invalid Redis URL {redact(self.redis_url)}: {exc}"
+                raise StackError(redact_text(msg, self.redis_url)) from None
             return
         binary = find_redis_server()
         if binary is None:
@@ -194,7 +198,7 @@ class Stack:
     def _start_web(self) -> None:
         try:
             sock = bound_socket(self.host, self.port)
-        except OSError as exc:
+        except (OSError, OverflowError, TypeError) as exc:  # taken; a port past 65535
             raise StackError(cannot_listen(self.host, self.port, "the store", exc)) from None
         with sock:
             self.port = int(sock.getsockname()[1])

@@ -77,7 +77,8 @@ def send_email(config: StoreConfig, order: Order, html: str) -> None:
             config.smtp_host, config.smtp_port, local_hostname="toystore.test",
             timeout=config.timeout,
         ) as smtp:  # fmt: skip
-            smtp.send_message(msg)
+            # the envelope names its one recipient, never what a header parser makes of it
+            smtp.send_message(msg, from_addr=config.sender, to_addrs=[order.email])
     except (smtplib.SMTPException, OSError) as exc:
         where = f"{config.smtp_host}:{config.smtp_port}"
         raise StepFailed("send_email", f"{_smtp_cause(exc)} ({where})", order.id) from None
