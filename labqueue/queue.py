@@ -8,6 +8,7 @@ woken through a pub/sub message. ``enqueue_many`` sends any number in one round 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from . import wire
+from .delayed import delay_seconds, due_time, push_delayed
 from .errors import ConfigurationError, PayloadError
-from .jobs import Job, Registry, registry
+from .jobs import JobRef, Registry, build_payload, job_args, registry
 from .keys import DEFAULT_NAMESPACE, Keys
 from .payload import Payload, check_queue_name, new_payload_json
 from .status import JobStatus, status_json
@@ -46,9 +48,6 @@ ENQUEUE_SHA_BYTES = ENQUEUE_SHA.encode()
 #: How many jobs one script call carries in enqueue_many (Lua's argument stack is finite).
 BULK_CHUNK = 2000
 
-JobRef = type[Job] | str
-
-
 def _encoded(values: Sequence[Any]) -> tuple[Any, ...]:
     """Strings as UTF-8 bytes, which redis-py sends as they are (no per-call encoding)."""
     return tuple(v.encode() if isinstance(v, str) else v for v in values)
@@ -58,21 +57,6 @@ def _default_connection() -> Any:
     from .server import connect
 
     return connect()
-
-
-def job_args(args: Sequence[Any], data: dict[str, Any]) -> list[Any]:
-    """A payload's ``args``: keyword data become php-resque's ``[{...}]``, positional Ruby's."""
-    if args and data:
-        raise PayloadError(
-            "pass either keyword data (php-resque style) or positional args (Ruby style), not both"
-        )
-    return [data] if data else list(args)
-
-
-def build_payload(job: JobRef, args: Sequence[Any], data: dict[str, Any], reg: Registry) -> Payload:
-    """A new payload (see :func:`job_args`)."""
-    arg_list = job_args(args, data)
-    return Payload.new(reg.name_of(job), arg_list)
 
 
 class Queue:
@@ -127,16 +111,18 @@ class Queue:
         return [p.id for p in payloads]  # type: ignore[misc]
 
     def enqueue_at(self, when: float | datetime, job: JobRef, /, *args: Any, **data: Any) -> str:
-        """Enqueue at ``when`` (epoch seconds or a datetime); returns the id. See scheduler."""
-        from .scheduler import enqueue_at
+        """Enqueue at ``when`` (epoch seconds or a datetime); returns the id.
 
-        return enqueue_at(self, when, job, *args, **data)
+        The job waits in resque-scheduler's layout (:mod:`labqueue.delayed`), status waiting.
+        """
+        at = due_time(when)
+        payload = build_payload(job, args, data, self.registry)
+        push_delayed(self.connection, self.keys, self.name, payload, at)
+        return payload.id  # type: ignore[return-value]
 
     def enqueue_in(self, seconds: float, job: JobRef, /, *args: Any, **data: Any) -> str:
-        """Enqueue in ``seconds`` from now; returns the id. See :mod:`labqueue.scheduler`."""
-        from .scheduler import enqueue_in
-
-        return enqueue_in(self, seconds, job, *args, **data)
+        """Enqueue in ``seconds`` from now; returns the id (see :meth:`enqueue_at`)."""
+        return self.enqueue_at(time.time() + delay_seconds(seconds), job, *args, **data)
 
     def _push_one(self, job_id: str, text: str) -> None:
         """One payload: one EVALSHA, one round trip (the hot path)."""

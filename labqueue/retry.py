@@ -6,7 +6,7 @@
         retry_backoff = (0, 60, 600, 3600)    # seconds before retry 1, 2, 3...; the last repeats
         retry_on = (ConnectionError,)         # which exceptions are worth a retry
 
-A failed run with retries left goes to the delayed schedule (see :mod:`labqueue.scheduler`),
+A failed run with retries left goes to the delayed schedule (see :mod:`labqueue.delayed`),
 due after its backoff, with the same id and ``attempts`` (failed runs so far) in the payload;
 a zero backoff puts it straight back at the tail of its queue. Only when the retries are spent
 does the failed store get it, once, with ``attempts`` in the failure record. Leaving the
@@ -22,11 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import JobRaised
+from .jobs import DEFAULT_BACKOFF
 from .keys import Keys
 from .payload import ATTEMPTS_FIELD, QUEUE_FIELD, SCHEDULED_FOR_FIELD, Payload
-
-#: resque-retry's ExponentialBackoff schedule, in seconds.
-DEFAULT_BACKOFF: tuple[float, ...] = (0, 60, 600, 3600, 10800, 21600)
 
 #: RETRY: let go of the worker's failed job and schedule its next run, in one step: the
 #: job leaves the in-progress hash, the failure is counted, its status says waiting, and its

@@ -14,7 +14,7 @@
 - Faults (see :mod:`labqueue.guard`, :mod:`labqueue.execution`, :mod:`labqueue.retry`):
   a job runs under its time limit, in a child process with ``fork``; a failed job with
   retries left is scheduled again; due delayed jobs are moved by a timer thread
-  (:mod:`labqueue.scheduler`); a Redis outage is waited out, not fatal.
+  (:mod:`labqueue.delayed`); a Redis outage is waited out, not fatal.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any
 import redis
 
 from . import retry, timefmt
+from .delayed import DelayedMover
 from .errors import ConfigurationError
 from .execution import Executor
 from .failures import Failure
@@ -43,7 +44,6 @@ from .keys import DEFAULT_NAMESPACE, Keys
 from .liveness import DEAD_AFTER, prune_dead_workers
 from .payload import Payload, check_queue_name
 from .reliable import Fetched, ReliableFetch, WorkerSteps
-from .scheduler import DelayedMover
 from .status import FINISHED_TTL, JobStatus, status_json
 
 log = logging.getLogger("labqueue.worker")

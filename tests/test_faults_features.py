@@ -36,9 +36,9 @@ from redis.retry import Retry
 
 import labqueue
 from labqueue import timefmt
+from labqueue.delayed import delayed_jobs, move_due
 from labqueue.keys import Keys
 from labqueue.liveness import is_dead
-from labqueue.scheduler import delayed_jobs, move_due
 from labqueue.stats import snapshot
 
 K = Keys()
@@ -418,7 +418,7 @@ def test_a_live_worker_releases_a_stale_worker_while_it_runs(conn: Any) -> None:
 
 
 def test_the_scheduler_command_moves_due_jobs_until_stopped(real: redis.Redis) -> None:
-    from labqueue.scheduler import run_scheduler
+    from labqueue.delayed import run_scheduler
 
     q = labqueue.Queue("default", real)
     q.enqueue_in(0.3, Mark)

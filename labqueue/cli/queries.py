@@ -33,7 +33,7 @@ def enqueue(
     namespace: str,
 ) -> None:
     """Enqueue a job of class JOB_CLASS (now, --in SECONDS or --at TIME); prints its id."""
-    from ..scheduler import parse_when
+    from ..delayed import parse_when
 
     args, data = parse_args_json(args_json)
     check_queue_name(queue)
@@ -115,7 +115,7 @@ def failed_list(as_json: bool, url: str | None, namespace: str) -> None:
 @common
 def delayed(as_json: bool, url: str | None, namespace: str) -> None:
     """Delayed jobs and retries waiting for their time, soonest first."""
-    from ..scheduler import delayed_jobs
+    from ..delayed import delayed_jobs
 
     jobs = delayed_jobs(open_connection(url, announce=False), namespace)
     if as_json:

@@ -150,7 +150,7 @@ def scheduler(url: str | None, namespace: str) -> None:
     """Move due delayed jobs to their queues until stopped (workers do it too)."""
     import threading
 
-    from ..scheduler import run_scheduler
+    from ..delayed import run_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = threading.Event()

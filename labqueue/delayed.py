@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import timefmt
 from .errors import ConfigurationError
@@ -36,9 +36,6 @@ from .payload import (
     check_queue_name,
 )
 from .status import JobStatus, status_json
-
-if TYPE_CHECKING:
-    from .queue import JobRef, Queue
 
 log = logging.getLogger("labqueue.scheduler")
 
@@ -171,23 +168,6 @@ def push_delayed(
         [second, raw, state],
     )
     return raw
-
-
-def enqueue_at(
-    queue: Queue, when: float | datetime, job: JobRef, /, *args: Any, **data: Any
-) -> str:
-    """Enqueue ``job`` on ``queue`` at ``when``; returns the job id."""
-    from .queue import build_payload
-
-    at = due_time(when)
-    payload = build_payload(job, args, data, queue.registry)
-    push_delayed(queue.connection, queue.keys, queue.name, payload, at)
-    return payload.id  # type: ignore[return-value]
-
-
-def enqueue_in(queue: Queue, seconds: float, job: JobRef, /, *args: Any, **data: Any) -> str:
-    """Enqueue ``job`` on ``queue`` in ``seconds``; returns the job id."""
-    return enqueue_at(queue, time.time() + delay_seconds(seconds), job, *args, **data)
 
 
 def move_due(
