@@ -48,6 +48,7 @@ ENQUEUE_SHA_BYTES = ENQUEUE_SHA.encode()
 #: How many jobs one script call carries in enqueue_many (Lua's argument stack is finite).
 BULK_CHUNK = 2000
 
+
 def _encoded(values: Sequence[Any]) -> tuple[Any, ...]:
     """Strings as UTF-8 bytes, which redis-py sends as they are (no per-call encoding)."""
     return tuple(v.encode() if isinstance(v, str) else v for v in values)

@@ -38,8 +38,8 @@ import labqueue
 from labqueue import timefmt
 from labqueue.delayed import delayed_jobs, move_due
 from labqueue.keys import Keys
-from labqueue.liveness import is_dead
 from labqueue.stats import snapshot
+from labqueue.worker.liveness import is_dead
 
 K = Keys()
 
@@ -394,7 +394,7 @@ def test_failed_list_shows_the_attempts(run: Any, real: redis.Redis) -> None:
 # -- dead workers and the scheduler command ------------------------------------------------
 def test_a_live_worker_releases_a_stale_worker_while_it_runs(conn: Any) -> None:
     """Not only at start: at its heartbeat, a worker frees jobs held by workers gone quiet."""
-    from labqueue.reliable import ReliableFetch
+    from labqueue.worker.reliable import ReliableFetch
 
     w = worker(conn, heartbeat_interval=0.2)
     t = threading.Thread(target=w.work)

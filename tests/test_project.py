@@ -79,3 +79,37 @@ def test_core_never_imports_demo_web_loadtests_or_pickle() -> None:
                 names = ["." * node.level + (node.module or "")]
             for name in names:
                 assert not name.startswith(banned), f"{path.name} imports {name}"
+
+
+def imported_names(path: Path) -> set[str]:
+    """Every module ``path`` imports (at the top or inside a function), as absolute names;
+    ``from .x import y`` counts as both ``labqueue.x`` and ``labqueue.x.y``."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    package = parts if parts[-1] == "__init__" else parts[:-1]
+    package = [p for p in package if p != "__init__"]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names |= {module} | {f"{module}.{a.name}" for a in node.names}
+    return names
+
+
+def test_producer_side_never_imports_the_worker_package() -> None:
+    """The flat modules (queue, jobs, payload, delayed, status, stats, failures, keys,
+    scripts, connection, embedded, procs, ...) are what a producer needs; the worker side
+    lives in labqueue/worker/ and builds on them, never the other way round."""
+    flat = [
+        p for p in (ROOT / "labqueue").glob("*.py") if p.name not in ("__init__.py", "__main__.py")
+    ]
+    assert len(flat) > 10
+    offenders = [
+        f"{path.name} imports {name}"
+        for path in sorted(flat)
+        for name in sorted(imported_names(path))
+        if name == "labqueue.worker" or name.startswith("labqueue.worker.")
+    ]
+    assert offenders == []

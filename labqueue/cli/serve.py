@@ -112,7 +112,7 @@ def worker(
     import_job_modules(imports)
     conn = open_connection(url)
     if concurrency > 1:
-        from ..supervisor import Supervisor
+        from ..worker.supervisor import Supervisor
 
         shared = server.connection_url(conn)
         if shared is None:
@@ -136,8 +136,8 @@ def worker(
 def release_child(conn: Any, namespace: str, queues: str) -> Callable[[int], object]:
     """Unregister a dead child worker and put its job back (the supervisor saw it die)."""
     from ..keys import Keys
-    from ..reliable import ReliableFetch
     from ..worker import parse_queues
+    from ..worker.reliable import ReliableFetch
 
     fetcher, names = ReliableFetch(conn, Keys(namespace)), ",".join(parse_queues(queues))
     host = socket.gethostname()

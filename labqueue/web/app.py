@@ -32,8 +32,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
 from ..keys import DEFAULT_NAMESPACE, Keys
-from ..liveness import DEAD_AFTER
 from ..stats import Snapshot, snapshot
+from ..worker.liveness import DEAD_AFTER
 from . import security
 from .fmt import FILTERS
 from .history import History

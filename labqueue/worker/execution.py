@@ -24,8 +24,8 @@ import traceback
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
-from .errors import ConfigurationError, JobCrashed, JobRaised, JobTimeout
-from .payload import Payload
+from ..errors import ConfigurationError, JobCrashed, JobRaised, JobTimeout
+from ..payload import Payload
 
 
 class _TimeLimit(BaseException):

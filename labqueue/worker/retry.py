@@ -21,10 +21,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import JobRaised
-from .jobs import DEFAULT_BACKOFF
-from .keys import Keys
-from .payload import ATTEMPTS_FIELD, QUEUE_FIELD, SCHEDULED_FOR_FIELD, Payload
+from ..errors import JobRaised
+from ..jobs import DEFAULT_BACKOFF
+from ..keys import Keys
+from ..payload import ATTEMPTS_FIELD, QUEUE_FIELD, SCHEDULED_FOR_FIELD, Payload
 
 #: RETRY: let go of the worker's failed job and schedule its next run, in one step: the
 #: job leaves the in-progress hash, the failure is counted, its status says waiting, and its

@@ -17,8 +17,8 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from . import wire
-from .keys import Keys
+from .. import wire
+from ..keys import Keys
 
 #: STEP: FINISH the job this worker ran (if any), then FETCH the next (if asked), in one
 #: script call, so a worker needs one round trip per job.

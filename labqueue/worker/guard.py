@@ -28,10 +28,10 @@ from redis.backoff import NoBackoff
 from redis.client import NEVER_DECODE
 from redis.retry import Retry
 
-from . import timefmt
-from .failures import Failure
-from .keys import Keys
-from .payload import Payload
+from .. import timefmt
+from ..failures import Failure
+from ..keys import Keys
+from ..payload import Payload
 
 log = logging.getLogger("labqueue.worker")
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import psutil
 
-from . import timefmt
-from .keys import Keys
+from .. import timefmt
+from ..keys import Keys
 from .reliable import ReliableFetch
 
 log = logging.getLogger("labqueue.worker")
