@@ -8,6 +8,7 @@ One import is enough for the notebooks::
         .set_job_data({"to_name": "Samir"}).set_queue("default").schedule()
 """
 
+from .connection import connect, connection_url
 from .errors import (
     ConfigurationError,
     ConnectionFailed,
@@ -26,7 +27,6 @@ from .jobs import Job, Registry, job, registry
 from .keys import Keys
 from .payload import Payload
 from .queue import JobScheduler, Queue, enqueue_together, queues
-from .server import connect, connection_url
 from .status import JobStatus, StatusRecord, get_status, get_statuses
 from .worker import Worker
 

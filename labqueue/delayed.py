@@ -134,9 +134,11 @@ def due_time(when: float | datetime) -> float:
 def parse_when(text: str) -> float:
     """``--at``: epoch seconds (``1767225600``) or ISO 8601 (``2026-01-01T09:00:00+01:00``)."""
     try:
-        return due_time(float(text))
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return due_time(seconds)  # ConfigurationError (a ValueError too) for nan or inf
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:

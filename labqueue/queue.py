@@ -55,7 +55,7 @@ def _encoded(values: Sequence[Any]) -> tuple[Any, ...]:
 
 
 def _default_connection() -> Any:
-    from .server import connect
+    from .connection import connect
 
     return connect()
 

@@ -79,3 +79,41 @@ def test_unreachable_url_names_the_url_and_what_to_do() -> None:
     assert result.exit_code == 1
     assert "redis://:***@127.0.0.1:1/0" in result.output and "secret" not in result.output
     assert "labqueue redis" in result.output and "Traceback" not in result.output
+
+
+def test_worker_concurrency_forwards_every_option_to_its_children(
+    run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`worker -c N` starts N `labqueue worker` processes with every option it was given
+    (--verbose too), whatever options the command has: the child's command line, parsed
+    by the same command, gives the parent's options back."""
+    from labqueue.cli import serve
+    from labqueue.worker import supervisor
+
+    started: list[list[str]] = []
+
+    class Recorder:
+        def __init__(self, command: list[str], concurrency: int, *rest: Any) -> None:
+            assert concurrency == 3
+            started.append(command)
+
+        def run(self) -> int:
+            return 0
+
+    monkeypatch.setattr(supervisor, "Supervisor", Recorder)
+    given = ["-c", "3", "-Q", "high,low", "--burst", "--import", "jobs_for_tests"]
+    given += ["--import", "fault_jobs", "--poll-interval", "0.3", "--timeout", "4.5"]
+    given += ["--fork", "--verbose", "--namespace", "shop"]
+    result = run("worker", *given)
+    assert result.exit_code == 0, result.output
+    [command] = started
+    assert command[1:4] == ["-m", "labqueue", "worker"] and "--concurrency" not in command
+    parent = serve.worker.make_context("worker", given).params
+    child = serve.worker.make_context("worker", command[4:]).params
+    options = {p.name for p in serve.worker.params} - {"concurrency", "url"}
+    assert {k: child[k] for k in options} == {k: parent[k] for k in options}
+    assert (
+        parent["verbose"]
+        and parent["fork"]
+        and parent["imports"] == ("jobs_for_tests", "fault_jobs")
+    )

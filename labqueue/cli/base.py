@@ -9,7 +9,7 @@ from typing import Any
 import click
 import redis
 
-from .. import server
+from .. import connection
 from ..errors import LabqueueError
 from ..keys import DEFAULT_NAMESPACE
 
@@ -54,9 +54,9 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def open_connection(url: str | None, announce: bool = True) -> Any:
-    conn = server.connect(url)
+    conn = connection.connect(url)
     if url is None and announce:
-        where = server.connection_url(conn)
+        where = connection.connection_url(conn)
         if where:
             click.echo(
                 f"labqueue: no --url or REDIS_URL, so a private redis-server at {where} that "

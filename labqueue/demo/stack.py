@@ -26,16 +26,18 @@ import psutil
 import requests
 
 import labqueue
-from labqueue.server import EmbeddedRedis, find_redis_server, redact
+from labqueue.connection import redact
+from labqueue.embedded import EmbeddedRedis, find_redis_server
+from labqueue.procs import Child, child_env, python_cmd, stop_all, worker_command
 from labqueue.stats import snapshot
 
 from . import db
 from .config import StoreConfig
 from .netfake import bound_socket, cannot_listen
-from .procs import Child, LogDir, StackError, child_env, python_cmd, stop_all, wait_until
-from .services import HOST, FakeServices, fake_services
+from .procs import LogDir, StackError
+from .services import HOST, FakeServices
 
-__all__ = ["FakeServices", "Stack", "StackError", "fake_services", "gunicorn_argv"]
+__all__ = ["FakeServices", "Stack", "StackError", "gunicorn_argv"]
 
 APP = "labqueue.demo.app:create_app()"
 JOBS_MODULE = "labqueue.demo.jobs"
@@ -63,7 +65,7 @@ def _gunicorn_has(setting: str) -> bool:
 
 
 def worker_argv(queues: str) -> list[str]:
-    return python_cmd("labqueue", "worker", "--queues", queues, "--import", JOBS_MODULE)
+    return worker_command(queues=queues, imports=[JOBS_MODULE])
 
 
 class Stack:
@@ -200,10 +202,11 @@ class Stack:
             fd = sock.fileno()
             argv = gunicorn_argv(f"fd://{fd}", self.web_workers, self.log_dir)
             env = child_env(self.config.to_env())
-            self.web = Child("web", argv, env, self.log_dir / "web.log", (fd,), stop_timeout=20)
+            log = self.log_dir / "web.log"
+            self.web = Child("web", argv, env, log, (fd,), stop_timeout=20, error=StackError)
             self.web.start()
-        wait_until(self.web, self._web_workers_up, self.start_timeout, "running its workers")
-        wait_until(self.web, self._healthy, self.start_timeout, "answering /healthz")
+        self.web.wait_until(self._web_workers_up, self.start_timeout, "running its workers")
+        self.web.wait_until(self._healthy, self.start_timeout, "answering /healthz")
 
     def _web_workers_up(self) -> bool:
         assert self.web is not None and self.web.pid is not None
@@ -222,11 +225,12 @@ class Stack:
             self._worker_count += 1
             name = f"worker-{self._worker_count}"
             log = self.log_dir / f"{name}.log"
-            child = Child(name, worker_argv(self.worker_queues), env, log, stop_timeout=20)
+            argv = worker_argv(self.worker_queues)
+            child = Child(name, argv, env, log, stop_timeout=20, error=StackError)
             self.workers.append(child.start())
             started.append(child)
         for child in started:
-            wait_until(child, lambda c=child: self._registered(c), self.start_timeout, "ready")
+            child.wait_until(lambda c=child: self._registered(c), self.start_timeout, "ready")
         self.queue_workers = n
 
     def _registered(self, child: Child) -> bool:

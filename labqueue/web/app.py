@@ -97,7 +97,7 @@ def create_app(connection: Any = None, config: Mapping[str, Any] | None = None) 
     app.config.update(config or {})
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if connection is None:
-        from ..server import connect
+        from ..connection import connect
 
         connection = connect(app.config["REDIS_URL"])
     app.extensions["labqueue"] = Monitor(

@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
+from .. import procs
 from ..errors import ConfigurationError, JobCrashed, JobRaised, JobTimeout
 from ..payload import Payload
 
@@ -246,8 +247,6 @@ def _become_child(parent: int) -> None:  # pragma: no cover - runs in the child
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         signal.signal(signum, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PDEATHSIG
+    procs.set_death_signal(signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)

