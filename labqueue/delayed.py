@@ -25,8 +25,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import redis
+
 from . import timefmt
 from .errors import ConfigurationError
+from .failures import Failure
 from .keys import DEFAULT_NAMESPACE, Keys
 from .payload import (
     ATTEMPTS_FIELD,
@@ -35,86 +38,10 @@ from .payload import (
     Payload,
     check_queue_name,
 )
+from .scripts import MOVE_DUE, SCHEDULE
 from .status import JobStatus, status_json
 
 log = logging.getLogger("labqueue.scheduler")
-
-#: SCHEDULE: add one payload to the second it is due in and that second to the schedule,
-#: and mark the job waiting, in one step (a reader never sees a second without its list).
-#: KEYS[1] delayed:<second>, KEYS[2] the schedule zset, KEYS[3] status key.
-#: ARGV[1] the second, ARGV[2] payload, ARGV[3] status JSON ('' = no status).
-SCHEDULE_LUA = """
-redis.call('RPUSH', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
-if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3]) end
-return 1
-"""
-
-#: MOVE_DUE: move every job due at ``now`` (up to a budget) from the schedule to the tail
-#: of its queue, and wake idle workers. Each job leaves its delayed list in the same script
-#: that pushes it, so with any number of movers a job is moved exactly once. A job without
-#: a usable "queue" goes to the failed store, never dropped. Seconds wholly past are moved
-#: whole; in the current second only jobs whose exact time has come.
-#: KEYS[1] schedule zset, KEYS[2] queues set, KEYS[3] failed list.
-#: ARGV[1] now (epoch s, float), ARGV[2] delayed key prefix, ARGV[3] queue key prefix,
-#: ARGV[4] wake-up channel, ARGV[5] budget, ARGV[6] failed_at text, ARGV[7] exact-time field.
-#: Returns {moved, soonest due time still waiting ('' = none)}.
-MOVE_DUE_LUA = """
-local now, budget = tonumber(ARGV[1]), tonumber(ARGV[5])
-local moved, woken, soonest = 0, {}, nil
-local function later(t) if soonest == nil or t < soonest then soonest = t end end
-local function move(raw, job)
-  local q = type(job) == 'table' and job['queue']
-  if type(q) ~= 'string' or q == '' or string.find(q, '[%s,%*]') then
-    redis.call('RPUSH', KEYS[3], '{"failed_at":' .. cjson.encode(ARGV[6]) ..
-      ',"payload":' .. cjson.encode(raw) .. ',"exception":"PayloadError",' ..
-      '"error":"a delayed job needs a queue name in its queue field",' ..
-      '"backtrace":[],"worker":"scheduler","queue":""}')
-    return
-  end
-  redis.call('RPUSH', ARGV[3] .. q, raw)
-  if not woken[q] then
-    woken[q] = true
-    redis.call('SADD', KEYS[2], q)
-    redis.call('PUBLISH', ARGV[4], q)
-  end
-  moved = moved + 1
-end
-local function decoded(raw)
-  local ok, job = pcall(cjson.decode, raw)
-  if ok then return job end
-  return nil
-end
-local stamps = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(now), 'LIMIT', 0, 100)
-for _, ts in ipairs(stamps) do
-  local key, second = ARGV[2] .. ts, tonumber(ts)
-  if second ~= nil and moved < budget then
-    if second + 1 <= now then
-      local items = redis.call('LRANGE', key, 0, budget - moved - 1)
-      for _, raw in ipairs(items) do move(raw, decoded(raw)) end
-      redis.call('LTRIM', key, #items, -1)
-    else
-      for _, raw in ipairs(redis.call('LRANGE', key, 0, 999)) do
-        local job = decoded(raw)
-        local at = type(job) == 'table' and tonumber(job[ARGV[7]]) or nil
-        if moved < budget and (at == nil or at <= now) then
-          redis.call('LREM', key, 1, raw)
-          move(raw, job)
-        else
-          later(at or now)
-        end
-      end
-    end
-  end
-  if redis.call('LLEN', key) == 0 then
-    redis.call('DEL', key)
-    redis.call('ZREM', KEYS[1], ts)
-  end
-end
-local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. math.floor(now), '+inf', 'LIMIT', 0, 1)
-if nxt[1] and tonumber(nxt[1]) then later(tonumber(nxt[1])) end
-return {moved, soonest and tostring(soonest) or ''}
-"""
 
 #: How many jobs one MOVE_DUE call moves at most (the script stays short; the mover loops).
 BUDGET = 1000
@@ -165,30 +92,36 @@ def push_delayed(
     second = math.floor(at)
     status_key = keys.status(payload.id) if payload.id else ""
     state = status_json(JobStatus.WAITING) if status and payload.id else ""
-    connection.register_script(SCHEDULE_LUA)(
-        [keys.delayed(second), keys.delayed_schedule, status_key or keys.delayed(second)],
-        [second, raw, state],
+    SCHEDULE.call(
+        connection,
+        (keys.delayed(second), keys.delayed_schedule, status_key or keys.delayed(second)),
+        (second, raw, state),
     )
     return raw
 
 
+#: Why a delayed job without a queue name fails (its failure record's ``error``).
+NO_QUEUE = "a delayed job needs a queue name in its queue field"
+
+
 def move_due(
-    connection: Any, keys: Keys, now: float | None = None, script: Any = None
+    connection: redis.Redis, keys: Keys, now: float | None = None
 ) -> tuple[int, float | None]:
     """Move due jobs to their queues (one script call); returns (moved, soonest still due)."""
     now = time.time() if now is None else now
-    script = script or connection.register_script(MOVE_DUE_LUA)
-    moved, soonest = script(
-        [keys.delayed_schedule, keys.queues, keys.failed],
-        [
+    unmovable = Failure(timefmt.failed_at(now), None, "PayloadError", NO_QUEUE, [], "scheduler", "")
+    moved, soonest = MOVE_DUE.call(
+        connection,
+        (keys.delayed_schedule, keys.queues, keys.failed),
+        (
             repr(now),
             keys.delayed_prefix,
             keys.queue_prefix,
             keys.wakeup_channel,
             BUDGET,
-            timefmt.failed_at(now),
             SCHEDULED_FOR_FIELD,
-        ],
+            *unmovable.halves(),
+        ),
     )
     return int(moved), float(soonest) if soonest else None
 
@@ -210,7 +143,6 @@ class DelayedMover:
         self.on_error = on_error
         self.max_pause = max_pause
         self.moved = 0
-        self._script = connection.register_script(MOVE_DUE_LUA)
 
     def start(self) -> threading.Thread:
         """One move now (so a burst worker sees what is due), then a thread for the rest."""
@@ -229,7 +161,7 @@ class DelayedMover:
         """Move what is due; returns how long to sleep before the next look."""
         try:
             while True:
-                moved, soonest = move_due(self.connection, self.keys, script=self._script)
+                moved, soonest = move_due(self.connection, self.keys)
                 self.moved += moved
                 if moved < BUDGET:
                     break

@@ -7,51 +7,21 @@ woken through a pub/sub message. ``enqueue_many`` sends any number in one round 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
-from . import wire
 from .delayed import delay_seconds, due_time, push_delayed
 from .errors import ConfigurationError, PayloadError
 from .jobs import JobRef, Registry, build_payload, job_args, registry
 from .keys import DEFAULT_NAMESPACE, Keys
 from .payload import Payload, check_queue_name, new_payload_json
+from .scripts import ENQUEUE, encoded
 from .status import JobStatus, status_json
-
-#: ENQUEUE: record the queue, push the payloads, mark each job waiting and wake idle
-#: workers, all or nothing in one step, so a worker never sees a job without its status.
-#: The wake-up goes out only when the queue was empty: a worker sleeps only after finding
-#: its queues empty, so the first push after that wakes it, and while a queue is not empty
-#: some worker is still fetching from it (busy workers never pile up wake-ups).
-#: KEYS[1] queues set, KEYS[2] the queue list, KEYS[3..] each job's status key;
-#: ARGV[1] queue name, ARGV[2] wake-up channel, ARGV[3] status JSON, ARGV[4..] each job's
-#: payload (in the order of the status keys).
-ENQUEUE_LUA = """
-redis.call('SADD', KEYS[1], ARGV[1])
-local n = 0
-for i = 3, #KEYS do
-  n = redis.call('RPUSH', KEYS[2], ARGV[i + 1])
-  redis.call('SET', KEYS[i], ARGV[3])
-end
-if n == #KEYS - 2 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
-return n
-"""
-
-ENQUEUE_SHA = hashlib.sha1(ENQUEUE_LUA.encode()).hexdigest()
-ENQUEUE_SHA_BYTES = ENQUEUE_SHA.encode()
 
 #: How many jobs one script call carries in enqueue_many (Lua's argument stack is finite).
 BULK_CHUNK = 2000
-
-
-def _encoded(values: Sequence[Any]) -> tuple[Any, ...]:
-    """Strings as UTF-8 bytes, which redis-py sends as they are (no per-call encoding)."""
-    return tuple(v.encode() if isinstance(v, str) else v for v in values)
 
 
 def _default_connection() -> Any:
@@ -76,9 +46,9 @@ class Queue:
         self.keys = Keys(namespace)
         self.registry = registry
         k = self.keys
-        # ENQUEUE_LUA's arguments that are the same for every job of this queue, encoded once
-        self._lists = _encoded([k.queues, k.queue(self.name)])
-        self._about = _encoded([self.name, k.wakeup_channel])
+        # ENQUEUE's arguments that are the same for every job of this queue, encoded once
+        self._lists = encoded([k.queues, k.queue(self.name)])
+        self._about = encoded([self.name, k.wakeup_channel])
         self._status_key = (k.status_prefix, Keys.STATUS_SUFFIX)
 
     def __repr__(self) -> str:
@@ -129,7 +99,9 @@ class Queue:
         """One payload: one EVALSHA, one round trip (the hot path)."""
         prefix, suffix = self._status_key
         status = status_json(JobStatus.WAITING)
-        self._evalsha(3, *self._lists, prefix + job_id + suffix, *self._about, status, text)
+        ENQUEUE.call(
+            self.connection, (*self._lists, prefix + job_id + suffix), (*self._about, status, text)
+        )
 
     def _push(self, payloads: list[Payload]) -> None:
         if len(payloads) == 1:
@@ -142,23 +114,14 @@ class Queue:
             pipe.execute()
 
     def _push_into(self, pipe: Any, payloads: list[Payload]) -> None:
-        """Queue ENQUEUE_LUA calls for ``payloads`` on ``pipe`` (chunks of BULK_CHUNK)."""
+        """Queue ENQUEUE calls for ``payloads`` on ``pipe`` (chunks of BULK_CHUNK)."""
         status = status_json(JobStatus.WAITING)
         prefix, suffix = self._status_key
         for start in range(0, len(payloads), BULK_CHUNK):
             chunk = payloads[start : start + BULK_CHUNK]
             keys = [*self._lists, *(prefix + p.id + suffix for p in chunk)]  # type: ignore[operator]
             argv = [*self._about, status, *(p.to_json() for p in chunk)]
-            # EVAL with the text: no NOSCRIPT to recover from halfway through a pipeline
-            pipe.execute_command("EVAL", ENQUEUE_LUA, len(keys), *keys, *argv)
-
-    def _evalsha(self, *args: Any) -> Any:
-        """ENQUEUE_LUA by its digest (no Script object, no SCRIPT EXISTS); loads it if needed."""
-        try:
-            return wire.call(self.connection, b"EVALSHA", ENQUEUE_SHA_BYTES, *args)
-        except NoScriptError:
-            self.connection.script_load(ENQUEUE_LUA)
-            return wire.call(self.connection, b"EVALSHA", ENQUEUE_SHA_BYTES, *args)
+            ENQUEUE.queue(pipe, keys, argv)
 
     # -- inspection --------------------------------------------------------------------
     def __len__(self) -> int:

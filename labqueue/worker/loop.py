@@ -40,7 +40,7 @@ from ..payload import Payload, check_queue_name
 from ..status import FINISHED_TTL, JobStatus, status_json
 from . import retry
 from .execution import Executor
-from .guard import Outage, held_job, quarantine, reregister, unavailable, without_retries
+from .guard import Outage, quarantine, reregister, unavailable, without_retries
 from .liveness import DEAD_AFTER, prune_dead_workers
 from .reliable import Fetched, ReliableFetch, WorkerSteps
 from .wakeups import DRAIN_EVERY, Wakeups
@@ -127,7 +127,7 @@ class Worker:
         self._state = "starting"
         db = int(connection.connection_pool.connection_kwargs.get("db", 0))
         self._wakeups = Wakeups(self._redis, self.keys, self.queues, db)
-        self._steps: WorkerSteps | None = None  # STEP_LUA's arguments for this process's id
+        self._steps: WorkerSteps | None = None  # STEP's arguments for this process's id
         self._steps_for = 0
 
     @property
@@ -214,14 +214,14 @@ class Worker:
             if not self._outage.wait(self._redis, self._stop):
                 raise _Interrupted  # stopped meanwhile: a pruner puts our job back
             try:
-                held = held_job(self._redis, self.keys, self.id)
+                held = self._fetcher.held(self.id)
                 if done and done.job_id and held and held.job_id == done.job_id:
                     self._finish_and_fetch(done, fetch=False)
                     held = None
                 done = None
                 reregister(self._redis, self.keys, self.id)
                 self._outage.back()
-                return None if held is None else Fetched(held.queue, held.raw)
+                return held
             except redis.RedisError as again:
                 if not unavailable(again):
                     raise
