@@ -181,6 +181,7 @@ class DelayedJob:
     queue: str | None
     raw: str
     payload: Payload | None  #: None when the payload cannot be read
+    position: int = 0  #: its place in its second's list
 
     @property
     def attempts(self) -> int:
@@ -209,7 +210,7 @@ class DelayedJob:
         return f"{when} (in {max(left, 0):.0f}s) {self.queue or '?'}: {what}{retry}"
 
 
-def _delayed_job(second: float, raw: str) -> DelayedJob:
+def _delayed_job(second: float, raw: str, position: int) -> DelayedJob:
     try:
         payload: Payload | None = Payload.from_json(raw)
     except Exception:
@@ -217,21 +218,45 @@ def _delayed_job(second: float, raw: str) -> DelayedJob:
     extra = payload.extra if payload else {}
     at, queue = extra.get(SCHEDULED_FOR_FIELD), extra.get(QUEUE_FIELD)
     due = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else second
-    return DelayedJob(due, queue if isinstance(queue, str) else None, raw, payload)
+    return DelayedJob(due, queue if isinstance(queue, str) else None, raw, payload, position)
+
+
+def read_delayed(
+    connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE, limit: int = 1000
+) -> tuple[list[DelayedJob], int]:
+    """Up to ``limit`` delayed jobs, soonest first by their exact due time, and how many
+    wait in all: the one reader of the schedule (``labqueue delayed``, the monitor, the
+    notebooks); three round trips however many seconds hold jobs."""
+    keys = Keys(namespace)
+    stamps = connection.zrange(keys.delayed_schedule, 0, -1, withscores=True)
+    lists = [keys.delayed_prefix + str(member) for member, _second in stamps]
+    with connection.pipeline(transaction=False) as pipe:
+        for key in lists:
+            pipe.llen(key)
+        counts = [int(c) for c in pipe.execute()] if lists else []
+    wanted: list[tuple[float, str, int]] = []  # (second, its list, how many to read)
+    left = limit
+    for (_member, second), key, count in zip(stamps, lists, counts, strict=True):
+        if min(count, left) > 0:
+            wanted.append((float(second), key, min(count, left)))
+            left -= min(count, left)
+    with connection.pipeline(transaction=False) as pipe:
+        for _second, key, take in wanted:
+            pipe.lrange(key, 0, take - 1)
+        raws = pipe.execute() if wanted else []
+    jobs = [
+        _delayed_job(second, raw, i)
+        for (second, _key, _take), found in zip(wanted, raws, strict=True)
+        for i, raw in enumerate(found)
+    ]
+    return sorted(jobs, key=lambda d: d.due), sum(counts)
 
 
 def delayed_jobs(
-    connection: Any, namespace: str = DEFAULT_NAMESPACE, limit: int = 1000
+    connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE, limit: int = 1000
 ) -> list[DelayedJob]:
-    """Up to ``limit`` delayed jobs, soonest first."""
-    keys = Keys(namespace)
-    out: list[DelayedJob] = []
-    for member, second in connection.zrange(keys.delayed_schedule, 0, -1, withscores=True):
-        if len(out) >= limit:
-            break
-        raws = connection.lrange(keys.delayed_prefix + str(member), 0, limit - len(out) - 1)
-        out += [_delayed_job(second, r) for r in raws]
-    return sorted(out, key=lambda d: d.due)
+    """Up to ``limit`` delayed jobs, soonest first (see :func:`read_delayed`)."""
+    return read_delayed(connection, namespace, limit)[0]
 
 
 def run_scheduler(

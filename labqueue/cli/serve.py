@@ -142,13 +142,13 @@ def child_command(ctx: click.Context) -> list[str]:
 
 def release_child(conn: Any, namespace: str, queues: str) -> Callable[[int], object]:
     """Unregister a dead child worker and put its job back (the supervisor saw it die)."""
-    from ..keys import Keys
+    from ..keys import Keys, WorkerId
     from ..worker import parse_queues
     from ..worker.reliable import ReliableFetch
 
-    fetcher, names = ReliableFetch(conn, Keys(namespace)), ",".join(parse_queues(queues))
+    fetcher, names = ReliableFetch(conn, Keys(namespace)), parse_queues(queues)
     host = socket.gethostname()
-    return lambda pid: fetcher.release(f"{host}:{pid}:{names}", time.time())
+    return lambda pid: fetcher.release(str(WorkerId.of(host, pid, names)), time.time())
 
 
 @click.command()

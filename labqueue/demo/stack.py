@@ -29,7 +29,7 @@ import labqueue
 from labqueue.connection import redact
 from labqueue.embedded import EmbeddedRedis, find_redis_server
 from labqueue.procs import Child, child_env, python_cmd, stop_all, worker_command
-from labqueue.stats import snapshot
+from labqueue.stats import read_workers
 
 from . import db
 from .config import StoreConfig
@@ -234,7 +234,7 @@ class Stack:
         self.queue_workers = n
 
     def _registered(self, child: Child) -> bool:
-        return any(w.id.split(":")[1] == str(child.pid) for w in snapshot(self.redis).workers)
+        return any(w.pid == str(child.pid) for w in read_workers(self.redis))
 
     # -- while up ----------------------------------------------------------------------
     def first_dead(self) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 
 from .. import timefmt
-from ..keys import Keys
+from ..keys import Keys, WorkerId
 from .reliable import ReliableFetch
 
 log = logging.getLogger("labqueue.worker")
@@ -50,10 +50,9 @@ def is_dead(
     hostname: str | None = None,
 ) -> bool:
     """Judge one worker id ``host:pid:queues`` by what Redis and this host know of it."""
-    host, _, rest = worker_id.partition(":")
-    pid_text = rest.partition(":")[0]
-    here = host == (hostname or socket.gethostname())
-    if here and pid_text.isdigit() and not pid_alive(int(pid_text)):
+    who = WorkerId.parse(worker_id)
+    here = who.host == (hostname or socket.gethostname())
+    if here and who.process is not None and not pid_alive(who.process):
         return True
     beat_ts = timefmt.parse(beat) if beat else None
     if beat_ts is not None:

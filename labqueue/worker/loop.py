@@ -35,7 +35,7 @@ from ..delayed import DelayedMover
 from ..errors import ConfigurationError
 from ..failures import Failure
 from ..jobs import Registry, registry
-from ..keys import DEFAULT_NAMESPACE, Keys
+from ..keys import DEFAULT_NAMESPACE, Keys, WorkerId
 from ..payload import Payload, check_queue_name
 from ..status import FINISHED_TTL, JobStatus, status_json
 from . import retry
@@ -132,7 +132,8 @@ class Worker:
 
     @property
     def id(self) -> str:
-        return f"{self.hostname}:{os.getpid()}:{','.join(self.queues)}"
+        """``host:pid:queues``, as Resque names a worker (the pid of the running process)."""
+        return str(WorkerId.of(self.hostname, os.getpid(), self.queues))
 
     def __repr__(self) -> str:
         return f"Worker({self.id!r})"
