@@ -23,7 +23,7 @@ from typing import Any
 
 import redis
 
-from ..errors import JobRaised
+from ..errors import JobRaised, PayloadError
 from ..jobs import DEFAULT_BACKOFF
 from ..keys import Keys
 from ..payload import ATTEMPTS_FIELD, QUEUE_FIELD, SCHEDULED_FOR_FIELD, Payload
@@ -84,7 +84,10 @@ def plan(
     extra = {**payload.extra, ATTEMPTS_FIELD: attempt}
     if due is not None:
         extra.update({QUEUE_FIELD: queue, SCHEDULED_FOR_FIELD: due})
-    raw = dataclasses.replace(payload, extra=extra).to_json()
+    try:
+        raw = dataclasses.replace(payload, extra=extra).to_json()
+    except PayloadError:  # readable here, not writable as JSON (NaN from another producer)
+        return None
     return RetryPlan(payload.id, queue, raw, attempt, due)
 
 
