@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import re
 import tomllib
 from pathlib import Path
@@ -51,6 +52,23 @@ def test_public_names_are_exactly_all() -> None:
     modules = {n for n in public if type(getattr(labqueue, n)).__name__ == "module"}
     assert set(labqueue.__all__) == public - modules
     assert all(hasattr(labqueue, n) for n in labqueue.__all__)
+
+
+def test_version_and_the_typed_marker_ship_with_the_package() -> None:
+    assert labqueue.__version__ == importlib.metadata.version("labqueue")
+    assert (ROOT / "labqueue" / "py.typed").is_file()
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "py.typed" in package_data["package-data"]["labqueue"]
+
+
+def test_usage_mistakes_are_also_the_matching_built_in_errors() -> None:
+    assert issubclass(labqueue.ConfigurationError, ValueError)
+    assert issubclass(labqueue.JobNotFound, LookupError)
+    errors = [
+        v for v in vars(labqueue).values() if isinstance(v, type) and issubclass(v, Exception)
+    ]
+    assert all(issubclass(e, labqueue.LabqueueError) for e in errors)
+    assert all(e.__name__ in (labqueue.errors.__doc__ or "") for e in errors)
 
 
 def core_modules() -> list[Path]:

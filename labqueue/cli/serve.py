@@ -42,7 +42,7 @@ def redis_cmd(port: int) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
-    while not stop["now"] and embedded.process and embedded.process.poll() is None:
+    while not stop["now"] and embedded.running:
         time.sleep(0.2)
     embedded.stop()
     click.echo("redis-server stopped.", err=True)

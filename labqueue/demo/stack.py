@@ -146,8 +146,8 @@ class Stack:
     def pids(self) -> dict[str, int]:
         """Every process the stack started (gunicorn's workers are the web's children)."""
         out = {c.name: c.pid for c in self.children() if c.pid is not None}
-        if self._redis is not None and self._redis.process is not None:
-            out["redis"] = self._redis.process.pid
+        if self._redis is not None and self._redis.pid is not None:
+            out["redis"] = self._redis.pid
         return out
 
     # -- up ----------------------------------------------------------------------------
@@ -242,7 +242,7 @@ class Stack:
         for child in self.children():
             if not child.alive:
                 return child.name
-        if self._redis is not None and (self._redis.process is None or self._redis.process.poll()):
+        if self._redis is not None and not self._redis.running:
             return "redis"
         return None
 

@@ -149,7 +149,7 @@ class Lab:
     def start_redis(self) -> None:
         """Start it again on the same port, in the same directory (its AOF reloads)."""
         embedded = self._need_server()
-        if embedded.process is not None and embedded.process.poll() is None:
+        if embedded.running:
             return
         embedded.process = None
         restarted = EmbeddedRedis(

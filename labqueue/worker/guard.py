@@ -64,10 +64,6 @@ class Outage:
         self._since: float | None = None
         self._lock = threading.Lock()
 
-    @property
-    def down(self) -> bool:
-        return self._since is not None
-
     def note(self, exc: BaseException) -> None:
         """Redis failed us: log it if this starts an outage, else stay quiet."""
         with self._lock:

@@ -43,7 +43,6 @@ class Supervisor:
         self.children: list[subprocess.Popen[bytes]] = []
         self.signals: list[int] = []  #: signals received, forwarded to every child in order
         self.told: dict[int, int] = {}  #: child pid -> how many of those it has been sent
-        self.restarts = 0
         #: with --burst a child that exits 0 has emptied the queues: it is done, not dead
         self.burst = "--burst" in command
 
@@ -67,7 +66,6 @@ class Supervisor:
                 continue
             log.warning("worker %d exited with %s; starting another", child.pid, child.returncode)
             self.on_exit(child.pid)
-            self.restarts += 1
             time.sleep(pause)
             self.children[i] = self._start()
             pause = min(pause * 2, MAX_PAUSE)
