@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,7 +56,9 @@ def test_password_url_reaches_a_password_protected_server() -> None:
         assert "wrong" not in str(info.value)
     finally:
         private.stop()
-    assert not embedded.answers(private.port)
+    with socket.socket() as held:  # bound, not listening: nothing can answer there
+        held.bind(("127.0.0.1", 0))
+        assert not embedded.answers(held.getsockname()[1])
 
 
 def test_clone_keeps_every_setting_but_the_overrides(redis_url: str) -> None:
