@@ -5,6 +5,8 @@ than the command itself when the command is a small script call on loopback. For
 ``redis.Redis`` client, :func:`call` packs the RESP array itself and reads the one reply;
 any other client (fakeredis, a single-connection client) takes ``execute_command``. No
 retry: a command cut off by a dropped connection raises instead of being sent twice.
+``pool.get_connection()`` without a command name is redis-py 5.3's (hence ``redis>=5.3``:
+on 5.2 every enqueue and worker step would raise TypeError).
 """
 
 from __future__ import annotations
