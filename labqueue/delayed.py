@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -83,7 +83,12 @@ def delay_seconds(seconds: float) -> float:
 
 
 def push_delayed(
-    connection: Any, keys: Keys, queue: str, payload: Payload, at: float, status: bool = True
+    connection: redis.Redis,
+    keys: Keys,
+    queue: str,
+    payload: Payload,
+    at: float,
+    status: bool = True,
 ) -> str:
     """Put ``payload`` in the schedule, due at ``at``, for ``queue``; returns its raw JSON."""
     check_queue_name(queue)
@@ -131,7 +136,7 @@ class DelayedMover:
 
     def __init__(
         self,
-        connection: Any,
+        connection: redis.Redis,
         keys: Keys,
         stop: threading.Event,
         on_error: Callable[[Exception], None],
@@ -228,7 +233,9 @@ def read_delayed(
     wait in all: the one reader of the schedule (``labqueue delayed``, the monitor, the
     notebooks); three round trips however many seconds hold jobs."""
     keys = Keys(namespace)
-    stamps = connection.zrange(keys.delayed_schedule, 0, -1, withscores=True)
+    stamps = cast(
+        "list[tuple[str, float]]", connection.zrange(keys.delayed_schedule, 0, -1, withscores=True)
+    )
     lists = [keys.delayed_prefix + str(member) for member, _second in stamps]
     with connection.pipeline(transaction=False) as pipe:
         for key in lists:
@@ -260,7 +267,9 @@ def delayed_jobs(
 
 
 def run_scheduler(
-    connection: Any, namespace: str = DEFAULT_NAMESPACE, stop: threading.Event | None = None
+    connection: redis.Redis,
+    namespace: str = DEFAULT_NAMESPACE,
+    stop: threading.Event | None = None,
 ) -> int:
     """``labqueue scheduler``: move due jobs until ``stop`` is set; returns how many moved."""
     stop = stop or threading.Event()

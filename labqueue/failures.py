@@ -136,7 +136,7 @@ def record_digest(raw: str | bytes) -> str:
 class FailedStore:
     """List, requeue and remove failure records."""
 
-    def __init__(self, connection: Any, namespace: str = DEFAULT_NAMESPACE) -> None:
+    def __init__(self, connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> None:
         self.connection = connection
         self.keys = Keys(namespace)
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
+import redis
+
 from .errors import ConfigurationError, NotAJob, PayloadError, UnknownJobClass
 from .payload import Payload, check_class_name
 
@@ -45,7 +47,7 @@ class Job:
     #: exceptions worth a retry; any other fails the job at once
     retry_on: tuple[type[BaseException], ...] = (Exception,)
 
-    def __init__(self, payload: Payload, queue: str, connection: Any = None) -> None:
+    def __init__(self, payload: Payload, queue: str, connection: redis.Redis | None = None) -> None:
         self.payload = payload
         #: the worker's Redis client, for jobs that need Redis themselves
         self.connection = connection

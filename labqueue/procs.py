@@ -126,7 +126,7 @@ def stop(proc: subprocess.Popen[Any], grace: float = 5.0, *, group: bool = False
 
 
 def wait_until(
-    ready: Callable[[], T],
+    ready: Callable[[], T | None],
     timeout: float,
     *,
     interval: float = 0.05,
@@ -168,13 +168,11 @@ def child_env(extra: Mapping[str, str]) -> dict[str, str]:
 _WORKER_FLAGS = {"imports": "--import"}
 
 
-def worker_command(**options: object) -> list[str]:
-    """``python -m labqueue worker`` with ``options``: the one place its command line is built.
-
-    A keyword is the option's name with underscores (``poll_interval=0.2`` ->
-    ``--poll-interval 0.2``; ``imports`` -> ``--import``); True is a bare flag, False and
-    None are left out, a list or tuple repeats the option.
-    """
+def worker_args(**options: object) -> list[str]:
+    """``labqueue worker``'s arguments for ``options``: a keyword is the option's name with
+    underscores (``poll_interval=0.2`` -> ``--poll-interval 0.2``; ``imports`` ->
+    ``--import``); True is a bare flag, False and None are left out, a list or tuple repeats
+    the option."""
     args: list[str] = []
     for name, value in options.items():
         flag = _WORKER_FLAGS.get(name, "--" + name.replace("_", "-"))
@@ -186,7 +184,13 @@ def worker_command(**options: object) -> list[str]:
             args += [a for v in value for a in (flag, str(v))]
         else:
             args += [flag, str(value)]
-    return python_cmd("labqueue", "worker", *args)
+    return args
+
+
+def worker_command(*args: str, **options: object) -> list[str]:
+    """``python -m labqueue worker`` with ``args`` as they are and ``options`` as
+    :func:`worker_args` writes them: the one place its command line is built."""
+    return python_cmd("labqueue", "worker", *args, *worker_args(**options))
 
 
 @dataclass
@@ -250,7 +254,7 @@ class Child:
         self.wait_stopped(timeout)
 
     def wait_until(
-        self, ready: Callable[[], T], timeout: float, what: str, interval: float = 0.05
+        self, ready: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05
     ) -> T:
         """Poll ``ready()`` until truthy; :meth:`died` if the child exits or time runs out."""
         return wait_until(

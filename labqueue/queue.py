@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import redis
+
 from .delayed import delay_seconds, due_time, push_delayed
 from .errors import ConfigurationError, PayloadError
 from .jobs import JobRef, Registry, build_payload, job_args, registry
@@ -24,7 +26,7 @@ from .status import JobStatus, status_json
 BULK_CHUNK = 2000
 
 
-def _default_connection() -> Any:
+def _default_connection() -> redis.Redis:
     from .connection import connect
 
     return connect()
@@ -36,7 +38,7 @@ class Queue:
     def __init__(
         self,
         name: str = "default",
-        connection: Any = None,
+        connection: redis.Redis | None = None,
         *,
         namespace: str = DEFAULT_NAMESPACE,
         registry: Registry = registry,
@@ -140,13 +142,14 @@ class Queue:
             try:
                 out.append(Payload.from_json(raw))
             except PayloadError:
-                out.append(raw)
+                out.append(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
         return out
 
     def clear(self) -> int:
         """Drop every waiting job; returns how many there were."""
         with self.connection.pipeline() as pipe:
-            pipe.llen(self.keys.queue(self.name)).delete(self.keys.queue(self.name))
+            pipe.llen(self.keys.queue(self.name))
+            pipe.delete(self.keys.queue(self.name))
             return int(pipe.execute()[0])
 
 
@@ -170,10 +173,11 @@ def enqueue_together(pushes: Sequence[tuple[Queue, Payload]]) -> list[str]:
     return [p.id for _, p in pushes]  # type: ignore[misc]
 
 
-def queues(connection: Any = None, namespace: str = DEFAULT_NAMESPACE) -> list[str]:
+def queues(connection: redis.Redis | None = None, namespace: str = DEFAULT_NAMESPACE) -> list[str]:
     """Names of every known queue, sorted."""
     conn = connection if connection is not None else _default_connection()
-    return sorted(conn.smembers(Keys(namespace).queues))
+    names = conn.smembers(Keys(namespace).queues)
+    return sorted(n.decode() if isinstance(n, bytes) else n for n in names)
 
 
 class JobScheduler:
@@ -182,7 +186,9 @@ class JobScheduler:
     ``JobScheduler().set_job_class(..).set_job_data(..).set_queue(..).schedule()``
     """
 
-    def __init__(self, connection: Any = None, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+    def __init__(
+        self, connection: redis.Redis | None = None, *, namespace: str = DEFAULT_NAMESPACE
+    ) -> None:
         self.connection = connection
         self.namespace = namespace
         self._job: JobRef | None = None

@@ -124,8 +124,10 @@ def read_workers(connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) ->
     trips however many workers."""
     keys = Keys(namespace)
     with connection.pipeline(transaction=False) as pipe:
-        ids, beats = pipe.smembers(keys.workers).hgetall(keys.heartbeat).execute()
-    ids = sorted(map(str, ids))
+        pipe.smembers(keys.workers)
+        pipe.hgetall(keys.heartbeat)
+        members, beats = pipe.execute()
+    ids = sorted(map(str, members))
     with connection.pipeline(transaction=False) as pipe:
         for wid in ids:
             _read_worker(pipe, keys, wid)
@@ -142,12 +144,16 @@ def _workers(
     ]
 
 
-def snapshot(connection: Any, namespace: str = DEFAULT_NAMESPACE) -> Snapshot:
+def snapshot(connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> Snapshot:
     """Everything ``labqueue stats`` prints: two round trips, however many queues."""
     keys = Keys(namespace)
     with connection.pipeline(transaction=False) as pipe:
-        pipe.smembers(keys.queues).smembers(keys.workers).hgetall(keys.heartbeat)
-        pipe.get(keys.stat("processed")).get(keys.stat("failed")).llen(keys.failed)
+        pipe.smembers(keys.queues)
+        pipe.smembers(keys.workers)
+        pipe.hgetall(keys.heartbeat)
+        pipe.get(keys.stat("processed"))
+        pipe.get(keys.stat("failed"))
+        pipe.llen(keys.failed)
         pipe.zrange(keys.delayed_schedule, 0, -1)
         names, workers, beats, processed, failed, n_failed, stamps = pipe.execute()
     names, workers = sorted(map(str, names)), sorted(map(str, workers))

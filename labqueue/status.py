@@ -7,7 +7,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+
+import redis
 
 from .errors import JobNotFound
 from .keys import Keys
@@ -81,7 +82,7 @@ def running_json(now: float) -> str:
     return cached[1]
 
 
-def get_status(connection: Any, job_id: str, keys: Keys | None = None) -> StatusRecord:
+def get_status(connection: redis.Redis, job_id: str, keys: Keys | None = None) -> StatusRecord:
     """The status of a job; JobNotFound if it has none (unknown, or expired after a day)."""
     keys = keys or Keys()
     raw = connection.get(keys.status(job_id))
@@ -93,7 +94,7 @@ def get_status(connection: Any, job_id: str, keys: Keys | None = None) -> Status
 
 
 def get_statuses(
-    connection: Any, job_ids: Sequence[str], keys: Keys | None = None
+    connection: redis.Redis, job_ids: Sequence[str], keys: Keys | None = None
 ) -> dict[str, StatusRecord | None]:
     """The statuses of several jobs in one round trip (MGET); None for a job that has none."""
     keys = keys or Keys()

@@ -25,7 +25,7 @@ def pack(*args: bytes | str | int) -> bytes:
     return b"".join(out)
 
 
-def direct(client: Any) -> bool:
+def direct(client: redis.Redis) -> bool:
     """True when ``client`` is a plain pooled redis-py client (the fast path applies)."""
     return (
         isinstance(client, redis.Redis)
@@ -34,7 +34,7 @@ def direct(client: Any) -> bool:
     )
 
 
-def call(client: Any, *args: bytes | str | int) -> Any:
+def call(client: redis.Redis, *args: bytes | str | int) -> Any:
     """Run one command and return its reply (errors raised as redis-py raises them)."""
     if not direct(client):
         return client.execute_command(*args)

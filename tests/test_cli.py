@@ -93,9 +93,9 @@ def test_worker_concurrency_forwards_every_option_to_its_children(
     started: list[list[str]] = []
 
     class Recorder:
-        def __init__(self, command: list[str], concurrency: int, *rest: Any) -> None:
+        def __init__(self, child_args: list[str], concurrency: int, *rest: Any) -> None:
             assert concurrency == 3
-            started.append(command)
+            started.append(child_args)
 
         def run(self) -> int:
             return 0
@@ -106,10 +106,10 @@ def test_worker_concurrency_forwards_every_option_to_its_children(
     given += ["--fork", "--verbose", "--namespace", "shop"]
     result = run("worker", *given)
     assert result.exit_code == 0, result.output
-    [command] = started
-    assert command[1:4] == ["-m", "labqueue", "worker"] and "--concurrency" not in command
+    [args] = started
+    assert "--concurrency" not in args and "-c" not in args
     parent = serve.worker.make_context("worker", given).params
-    child = serve.worker.make_context("worker", command[4:]).params
+    child = serve.worker.make_context("worker", args).params
     options = {p.name for p in serve.worker.params} - {"concurrency", "url"}
     assert {k: child[k] for k in options} == {k: parent[k] for k in options}
     assert (

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import redis
 
 from ..connection import connection_url
 from ..embedded import EmbeddedRedis, find_redis_server
 from ..errors import ConfigurationError
-from ..procs import worker_command
+from ..procs import worker_args
 from .base import common, open_connection
 
 
@@ -120,8 +121,8 @@ def worker(
         if shared is None:
             raise ConfigurationError("--concurrency needs a redis-server (fakeredis is in-process)")
         env = {**os.environ, "REDIS_URL": shared}
-        cmd = child_command(click.get_current_context())
-        sys.exit(Supervisor(cmd, concurrency, env, release_child(conn, namespace, queues)).run())
+        args = child_args(click.get_current_context())
+        sys.exit(Supervisor(args, concurrency, env, release_child(conn, namespace, queues)).run())
     w = Worker(
         queues,
         conn,
@@ -133,14 +134,14 @@ def worker(
     w.work(burst=burst)
 
 
-def child_command(ctx: click.Context) -> list[str]:
-    """The command line of one child of ``worker -c N``: every option this command was given
+def child_args(ctx: click.Context) -> list[str]:
+    """The arguments of one child of ``worker -c N``: every option this command was given
     (whatever options it has), but the concurrency, and the URL (children get REDIS_URL)."""
     options = {k: v for k, v in ctx.params.items() if k not in ("concurrency", "url")}
-    return worker_command(**options)
+    return worker_args(**options)
 
 
-def release_child(conn: Any, namespace: str, queues: str) -> Callable[[int], object]:
+def release_child(conn: redis.Redis, namespace: str, queues: str) -> Callable[[int], object]:
     """Unregister a dead child worker and put its job back (the supervisor saw it die)."""
     from ..keys import Keys, WorkerId
     from ..worker import parse_queues

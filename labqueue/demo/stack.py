@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +231,7 @@ class Stack:
             self.workers.append(child.start())
             started.append(child)
         for child in started:
-            child.wait_until(lambda c=child: self._registered(c), self.start_timeout, "ready")
+            child.wait_until(partial(self._registered, child), self.start_timeout, "ready")
         self.queue_workers = n
 
     def _registered(self, child: Child) -> bool:

@@ -313,7 +313,8 @@ class Lab:
         self, job_id: str, timeout: float = 20.0, every: float = 0.01
     ) -> list[tuple[float, JobStatus]]:
         """The job's status changes from now until it completes or fails: (seconds, status)."""
-        start, seen = time.monotonic(), []
+        start = time.monotonic()
+        seen: list[tuple[float, JobStatus]] = []
         while time.monotonic() - start < timeout:
             status = get_status(self.redis, job_id).status
             if not seen or seen[-1][1] != status:

@@ -20,7 +20,6 @@ import base64
 import logging
 import threading
 import time
-from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -79,7 +78,7 @@ class Outage:
         if since is not None:
             log.warning("%s: Redis is back after %.1f s", self.who, time.monotonic() - since)
 
-    def wait(self, connection: Any, stop: threading.Event) -> bool:
+    def wait(self, connection: redis.Redis, stop: threading.Event) -> bool:
         """Sleep with a growing pause until Redis answers PING; False if ``stop`` came first."""
         pause = 0.1
         while not stop.is_set():
@@ -95,7 +94,7 @@ class Outage:
         return False
 
 
-def reregister(connection: Any, keys: Keys, worker_id: str) -> None:
+def reregister(connection: redis.Redis, keys: Keys, worker_id: str) -> None:
     """Be a registered, beating worker again (a restarted Redis may have forgotten us)."""
     now = time.time()
     with connection.pipeline() as pipe:
@@ -105,7 +104,7 @@ def reregister(connection: Any, keys: Keys, worker_id: str) -> None:
         pipe.execute()
 
 
-def quarantine(connection: Any, keys: Keys, worker_id: str) -> bool:
+def quarantine(connection: redis.Redis, keys: Keys, worker_id: str) -> bool:
     """Fail the unreadable (not UTF-8) job this worker holds; True if there was one."""
     key = keys.inprogress(worker_id)
     raw = connection.execute_command("HGET", key, "payload", **{NEVER_DECODE: True})

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import Any
 
 import psutil
+import redis
 
 from .. import timefmt
 from ..keys import Keys, WorkerId
@@ -61,7 +61,11 @@ def is_dead(
 
 
 def prune_dead_workers(
-    connection: Any, keys: Keys, me: str = "", dead_after: float = DEAD_AFTER, scan: bool = True
+    connection: redis.Redis,
+    keys: Keys,
+    me: str = "",
+    dead_after: float = DEAD_AFTER,
+    scan: bool = True,
 ) -> list[str]:
     """Release every dead worker (requeueing its job); returns the ids released.
 
@@ -79,9 +83,9 @@ def prune_dead_workers(
             found = connection.scan_iter(match=prefix + "*", count=500)
             holders = {str(k)[len(prefix) :] for k in found}
         with connection.pipeline() as pipe:
-            registered_raw, beats_raw = (
-                pipe.smembers(keys.workers).hgetall(keys.heartbeat).execute()
-            )
+            pipe.smembers(keys.workers)
+            pipe.hgetall(keys.heartbeat)
+            registered_raw, beats_raw = pipe.execute()
         registered = {str(w) for w in registered_raw}
         beats = {str(k): str(v) for k, v in beats_raw.items()}
         now = time.time()

@@ -88,7 +88,7 @@ class Worker:
     def __init__(
         self,
         queues: str | Sequence[str] = "*",
-        connection: Any = None,
+        connection: redis.Redis | None = None,
         *,
         namespace: str = DEFAULT_NAMESPACE,
         registry: Registry = registry,
@@ -337,7 +337,7 @@ class Worker:
     def _install_signals(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
             return {}
-        old = {}
+        old: dict[int, Any] = {}
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             old[signum] = signal.signal(signum, self._on_signal)
         return old

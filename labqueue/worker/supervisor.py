@@ -26,17 +26,16 @@ MAX_PAUSE = 30.0
 
 
 class Supervisor:
-    """Runs ``command`` (a ``labqueue worker`` command line, see
-    :func:`labqueue.procs.worker_command`) ``concurrency`` times, in ``env``."""
+    """Runs ``labqueue worker child_args...`` ``concurrency`` times, in ``env``."""
 
     def __init__(
         self,
-        command: list[str],
+        child_args: list[str],
         concurrency: int,
         env: dict[str, str],
         on_exit: Callable[[int], object] = lambda pid: None,
     ) -> None:
-        self.command = list(command)
+        self.command = procs.worker_command(*child_args)
         self.on_exit = on_exit
         self.concurrency = concurrency
         self.env = env
@@ -44,7 +43,7 @@ class Supervisor:
         self.signals: list[int] = []  #: signals received, forwarded to every child in order
         self.told: dict[int, int] = {}  #: child pid -> how many of those it has been sent
         #: with --burst a child that exits 0 has emptied the queues: it is done, not dead
-        self.burst = "--burst" in command
+        self.burst = "--burst" in child_args
 
     @property
     def stopping(self) -> bool:
