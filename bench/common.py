@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,6 +14,7 @@ from typing import IO, Any
 
 import psutil
 
+from labqueue import procs
 from labqueue.payload import Payload
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -139,6 +138,10 @@ class Workers:
                     + " | ".join(tail)
                 )
 
+    def running(self) -> bool:
+        """Whether every worker process still runs."""
+        return all(proc.poll() is None for proc in self.procs)
+
     def cpu_seconds(self) -> float:
         """CPU seconds (user + system) the worker processes have used, all threads."""
         times = [psutil.Process(p.pid).cpu_times() for p in self.procs]
@@ -151,22 +154,15 @@ class Workers:
 
     def stop(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            procs.terminate(proc)
         for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            procs.wait_stopped(proc, grace=10)
         for log in self.logs:
             log.close()
         self.procs, self.logs = [], []
 
 
-def python_module(module: str, *args: str) -> list[str]:
-    """The command running ``python -m module args`` with this interpreter."""
-    return [sys.executable, "-m", module, *args]
+python_module = procs.python_cmd
 
 
 def wait_until(
@@ -176,18 +172,22 @@ def wait_until(
 
     Raises BenchError when ``timeout`` passes or a worker process exits first.
     """
-    deadline = time.monotonic() + timeout
-    next_check = 0.0
-    while True:
-        if done():
-            return time.perf_counter()
+    next_check = [0.0]
+
+    def alive() -> bool:  # every 0.5 s, not every poll
         now = time.monotonic()
-        if now > deadline:
-            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
-        if workers is not None and now > next_check:
-            workers.check()
-            next_check = now + 0.5
-        time.sleep(POLL)
+        if workers is None or now < next_check[0]:
+            return True
+        next_check[0] = now + 0.5
+        return workers.running()
+
+    def failed(_why: str) -> Exception:
+        if workers is not None:
+            workers.check()  # a worker exited: its BenchError, with the end of its output
+        return BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    procs.wait_until(done, timeout, interval=POLL, alive=alive, fail=failed)
+    return time.perf_counter()
 
 
 class CpuMeter:

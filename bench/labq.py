@@ -13,6 +13,7 @@ from typing import Any
 
 from labqueue import Queue
 from labqueue.keys import Keys
+from labqueue.procs import worker_command
 
 from .common import (
     BENCH_QUEUE,
@@ -21,7 +22,6 @@ from .common import (
     Context,
     System,
     Workers,
-    python_module,
     wait_until,
 )
 from .jobs import Noop, Probe
@@ -45,10 +45,7 @@ class Labqueue(System):
         self.queue.enqueue_many(Noop, items)
 
     def worker_commands(self, count: int) -> list[list[str]]:
-        command = python_module(
-            "labqueue", "worker", "--queues", BENCH_QUEUE, "--import", "bench.jobs",
-            "--url", self.ctx.url,
-        )  # fmt: skip
+        command = worker_command(queues=BENCH_QUEUE, imports=["bench.jobs"], url=self.ctx.url)
         return [command] * count
 
     def _counter(self, name: str) -> int:

@@ -19,7 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from labqueue.server import EmbeddedRedis, client_for, find_redis_server
+from labqueue.connection import client_for
+from labqueue.embedded import EmbeddedRedis, find_redis_server
 
 from . import plot, report, rounds
 from .common import REPO_ROOT, BenchError, Context, System

@@ -8,7 +8,11 @@ One import is enough for the notebooks::
         .set_job_data({"to_name": "Samir"}).set_queue("default").schedule()
 """
 
+import importlib.metadata as _metadata
+
+from .connection import connect, connection_url
 from .errors import (
+    ChildFailed,
     ConfigurationError,
     ConnectionFailed,
     JobCrashed,
@@ -26,11 +30,17 @@ from .jobs import Job, Registry, job, registry
 from .keys import Keys
 from .payload import Payload
 from .queue import JobScheduler, Queue, enqueue_together, queues
-from .server import connect, connection_url
 from .status import JobStatus, StatusRecord, get_status, get_statuses
 from .worker import Worker
 
+try:
+    #: The installed version (package metadata); "0+unknown" when run from a bare checkout.
+    __version__ = _metadata.version("labqueue")
+except _metadata.PackageNotFoundError:  # pragma: no cover - not installed
+    __version__ = "0+unknown"
+
 __all__ = [
+    "ChildFailed",
     "ConfigurationError",
     "ConnectionFailed",
     "FailedStore",

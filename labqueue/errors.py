@@ -1,12 +1,14 @@
 """Every error labqueue raises, under one root.
 
     LabqueueError                 the root: catch this to catch them all
-    ├── ConfigurationError        a bad URL, conflicting or empty arguments
-    ├── ConnectionFailed          Redis is not reachable at the URL given
+    ├── ConfigurationError        a bad URL, conflicting or empty arguments (also a ValueError)
+    ├── ConnectionFailed          connect() cannot reach Redis, or start the embedded one
     ├── PayloadError              a payload cannot be built or read (not JSON, no class, ...)
     │   └── UnknownJobClass       a payload names a class that is not registered
     ├── NotAJob                   a Python class that is not a labqueue Job was given
-    ├── JobNotFound               no job (status, failure) with that id
+    ├── JobNotFound               no job (status, failure) with that id (also a LookupError)
+    ├── ChildFailed               a child process (a redis-server, a worker) died or never
+    │                             became ready
     └── JobFailed                 how a job failed when the worker could not see it raise
         ├── JobTimeout            it ran over its time limit and was stopped
         ├── JobCrashed            its process died (--fork: segfault, os._exit, killed)
@@ -14,6 +16,14 @@
 
 Each message is one line that says what went wrong and what to do about it; the CLI
 prints it as it is and exits non-zero.
+
+What passes through unwrapped: once connected, Redis's own errors reach the caller as
+redis-py raises them (``redis.RedisError``: ``redis.ConnectionError`` and
+``redis.TimeoutError`` when Redis goes away mid-way, ``redis.ResponseError`` for a reply
+such as OOM or WRONGTYPE); a worker waits those out instead (:mod:`labqueue.worker.guard`),
+and the CLI prints them in one line too. A job's own exception is recorded in the failed
+store, not raised. Python's ``TypeError`` for a wrong call (a missing argument) is left as
+it is.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ class LabqueueError(Exception):
     """The root of every labqueue error."""
 
 
-class ConfigurationError(LabqueueError):
+class ConfigurationError(LabqueueError, ValueError):
     """A setting or argument is invalid or contradicts another one."""
 
 
@@ -43,8 +53,12 @@ class NotAJob(LabqueueError):
     """A class given as a job does not subclass labqueue.Job."""
 
 
-class JobNotFound(LabqueueError):
+class JobNotFound(LabqueueError, LookupError):
     """No job, status or failure record exists with the given id."""
+
+
+class ChildFailed(LabqueueError):
+    """A child process labqueue started died, or did not become ready in time."""
 
 
 class JobFailed(LabqueueError):

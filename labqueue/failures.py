@@ -6,6 +6,7 @@ Resque writes it, so resque-web lists labqueue's failures and labqueue lists Res
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -20,6 +21,9 @@ from .errors import JobNotFound, JobRaised
 from .keys import DEFAULT_NAMESPACE, Keys
 from .payload import ATTEMPTS_FIELD, dumps
 from .status import JobStatus, status_json
+
+#: What stands for the payload in :meth:`Failure.halves` (a string no payload is).
+_HOLE = "\x00payload\x00"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,13 @@ class Failure:
         except UnicodeEncodeError:  # lone surrogates from a payload's escapes: keep them escaped
             text = json.dumps(record, separators=(",", ":"))
         return text
+
+    def halves(self) -> tuple[str, str]:
+        """This record's JSON cut where its payload goes, for a Lua script that has the
+        payload and pastes it (as a JSON string) between the two halves."""
+        text = dataclasses.replace(self, payload=_HOLE).to_json()
+        before, _, after = text.partition(dumps(_HOLE))
+        return before, after
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Failure:
@@ -125,7 +136,7 @@ def record_digest(raw: str | bytes) -> str:
 class FailedStore:
     """List, requeue and remove failure records."""
 
-    def __init__(self, connection: Any, namespace: str = DEFAULT_NAMESPACE) -> None:
+    def __init__(self, connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> None:
         self.connection = connection
         self.keys = Keys(namespace)
 

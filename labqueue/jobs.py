@@ -23,12 +23,16 @@ Without names a class is registered under its dotted Python name (``module.Class
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
-from .errors import ConfigurationError, NotAJob, UnknownJobClass
+import redis
+
+from .errors import ConfigurationError, NotAJob, PayloadError, UnknownJobClass
 from .payload import Payload, check_class_name
-from .retry import DEFAULT_BACKOFF
+
+#: resque-retry's ExponentialBackoff schedule, in seconds (a job class's default backoff).
+DEFAULT_BACKOFF: tuple[float, ...] = (0, 60, 600, 3600, 10800, 21600)
 
 
 class Job:
@@ -43,7 +47,7 @@ class Job:
     #: exceptions worth a retry; any other fails the job at once
     retry_on: tuple[type[BaseException], ...] = (Exception,)
 
-    def __init__(self, payload: Payload, queue: str, connection: Any = None) -> None:
+    def __init__(self, payload: Payload, queue: str, connection: redis.Redis | None = None) -> None:
         self.payload = payload
         #: the worker's Redis client, for jobs that need Redis themselves
         self.connection = connection
@@ -103,15 +107,29 @@ class Registry:
             self.register(job)
         return self._primary[job]
 
-    def names(self) -> list[str]:
-        return sorted(self._by_name)
-
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
 
 #: The registry workers use unless given another.
 registry = Registry()
+
+#: What names a job to enqueue: a registered Job subclass, or a class name as producers write it.
+JobRef = type[Job] | str
+
+
+def job_args(args: Sequence[Any], data: dict[str, Any]) -> list[Any]:
+    """A payload's ``args``: keyword data become php-resque's ``[{...}]``, positional Ruby's."""
+    if args and data:
+        raise PayloadError(
+            "pass either keyword data (php-resque style) or positional args (Ruby style), not both"
+        )
+    return [data] if data else list(args)
+
+
+def build_payload(job: JobRef, args: Sequence[Any], data: dict[str, Any], reg: Registry) -> Payload:
+    """A new payload for ``job`` (see :func:`job_args`), named as ``reg`` names it."""
+    return Payload.new(reg.name_of(job), job_args(args, data))
 
 
 @overload

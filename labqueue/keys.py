@@ -7,9 +7,40 @@ never trips over them. No other module writes a key literal.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 DEFAULT_NAMESPACE = "resque"
+
+
+@dataclass(frozen=True)
+class WorkerId:
+    """A worker's id as Resque writes it, ``host:pid:queue1,queue2``: the member of
+    ``resque:workers`` and the tail of every per-worker key. Parsed and formatted here only.
+    """
+
+    host: str
+    pid: str  #: digits for labqueue, Resque and php-resque workers; kept as text
+    queues: tuple[str, ...]
+
+    @classmethod
+    def of(cls, host: str, pid: int, queues: Sequence[str]) -> WorkerId:
+        return cls(host, str(pid), tuple(queues))
+
+    @classmethod
+    def parse(cls, text: str) -> WorkerId:
+        """Any id, whoever wrote it: what is missing is empty (``"h"`` has no pid, no queues)."""
+        host, _, rest = text.partition(":")
+        pid, _, queues = rest.partition(":")
+        return cls(host, pid, tuple(queues.split(",")) if queues else ())
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}:{','.join(self.queues)}"
+
+    @property
+    def process(self) -> int | None:
+        """The pid as a number (None when the id carries none)."""
+        return int(self.pid) if self.pid.isdigit() else None
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,14 @@ def new_job_id() -> str:
 #: The encoder json.dumps(separators=(",", ":"), ensure_ascii=False) builds on every call,
 #: built once (encoding keeps no state between calls, so it is safe to share).
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+#: The same, refusing NaN and Infinity: what payloads are written with. Python reads them,
+#: Ruby's and PHP's JSON parsers refuse them, so a job carrying one could run here only.
+_STRICT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON, as Resque writes it."""
+    """Compact JSON, as Resque writes it (for showing and for records read elsewhere: NaN
+    passes through here; payloads are written strictly)."""
     return _ENCODER.encode(value)
 
 
@@ -95,7 +99,7 @@ class Payload:
             if self._is_fresh():
                 text = _fresh_text(self.class_name, self.args, self.id, self.queue_time)  # type: ignore[arg-type]
             else:
-                text = dumps(self.to_dict())
+                text = _STRICT.encode(self.to_dict())
         except (TypeError, ValueError) as exc:
             raise _not_json(self.class_name, exc) from None
         return _within_limit(text, self.class_name)
@@ -150,23 +154,26 @@ def new_payload_json(class_name: str, args: list[Any]) -> tuple[str, str]:
 
 
 def _fresh_text(class_name: str, args: list[Any], job_id: str, queue_time: float) -> str:
-    """dumps(to_dict()) of a payload with an id, a finite float queue_time and no extra
-    field: the same text, written without the dict."""
+    """The strict dumps(to_dict()) of a payload with an id, a finite float queue_time and no
+    extra field: the same text, written without the dict."""
     return (
-        f'{{"class":{_json_string(class_name)},"args":{dumps(args)},'
+        f'{{"class":{_json_string(class_name)},"args":{_STRICT.encode(args)},'
         f'"id":{_json_string(job_id)},"queue_time":{float.__repr__(queue_time)}}}'
     )
 
 
 def _not_json(class_name: str, exc: Exception) -> PayloadError:
     return PayloadError(
-        f"job arguments for {class_name} must be JSON (str, int, float, bool, "
-        f"None, list, dict): {exc}"
+        f"job arguments for {class_name} must be JSON (str, int, float but not NaN or "
+        f"Infinity, bool, None, list, dict): {exc}"
     )
 
 
 def _within_limit(text: str, class_name: str) -> str:
-    size = len(text.encode())
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError as exc:  # a lone surrogate: no UTF-8 for it, so no JSON
+        raise PayloadError(f"job arguments for {class_name} are not UTF-8 text: {exc}") from None
     if size > MAX_PAYLOAD_BYTES:
         raise PayloadError(
             f"payload for {class_name} is {size} bytes, over the "

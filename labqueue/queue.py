@@ -7,72 +7,29 @@ woken through a pub/sub message. ``enqueue_many`` sends any number in one round 
 
 from __future__ import annotations
 
-import hashlib
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from redis.exceptions import NoScriptError
+import redis
 
-from . import wire
+from .delayed import delay_seconds, due_time, push_delayed
 from .errors import ConfigurationError, PayloadError
-from .jobs import Job, Registry, registry
+from .jobs import JobRef, Registry, build_payload, job_args, registry
 from .keys import DEFAULT_NAMESPACE, Keys
 from .payload import Payload, check_queue_name, new_payload_json
+from .scripts import ENQUEUE, encoded
 from .status import JobStatus, status_json
-
-#: ENQUEUE: record the queue, push the payloads, mark each job waiting and wake idle
-#: workers, all or nothing in one step, so a worker never sees a job without its status.
-#: The wake-up goes out only when the queue was empty: a worker sleeps only after finding
-#: its queues empty, so the first push after that wakes it, and while a queue is not empty
-#: some worker is still fetching from it (busy workers never pile up wake-ups).
-#: KEYS[1] queues set, KEYS[2] the queue list, KEYS[3..] each job's status key;
-#: ARGV[1] queue name, ARGV[2] wake-up channel, ARGV[3] status JSON, ARGV[4..] each job's
-#: payload (in the order of the status keys).
-ENQUEUE_LUA = """
-redis.call('SADD', KEYS[1], ARGV[1])
-local n = 0
-for i = 3, #KEYS do
-  n = redis.call('RPUSH', KEYS[2], ARGV[i + 1])
-  redis.call('SET', KEYS[i], ARGV[3])
-end
-if n == #KEYS - 2 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
-return n
-"""
-
-ENQUEUE_SHA = hashlib.sha1(ENQUEUE_LUA.encode()).hexdigest()
-ENQUEUE_SHA_BYTES = ENQUEUE_SHA.encode()
 
 #: How many jobs one script call carries in enqueue_many (Lua's argument stack is finite).
 BULK_CHUNK = 2000
 
-JobRef = type[Job] | str
 
-
-def _encoded(values: Sequence[Any]) -> tuple[Any, ...]:
-    """Strings as UTF-8 bytes, which redis-py sends as they are (no per-call encoding)."""
-    return tuple(v.encode() if isinstance(v, str) else v for v in values)
-
-
-def _default_connection() -> Any:
-    from .server import connect
+def _default_connection() -> redis.Redis:
+    from .connection import connect
 
     return connect()
-
-
-def job_args(args: Sequence[Any], data: dict[str, Any]) -> list[Any]:
-    """A payload's ``args``: keyword data become php-resque's ``[{...}]``, positional Ruby's."""
-    if args and data:
-        raise PayloadError(
-            "pass either keyword data (php-resque style) or positional args (Ruby style), not both"
-        )
-    return [data] if data else list(args)
-
-
-def build_payload(job: JobRef, args: Sequence[Any], data: dict[str, Any], reg: Registry) -> Payload:
-    """A new payload (see :func:`job_args`)."""
-    arg_list = job_args(args, data)
-    return Payload.new(reg.name_of(job), arg_list)
 
 
 class Queue:
@@ -81,7 +38,7 @@ class Queue:
     def __init__(
         self,
         name: str = "default",
-        connection: Any = None,
+        connection: redis.Redis | None = None,
         *,
         namespace: str = DEFAULT_NAMESPACE,
         registry: Registry = registry,
@@ -91,9 +48,9 @@ class Queue:
         self.keys = Keys(namespace)
         self.registry = registry
         k = self.keys
-        # ENQUEUE_LUA's arguments that are the same for every job of this queue, encoded once
-        self._lists = _encoded([k.queues, k.queue(self.name)])
-        self._about = _encoded([self.name, k.wakeup_channel])
+        # ENQUEUE's arguments that are the same for every job of this queue, encoded once
+        self._lists = encoded([k.queues, k.queue(self.name)])
+        self._about = encoded([self.name, k.wakeup_channel])
         self._status_key = (k.status_prefix, Keys.STATUS_SUFFIX)
 
     def __repr__(self) -> str:
@@ -127,22 +84,26 @@ class Queue:
         return [p.id for p in payloads]  # type: ignore[misc]
 
     def enqueue_at(self, when: float | datetime, job: JobRef, /, *args: Any, **data: Any) -> str:
-        """Enqueue at ``when`` (epoch seconds or a datetime); returns the id. See scheduler."""
-        from .scheduler import enqueue_at
+        """Enqueue at ``when`` (epoch seconds or a datetime); returns the id.
 
-        return enqueue_at(self, when, job, *args, **data)
+        The job waits in resque-scheduler's layout (:mod:`labqueue.delayed`), status waiting.
+        """
+        at = due_time(when)
+        payload = build_payload(job, args, data, self.registry)
+        push_delayed(self.connection, self.keys, self.name, payload, at)
+        return payload.id  # type: ignore[return-value]
 
     def enqueue_in(self, seconds: float, job: JobRef, /, *args: Any, **data: Any) -> str:
-        """Enqueue in ``seconds`` from now; returns the id. See :mod:`labqueue.scheduler`."""
-        from .scheduler import enqueue_in
-
-        return enqueue_in(self, seconds, job, *args, **data)
+        """Enqueue in ``seconds`` from now; returns the id (see :meth:`enqueue_at`)."""
+        return self.enqueue_at(time.time() + delay_seconds(seconds), job, *args, **data)
 
     def _push_one(self, job_id: str, text: str) -> None:
         """One payload: one EVALSHA, one round trip (the hot path)."""
         prefix, suffix = self._status_key
         status = status_json(JobStatus.WAITING)
-        self._evalsha(3, *self._lists, prefix + job_id + suffix, *self._about, status, text)
+        ENQUEUE.call(
+            self.connection, (*self._lists, prefix + job_id + suffix), (*self._about, status, text)
+        )
 
     def _push(self, payloads: list[Payload]) -> None:
         if len(payloads) == 1:
@@ -155,23 +116,14 @@ class Queue:
             pipe.execute()
 
     def _push_into(self, pipe: Any, payloads: list[Payload]) -> None:
-        """Queue ENQUEUE_LUA calls for ``payloads`` on ``pipe`` (chunks of BULK_CHUNK)."""
+        """Queue ENQUEUE calls for ``payloads`` on ``pipe`` (chunks of BULK_CHUNK)."""
         status = status_json(JobStatus.WAITING)
         prefix, suffix = self._status_key
         for start in range(0, len(payloads), BULK_CHUNK):
             chunk = payloads[start : start + BULK_CHUNK]
             keys = [*self._lists, *(prefix + p.id + suffix for p in chunk)]  # type: ignore[operator]
             argv = [*self._about, status, *(p.to_json() for p in chunk)]
-            # EVAL with the text: no NOSCRIPT to recover from halfway through a pipeline
-            pipe.execute_command("EVAL", ENQUEUE_LUA, len(keys), *keys, *argv)
-
-    def _evalsha(self, *args: Any) -> Any:
-        """ENQUEUE_LUA by its digest (no Script object, no SCRIPT EXISTS); loads it if needed."""
-        try:
-            return wire.call(self.connection, b"EVALSHA", ENQUEUE_SHA_BYTES, *args)
-        except NoScriptError:
-            self.connection.script_load(ENQUEUE_LUA)
-            return wire.call(self.connection, b"EVALSHA", ENQUEUE_SHA_BYTES, *args)
+            ENQUEUE.queue(pipe, keys, argv)
 
     # -- inspection --------------------------------------------------------------------
     def __len__(self) -> int:
@@ -190,13 +142,14 @@ class Queue:
             try:
                 out.append(Payload.from_json(raw))
             except PayloadError:
-                out.append(raw)
+                out.append(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
         return out
 
     def clear(self) -> int:
         """Drop every waiting job; returns how many there were."""
         with self.connection.pipeline() as pipe:
-            pipe.llen(self.keys.queue(self.name)).delete(self.keys.queue(self.name))
+            pipe.llen(self.keys.queue(self.name))
+            pipe.delete(self.keys.queue(self.name))
             return int(pipe.execute()[0])
 
 
@@ -220,10 +173,11 @@ def enqueue_together(pushes: Sequence[tuple[Queue, Payload]]) -> list[str]:
     return [p.id for _, p in pushes]  # type: ignore[misc]
 
 
-def queues(connection: Any = None, namespace: str = DEFAULT_NAMESPACE) -> list[str]:
+def queues(connection: redis.Redis | None = None, namespace: str = DEFAULT_NAMESPACE) -> list[str]:
     """Names of every known queue, sorted."""
     conn = connection if connection is not None else _default_connection()
-    return sorted(conn.smembers(Keys(namespace).queues))
+    names = conn.smembers(Keys(namespace).queues)
+    return sorted(n.decode() if isinstance(n, bytes) else n for n in names)
 
 
 class JobScheduler:
@@ -232,7 +186,9 @@ class JobScheduler:
     ``JobScheduler().set_job_class(..).set_job_data(..).set_queue(..).schedule()``
     """
 
-    def __init__(self, connection: Any = None, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+    def __init__(
+        self, connection: redis.Redis | None = None, *, namespace: str = DEFAULT_NAMESPACE
+    ) -> None:
         self.connection = connection
         self.namespace = namespace
         self._job: JobRef | None = None

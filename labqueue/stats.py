@@ -1,4 +1,5 @@
-"""The numbers everything else shows: one snapshot, read in one round trip."""
+"""The numbers everything else shows: one snapshot, read in two round trips, and the one
+reader of registered workers."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import redis
+
 from . import timefmt
-from .keys import DEFAULT_NAMESPACE, Keys
+from .keys import DEFAULT_NAMESPACE, Keys, WorkerId
 
 
 @dataclass(frozen=True)
@@ -20,8 +23,15 @@ class WorkerInfo:
     busy: bool
     queue: str | None = None  #: the queue of the job it runs
     job_class: str | None = None
-    run_at: str | None = None
+    run_at: str | None = None  #: when it took the job (Resque's text)
     heartbeat_age: float | None = None  #: seconds since its last beat (None: never beat)
+    host: str = ""
+    pid: str = ""
+    started: float | None = None  #: when it started (epoch s)
+    heartbeat: float | None = None  #: its last beat (epoch s)
+    processed: int = 0  #: jobs it finished (its own counter)
+    failed: int = 0  #: of which failed
+    payload: str | None = None  #: the JSON of the job it runs (the busy record, if unreadable)
 
 
 @dataclass(frozen=True)
@@ -58,28 +68,92 @@ def _int(value: Any) -> int:
     return int(value) if value else 0
 
 
-def _worker(wid: str, busy_raw: Any, beat: Any, now: float) -> WorkerInfo:
-    parts = wid.split(":", 2)
-    queues = parts[2].split(",") if len(parts) == 3 else []
+#: How many replies per worker :func:`_read_worker` queues.
+_PER_WORKER = 4
+
+
+def _read_worker(pipe: Any, keys: Keys, wid: str) -> None:
+    pipe.get(keys.worker(wid)).get(keys.worker_started(wid))
+    pipe.get(keys.stat("processed", wid)).get(keys.stat("failed", wid))
+
+
+def _busy(raw: Any) -> tuple[str | None, str | None, str | None, str | None]:
+    """(queue, run_at, payload JSON, class) of a busy record ``{queue, run_at, payload}``."""
+    try:
+        busy = json.loads(raw)
+        payload, queue, run_at = busy.get("payload"), busy.get("queue"), busy.get("run_at")
+    except (ValueError, AttributeError):  # not a record: show it as it is
+        return None, None, str(raw), None
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    cls = payload.get("class") if isinstance(payload, dict) else None
+    return (
+        queue if isinstance(queue, str) else None,
+        None if run_at is None else str(run_at),
+        text,
+        cls if isinstance(cls, str) else None,
+    )
+
+
+def _worker(wid: str, replies: list[Any], beat: Any, now: float) -> WorkerInfo:
+    busy_raw, started, processed, failed = replies
+    who = WorkerId.parse(wid)
     beat_ts = timefmt.parse(str(beat)) if beat else None
     age = round(now - beat_ts, 1) if beat_ts is not None else None
-    if not busy_raw:
-        return WorkerInfo(wid, queues, False, heartbeat_age=age)
-    try:
-        busy = json.loads(busy_raw)
-        payload = busy.get("payload")
-        cls = payload.get("class") if isinstance(payload, dict) else None
-        return WorkerInfo(wid, queues, True, busy.get("queue"), cls, busy.get("run_at"), age)
-    except (ValueError, AttributeError):
-        return WorkerInfo(wid, queues, True, heartbeat_age=age)
+    queue, run_at, payload, cls = _busy(busy_raw) if busy_raw else (None, None, None, None)
+    return WorkerInfo(
+        wid,
+        list(who.queues),
+        bool(busy_raw),
+        queue,
+        cls,
+        run_at,
+        age,
+        host=who.host,
+        pid=who.pid,
+        started=timefmt.parse(str(started)) if started else None,
+        heartbeat=beat_ts,
+        processed=_int(processed),
+        failed=_int(failed),
+        payload=payload,
+    )
 
 
-def snapshot(connection: Any, namespace: str = DEFAULT_NAMESPACE) -> Snapshot:
+def read_workers(connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> list[WorkerInfo]:
+    """Every registered worker, sorted by id, with its job, heartbeat, start and counters:
+    the one reader of workers (``labqueue stats``, the monitor, the notebooks); two round
+    trips however many workers."""
+    keys = Keys(namespace)
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.smembers(keys.workers)
+        pipe.hgetall(keys.heartbeat)
+        members, beats = pipe.execute()
+    ids = sorted(map(str, members))
+    with connection.pipeline(transaction=False) as pipe:
+        for wid in ids:
+            _read_worker(pipe, keys, wid)
+        replies = pipe.execute() if ids else []
+    return _workers(ids, replies, beats, time.time())
+
+
+def _workers(
+    ids: list[str], replies: list[Any], beats: dict[Any, Any], now: float
+) -> list[WorkerInfo]:
+    n = _PER_WORKER
+    return [
+        _worker(wid, replies[n * i : n * i + n], beats.get(wid), now) for i, wid in enumerate(ids)
+    ]
+
+
+def snapshot(connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> Snapshot:
     """Everything ``labqueue stats`` prints: two round trips, however many queues."""
     keys = Keys(namespace)
     with connection.pipeline(transaction=False) as pipe:
-        pipe.smembers(keys.queues).smembers(keys.workers).hgetall(keys.heartbeat)
-        pipe.get(keys.stat("processed")).get(keys.stat("failed")).llen(keys.failed)
+        pipe.smembers(keys.queues)
+        pipe.smembers(keys.workers)
+        pipe.hgetall(keys.heartbeat)
+        pipe.get(keys.stat("processed"))
+        pipe.get(keys.stat("failed"))
+        pipe.llen(keys.failed)
         pipe.zrange(keys.delayed_schedule, 0, -1)
         names, workers, beats, processed, failed, n_failed, stamps = pipe.execute()
     names, workers = sorted(map(str, names)), sorted(map(str, workers))
@@ -87,12 +161,12 @@ def snapshot(connection: Any, namespace: str = DEFAULT_NAMESPACE) -> Snapshot:
         for name in names:
             pipe.llen(keys.queue(name))
         for wid in workers:
-            pipe.get(keys.worker(wid))
+            _read_worker(pipe, keys, wid)
         for ts in stamps:
             pipe.llen(keys.delayed(int(float(ts))))
         replies = pipe.execute()
-    n, m = len(names), len(names) + len(workers)
-    depths, busy, delayed = replies[:n], replies[n:m], replies[m:]
+    n, m = len(names), len(names) + _PER_WORKER * len(workers)
+    depths, per_worker, delayed = replies[:n], replies[n:m], replies[m:]
     now = time.time()
     return Snapshot(
         time=now,
@@ -101,5 +175,5 @@ def snapshot(connection: Any, namespace: str = DEFAULT_NAMESPACE) -> Snapshot:
         failed=_int(failed),
         failed_store=int(n_failed),
         delayed=sum(map(int, delayed)),
-        workers=[_worker(w, b, beats.get(w), now) for w, b in zip(workers, busy, strict=True)],
+        workers=_workers(workers, per_worker, beats, now),
     )

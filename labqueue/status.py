@@ -7,7 +7,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+
+import redis
 
 from .errors import JobNotFound
 from .keys import Keys
@@ -66,7 +67,22 @@ def status_json(status: JobStatus, started: float | None = None) -> str:
     return _status_text(status, time.time(), started)
 
 
-def get_status(connection: Any, job_id: str, keys: Keys | None = None) -> StatusRecord:
+#: The last second running_json() formatted, and its text: a worker asks once per job.
+_running_cache: tuple[int, str] = (-1, "")
+
+
+def running_json(now: float) -> str:
+    """The status JSON of a job a worker takes at ``now`` (running, started then): what the
+    worker's fetch writes, formatted once per second."""
+    global _running_cache
+    second = int(now)
+    cached = _running_cache
+    if cached[0] != second:
+        cached = _running_cache = (second, _status_text(JobStatus.RUNNING, second, second))
+    return cached[1]
+
+
+def get_status(connection: redis.Redis, job_id: str, keys: Keys | None = None) -> StatusRecord:
     """The status of a job; JobNotFound if it has none (unknown, or expired after a day)."""
     keys = keys or Keys()
     raw = connection.get(keys.status(job_id))
@@ -78,7 +94,7 @@ def get_status(connection: Any, job_id: str, keys: Keys | None = None) -> Status
 
 
 def get_statuses(
-    connection: Any, job_ids: Sequence[str], keys: Keys | None = None
+    connection: redis.Redis, job_ids: Sequence[str], keys: Keys | None = None
 ) -> dict[str, StatusRecord | None]:
     """The statuses of several jobs in one round trip (MGET); None for a job that has none."""
     keys = keys or Keys()

@@ -5,6 +5,8 @@ than the command itself when the command is a small script call on loopback. For
 ``redis.Redis`` client, :func:`call` packs the RESP array itself and reads the one reply;
 any other client (fakeredis, a single-connection client) takes ``execute_command``. No
 retry: a command cut off by a dropped connection raises instead of being sent twice.
+``pool.get_connection()`` without a command name is redis-py 5.3's (hence ``redis>=5.3``:
+on 5.2 every enqueue and worker step would raise TypeError).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def pack(*args: bytes | str | int) -> bytes:
     return b"".join(out)
 
 
-def direct(client: Any) -> bool:
+def direct(client: redis.Redis) -> bool:
     """True when ``client`` is a plain pooled redis-py client (the fast path applies)."""
     return (
         isinstance(client, redis.Redis)
@@ -32,7 +34,7 @@ def direct(client: Any) -> bool:
     )
 
 
-def call(client: Any, *args: bytes | str | int) -> Any:
+def call(client: redis.Redis, *args: bytes | str | int) -> Any:
     """Run one command and return its reply (errors raised as redis-py raises them)."""
     if not direct(client):
         return client.execute_command(*args)

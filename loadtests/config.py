@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labqueue.server import redact
+from labqueue.connection import redact
 
 from .shapes import DEFAULT_SCENARIOS, Scenario, customise, presets, rate_steps, user_steps
 

@@ -3,15 +3,13 @@ reaches the runner only and the runner stops Locust and its forked workers in or
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from labqueue.server import free_port
+from labqueue import procs
+from labqueue.embedded import free_port
 
 from .shapes import SCENARIO_ENV, Scenario
 
@@ -23,9 +21,7 @@ LOCUST_CONF = PACKAGE_DIR / "locust.conf"
 def locust_command(host: str, out: Path, processes: int = 1, stop_timeout: float = 10) -> list[str]:
     """The Locust CLI for one scenario. ``stop_timeout``: when the shape ends, users finish
     the request they are in (closed loop) instead of dropping it unrecorded."""
-    cmd = [
-        sys.executable,
-        "-m",
+    cmd = procs.python_cmd(
         "locust",
         "--config",
         str(LOCUST_CONF),
@@ -42,7 +38,7 @@ def locust_command(host: str, out: Path, processes: int = 1, stop_timeout: float
         str(out / "logs" / "locust.log"),
         "--stop-timeout",
         f"{stop_timeout:g}",
-    ]
+    )
     if processes > 1:
         # the master listens for its forked workers on loopback, on a free port (not on every
         # interface at 5557, which two runs on one machine would fight over)
@@ -93,6 +89,7 @@ class LocustProcess:
                 stdout=console,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=procs.die_with_parent(),
             )
         self.started = time.monotonic()
         return self
@@ -110,17 +107,5 @@ class LocustProcess:
         """TERM the group (Locust writes its CSVs and quits), KILL it if it lingers."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self._signal(signal.SIGTERM)
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.proc.wait(5)
-        self._signal(signal.SIGKILL)  # forked workers left behind, if any
-        return self.proc.returncode
-
-    def _signal(self, signum: int) -> None:
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signum)
+        # the whole group: forked workers left behind are killed too
+        return procs.stop(self.proc, grace, group=True)

@@ -209,7 +209,7 @@ class Runner:
         """The run's Redis: --redis-url, else a private redis-server for the whole run."""
         if self.cfg.redis_url:
             return self.cfg.redis_url
-        from labqueue.server import EmbeddedRedis, find_redis_server
+        from labqueue.embedded import EmbeddedRedis, find_redis_server
 
         binary = find_redis_server()
         if binary is None:

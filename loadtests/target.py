@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from labqueue.server import redact
+from labqueue.connection import redact
 
 from .config import RunConfig
 

@@ -12,7 +12,7 @@ import fakeredis
 import pytest
 import redis
 
-from labqueue.server import EmbeddedRedis, find_redis_server
+from labqueue.embedded import EmbeddedRedis, find_redis_server
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import redis
 
 from labqueue.keys import Keys
+from labqueue.procs import worker_command
 
 K = Keys()
 
@@ -30,10 +30,8 @@ class Workers:
     def start(self, *extra: str) -> subprocess.Popen[bytes]:
         self.started += 1
         log = (self.logs / f"worker-{self.started}.log").open("wb")
-        cmd = [sys.executable, "-m", "labqueue", "worker", "--poll-interval", "0.1"]
-        proc = subprocess.Popen(
-            [*cmd, *self.args, *extra], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        cmd = worker_command("--poll-interval", "0.1", *self.args, *extra)
+        proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.procs.append(proc)
         return proc

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from labqueue.server import find_redis_server
+from labqueue.embedded import find_redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

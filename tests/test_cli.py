@@ -14,8 +14,7 @@ from click.testing import CliRunner
 from jobs_for_tests import DONE, FailingJob
 
 import labqueue
-import labqueue.server
-import labqueue.supervisor
+import labqueue.connection
 from labqueue.cli import main
 
 
@@ -96,7 +95,7 @@ def test_a_private_server_is_announced_on_stderr_but_never_into_json(
     real: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.setattr(labqueue.server, "connect", lambda url=None: real)  # as if embedded
+    monkeypatch.setattr(labqueue.connection, "connect", lambda url=None: real)  # as if embedded
     runner = CliRunner()
     told = runner.invoke(main, ["stats"])
     assert told.exit_code == 0 and "private redis-server at redis://127.0.0.1:" in told.stderr
@@ -132,24 +131,39 @@ def test_verbose_worker_logs_each_job_at_debug(
     assert re.fullmatch(rf"tests\.Record {job_id}: done in \d+\.\d{{3}} s", done)
 
 
-def test_worker_concurrency_hands_its_children_every_option(
+def test_worker_concurrency_forwards_every_option_to_its_children(
     run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: dict[str, Any] = {}
+    """`worker -c N` starts N `labqueue worker` processes with every option it was given
+    (--verbose too), whatever options the command has: the child's command line, parsed
+    by the same command, gives the parent's options back."""
+    from labqueue.cli import serve
+    from labqueue.worker import supervisor
 
-    class Supervisor:
-        def __init__(self, args: list[str], n: int, env: dict[str, str], release: Any) -> None:
-            seen.update(args=args, n=n, url=env["REDIS_URL"])
+    started: list[list[str]] = []
+
+    class Recorder:
+        def __init__(self, child_args: list[str], concurrency: int, *rest: Any) -> None:
+            assert concurrency == 3
+            started.append(child_args)
 
         def run(self) -> int:
             return 0
 
-    monkeypatch.setattr(labqueue.supervisor, "Supervisor", Supervisor)
-    options = ["-Q", "a,b", "--import", "jobs_for_tests", "--burst", "--timeout", "5", "--fork"]
-    result = run("worker", "-c", "2", *options, "-v", "--namespace", "ns")
+    monkeypatch.setattr(supervisor, "Supervisor", Recorder)
+    given = ["-c", "3", "-Q", "high,low", "--burst", "--import", "jobs_for_tests"]
+    given += ["--import", "fault_jobs", "--poll-interval", "0.3", "--timeout", "4.5"]
+    given += ["--fork", "--verbose", "--namespace", "shop"]
+    result = run("worker", *given)
     assert result.exit_code == 0, result.output
-    assert seen["n"] == 2 and seen["url"].startswith("redis://127.0.0.1:")
-    assert seen["args"] == [
-        *("--queues", "a,b", "--burst", "--import", "jobs_for_tests", "--poll-interval", "1.0"),
-        *("--timeout", "5.0", "--fork", "--verbose", "--namespace", "ns"),
-    ]
+    [args] = started
+    assert "--concurrency" not in args and "-c" not in args
+    parent = serve.worker.make_context("worker", given).params
+    child = serve.worker.make_context("worker", args).params
+    options = {p.name for p in serve.worker.params} - {"concurrency", "url"}
+    assert {k: child[k] for k in options} == {k: parent[k] for k in options}
+    assert (
+        parent["verbose"]
+        and parent["fork"]
+        and parent["imports"] == ("jobs_for_tests", "fault_jobs")
+    )

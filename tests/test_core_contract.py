@@ -13,7 +13,7 @@ from jobs_for_tests import DONE, SEEN, FailingJob, Record, Slow, StatusProbe, Te
 
 import labqueue
 from labqueue.keys import Keys
-from labqueue.reliable import ReliableFetch
+from labqueue.worker.reliable import ReliableFetch
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "resque-vectors.json").read_text())
 K = Keys()

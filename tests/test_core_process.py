@@ -16,6 +16,7 @@ from waiting import wait_for
 
 import labqueue
 from labqueue.keys import Keys
+from labqueue.procs import worker_command
 
 K = Keys()
 STARTED = "labqueue-test:started"
@@ -81,8 +82,8 @@ def test_idle_worker_hears_a_foreign_push_without_polling(
     real: redis.Redis, worker_env: dict[str, str]
 ) -> None:
     """A Resque producer publishes nothing: the push event itself wakes the worker."""
-    cmd = [sys.executable, "-m", "labqueue", "worker", "--import", "jobs_for_tests"]
-    proc = subprocess.Popen([*cmd, "--queues", "default", "--poll-interval", "60"], env=worker_env)
+    cmd = worker_command(imports=["jobs_for_tests"], queues="default", poll_interval=60)
+    proc = subprocess.Popen(cmd, env=worker_env)
     try:
         wait_for(lambda: real.smembers(K.workers), what="the worker to register")
         time.sleep(0.5)  # let it go to sleep on its subscription

@@ -18,7 +18,7 @@ from fault_tools import K, leftovers, statuses, workers
 from waiting import wait_for
 
 import labqueue
-from labqueue.server import EmbeddedRedis, find_redis_server, free_port
+from labqueue.embedded import EmbeddedRedis, find_redis_server, free_port
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
-from labqueue.server import find_redis_server
+from labqueue.embedded import find_redis_server
 from loadtests import results
 from loadtests.schedule import arrivals
 from loadtests.shapes import Scenario

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import re
 import tomllib
 from pathlib import Path
@@ -51,6 +52,23 @@ def test_public_names_are_exactly_all() -> None:
     modules = {n for n in public if type(getattr(labqueue, n)).__name__ == "module"}
     assert set(labqueue.__all__) == public - modules
     assert all(hasattr(labqueue, n) for n in labqueue.__all__)
+
+
+def test_version_and_the_typed_marker_ship_with_the_package() -> None:
+    assert labqueue.__version__ == importlib.metadata.version("labqueue")
+    assert (ROOT / "labqueue" / "py.typed").is_file()
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "py.typed" in package_data["package-data"]["labqueue"]
+
+
+def test_usage_mistakes_are_also_the_matching_built_in_errors() -> None:
+    assert issubclass(labqueue.ConfigurationError, ValueError)
+    assert issubclass(labqueue.JobNotFound, LookupError)
+    errors = [
+        v for v in vars(labqueue).values() if isinstance(v, type) and issubclass(v, Exception)
+    ]
+    assert all(issubclass(e, labqueue.LabqueueError) for e in errors)
+    assert all(e.__name__ in (labqueue.errors.__doc__ or "") for e in errors)
 
 
 def core_modules() -> list[Path]:
@@ -137,15 +155,9 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(sorted(g) for g in groups)
 
 
-#: Circles another branch removes (seams-core: queue <-> scheduler); delete when merged.
-PENDING: list[list[str]] = [["labqueue.queue", "labqueue.scheduler"]]
-
-
 def test_no_import_cycles_inside_the_package() -> None:
     cycles = import_cycles(import_graph(ROOT, "labqueue"))
-    assert [c for c in cycles if c not in PENDING] == []
-    gone = [c for c in PENDING if c not in cycles]
-    assert gone == [], f"these circles are gone, remove them from PENDING: {gone}"
+    assert cycles == []
 
 
 def test_the_cycle_finder_sees_lazy_imports_and_names_from_a_package(tmp_path: Path) -> None:
@@ -166,3 +178,37 @@ def test_the_cycle_finder_sees_lazy_imports_and_names_from_a_package(tmp_path: P
     assert graph["pkg.c"] == set() and graph["pkg.d"] == {"pkg.c"}
     assert graph["pkg.sub"] == {"pkg.sub.x"} and graph["pkg.sub.x"] == {"pkg.a"}
     assert import_cycles(graph) == [["pkg", "pkg.e"], ["pkg.a", "pkg.b"]]
+
+
+def imported_names(path: Path) -> set[str]:
+    """Every module ``path`` imports (at the top or inside a function), as absolute names;
+    ``from .x import y`` counts as both ``labqueue.x`` and ``labqueue.x.y``."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    package = parts if parts[-1] == "__init__" else parts[:-1]
+    package = [p for p in package if p != "__init__"]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names |= {module} | {f"{module}.{a.name}" for a in node.names}
+    return names
+
+
+def test_producer_side_never_imports_the_worker_package() -> None:
+    """The flat modules (queue, jobs, payload, delayed, status, stats, failures, keys,
+    scripts, connection, embedded, procs, ...) are what a producer needs; the worker side
+    lives in labqueue/worker/ and builds on them, never the other way round."""
+    flat = [
+        p for p in (ROOT / "labqueue").glob("*.py") if p.name not in ("__init__.py", "__main__.py")
+    ]
+    assert len(flat) > 10
+    offenders = [
+        f"{path.name} imports {name}"
+        for path in sorted(flat)
+        for name in sorted(imported_names(path))
+        if name == "labqueue.worker" or name.startswith("labqueue.worker.")
+    ]
+    assert offenders == []

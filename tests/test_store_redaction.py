@@ -21,7 +21,7 @@ from store_shop import CART
 
 from labqueue.demo.app import create_app
 from labqueue.demo.config import StoreConfig
-from labqueue.server import EmbeddedRedis, find_redis_server
+from labqueue.embedded import EmbeddedRedis, find_redis_server
 
 SECRET = "Hunter2-Sw0rdfish-77"
 

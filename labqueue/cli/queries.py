@@ -32,7 +32,7 @@ def enqueue(
     target: Target,
 ) -> None:
     """Enqueue a job of class JOB_CLASS (now, --in SECONDS or --at TIME); prints its id."""
-    from ..scheduler import parse_when
+    from ..delayed import parse_when
 
     args, data = parse_args_json(args_json)
     check_queue_name(queue)
@@ -114,7 +114,7 @@ def failed_list(as_json: bool, target: Target) -> None:
 @pass_connection(announce=False)
 def delayed(as_json: bool, target: Target) -> None:
     """Delayed jobs and retries waiting for their time, soonest first."""
-    from ..scheduler import delayed_jobs
+    from ..delayed import delayed_jobs
 
     jobs = delayed_jobs(target.connection, target.namespace)
     if as_json:

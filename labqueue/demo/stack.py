@@ -27,16 +27,18 @@ import psutil
 import requests
 
 import labqueue
-from labqueue.server import EmbeddedRedis, find_redis_server, redact, redact_text
-from labqueue.stats import snapshot
+from labqueue.connection import redact, redact_text
+from labqueue.embedded import EmbeddedRedis, find_redis_server
+from labqueue.procs import Child, child_env, python_cmd, stop_all, worker_command
+from labqueue.stats import read_workers
 
 from . import db
 from .config import StoreConfig
 from .netfake import bound_socket, cannot_listen
-from .procs import Child, LogDir, StackError, child_env, python_cmd, stop_all, wait_until
-from .services import HOST, FakeServices, fake_services
+from .procs import LogDir, StackError
+from .services import HOST, FakeServices
 
-__all__ = ["FakeServices", "Stack", "StackError", "fake_services", "gunicorn_argv"]
+__all__ = ["FakeServices", "Stack", "StackError", "gunicorn_argv"]
 
 APP = "labqueue.demo.app:create_app()"
 JOBS_MODULE = "labqueue.demo.jobs"
@@ -64,7 +66,7 @@ def _gunicorn_has(setting: str) -> bool:
 
 
 def worker_argv(queues: str) -> list[str]:
-    return python_cmd("labqueue", "worker", "--queues", queues, "--import", JOBS_MODULE)
+    return worker_command(queues=queues, imports=[JOBS_MODULE])
 
 
 class Stack:
@@ -145,8 +147,8 @@ class Stack:
     def pids(self) -> dict[str, int]:
         """Every process the stack started (gunicorn's workers are the web's children)."""
         out = {c.name: c.pid for c in self.children() if c.pid is not None}
-        if self._redis is not None and self._redis.process is not None:
-            out["redis"] = self._redis.process.pid
+        if self._redis is not None and self._redis.pid is not None:
+            out["redis"] = self._redis.pid
         return out
 
     # -- up ----------------------------------------------------------------------------
@@ -205,10 +207,11 @@ class Stack:
             fd = sock.fileno()
             argv = gunicorn_argv(f"fd://{fd}", self.web_workers, self.log_dir)
             env = child_env(self.config.to_env())
-            self.web = Child("web", argv, env, self.log_dir / "web.log", (fd,), stop_timeout=20)
+            log = self.log_dir / "web.log"
+            self.web = Child("web", argv, env, log, (fd,), stop_timeout=20, error=StackError)
             self.web.start()
-        wait_until(self.web, self._web_workers_up, self.start_timeout, "running its workers")
-        wait_until(self.web, self._healthy, self.start_timeout, "answering /healthz")
+        self.web.wait_until(self._web_workers_up, self.start_timeout, "running its workers")
+        self.web.wait_until(self._healthy, self.start_timeout, "answering /healthz")
 
     def _web_workers_up(self) -> bool:
         assert self.web is not None and self.web.pid is not None
@@ -227,15 +230,16 @@ class Stack:
             self._worker_count += 1
             name = f"worker-{self._worker_count}"
             log = self.log_dir / f"{name}.log"
-            child = Child(name, worker_argv(self.worker_queues), env, log, stop_timeout=20)
+            argv = worker_argv(self.worker_queues)
+            child = Child(name, argv, env, log, stop_timeout=20, error=StackError)
             self.workers.append(child.start())
             started.append(child)
         for child in started:
-            wait_until(child, partial(self._registered, child), self.start_timeout, "ready")
+            child.wait_until(partial(self._registered, child), self.start_timeout, "ready")
         self.queue_workers = n
 
     def _registered(self, child: Child) -> bool:
-        return any(w.id.split(":")[1] == str(child.pid) for w in snapshot(self.redis).workers)
+        return any(w.pid == str(child.pid) for w in read_workers(self.redis))
 
     # -- while up ----------------------------------------------------------------------
     def first_dead(self) -> str | None:
@@ -243,7 +247,7 @@ class Stack:
         for child in self.children():
             if not child.alive:
                 return child.name
-        if self._redis is not None and (self._redis.process is None or self._redis.process.poll()):
+        if self._redis is not None and not self._redis.running:
             return "redis"
         return None
 

@@ -19,7 +19,6 @@ import logging
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,9 @@ from typing import Any
 
 import redis
 
-from .. import server
+from .. import procs
+from ..connection import connect, fake_client
+from ..embedded import EmbeddedRedis, find_redis_server, free_port
 from ..errors import ConfigurationError
 from ..stats import Snapshot, snapshot
 from ..status import JobStatus, get_status
@@ -47,34 +48,17 @@ from .rediscli import RedisCli
 TAG_ENV = "LABQUEUE_NOTEBOOK_TAG"
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    server._die_with_parent()
-
-
 @dataclass
 class _State:
     """What close() must stop; kept apart from Lab so the finalizer holds no reference to it."""
 
-    redis_server: server.EmbeddedRedis | None = None
+    redis_server: EmbeddedRedis | None = None
     workdir: str = ""
     threads: list[tuple[Worker, threading.Thread]] = field(default_factory=list)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     services: list[Any] = field(default_factory=list)
     old_env: dict[str, str | None] = field(default_factory=dict)
     logs: list[Any] = field(default_factory=list)
-
-
-def _stop_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        proc.wait()
 
 
 def _close(state: _State) -> None:
@@ -87,7 +71,7 @@ def _close(state: _State) -> None:
     state.threads.clear()
     for proc in reversed(state.processes):
         with contextlib.suppress(Exception):
-            _stop_process(proc)
+            procs.stop(proc)
     state.processes.clear()
     for service in reversed(state.services):
         with contextlib.suppress(Exception):
@@ -126,18 +110,18 @@ class Lab:
         self.url = url or self._start_redis()
         if self.url is not None:
             self._set_env("REDIS_URL", self.url)
-        self.redis: redis.Redis = server.connect(self.url) if self.url else server.fake_client()
+        self.redis: redis.Redis = connect(self.url) if self.url else fake_client()
         self.cli = RedisCli(self.redis, prompt=self._prompt())
 
     # -- redis ---------------------------------------------------------------------------
     def _start_redis(self) -> str | None:
-        binary = server.find_redis_server()
+        binary = find_redis_server()
         if binary is None:
             return None
         extra = ("--appendonly", "yes", "--appendfsync", "always") if self.persistent else ()
         workdir = str(Path(self._state.workdir) / "redis")
         os.makedirs(workdir, exist_ok=True)
-        embedded = server.EmbeddedRedis(binary, workdir=workdir, extra_args=extra)
+        embedded = EmbeddedRedis(binary, workdir=workdir, extra_args=extra)
         self._state.redis_server = embedded.start()
         return embedded.url
 
@@ -148,11 +132,6 @@ class Lab:
     def _set_env(self, key: str, value: str) -> None:
         self._state.old_env.setdefault(key, os.environ.get(key))
         os.environ[key] = value
-
-    @property
-    def redis_pid(self) -> int | None:
-        embedded = self._state.redis_server
-        return embedded.process.pid if embedded and embedded.process else None
 
     def flush(self) -> None:
         """Empty the lab's Redis (only ever the lab's own server)."""
@@ -165,15 +144,15 @@ class Lab:
         embedded = self._need_server()
         proc, embedded.process = embedded.process, None
         if proc is not None:
-            _stop_process(proc, grace=10)  # SIGKILL if it lingers: no longer close()'s to stop
+            procs.stop(proc, grace=10)  # SIGKILL if it lingers: no longer close()'s to stop
 
     def start_redis(self) -> None:
         """Start it again on the same port, in the same directory (its AOF reloads)."""
         embedded = self._need_server()
-        if embedded.process is not None and embedded.process.poll() is None:
+        if embedded.running:
             return
         embedded.process = None
-        restarted = server.EmbeddedRedis(
+        restarted = EmbeddedRedis(
             embedded.binary,
             port=embedded.port,
             workdir=embedded.workdir,
@@ -189,7 +168,7 @@ class Lab:
         time.sleep(down_for)
         self.start_redis()
 
-    def _need_server(self) -> server.EmbeddedRedis:
+    def _need_server(self) -> EmbeddedRedis:
         if self._state.redis_server is None:
             raise ConfigurationError("only the lab's own redis-server can be stopped or restarted")
         return self._state.redis_server
@@ -199,7 +178,7 @@ class Lab:
         self, queues: str | Sequence[str] = "*", *, poll_interval: float = 0.2, **kwargs: Any
     ) -> Worker:
         """A Worker in a background thread of this kernel (runs jobs defined in the notebook)."""
-        conn = server.connect(self.url) if self.url else self.redis
+        conn = connect(self.url) if self.url else self.redis
         worker = Worker(queues, conn, poll_interval=poll_interval, **kwargs)
         if any(w.id == worker.id for w, t in self._state.threads if t.is_alive()):
             raise ConfigurationError(f"a thread worker {worker.id} runs already: stop it first")
@@ -231,10 +210,15 @@ class Lab:
             raise ConfigurationError(
                 "worker processes need a redis-server (fakeredis lives in this process only)"
             )
-        args = ["--queues", queues, "--poll-interval", "0.2", "--url", self.url]
-        args += [a for m in imports for a in ("--import", m)]
-        args += ["--concurrency", str(concurrency)] + (["--burst"] if burst else [])
-        return self.process([sys.executable, "-m", "labqueue", "worker", *args], env, name)
+        command = procs.worker_command(
+            queues=queues,
+            poll_interval=0.2,
+            url=self.url,
+            imports=list(imports),
+            concurrency=concurrency,
+            burst=burst,
+        )
+        return self.process(command, env, name)
 
     def process(
         self, command: Sequence[str], env: Mapping[str, str] | None = None, name: str = "process"
@@ -248,7 +232,7 @@ class Lab:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=procs.die_with_parent(own_group=True),
         )
         self._state.processes.append(proc)
         return proc
@@ -264,7 +248,7 @@ class Lab:
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGTERM (finish the job, then exit), SIGKILL after 5 s."""
-        _stop_process(proc)
+        procs.stop(proc)
 
     def track(self, stop: Callable[[], object]) -> None:
         """Call ``stop`` when the lab closes (a fake service's ``stop``, say)."""
@@ -274,28 +258,30 @@ class Lab:
         """Start ``labqueue web`` on the lab's Redis (a free loopback port); returns its URL."""
         if self.url is None:
             raise ConfigurationError("the monitor needs a redis-server")
-        port = server.free_port()
-        web = [sys.executable, "-m", "labqueue", "web", "--port", str(port), "--url", self.url]
+        port = free_port()
+        web = procs.python_cmd("labqueue", "web", "--port", str(port), "--url", self.url)
         proc = self.process(web, name="monitor")
-        url = f"http://127.0.0.1:{port}/"
+        url, log = f"http://127.0.0.1:{port}/", self.log_path("monitor")
 
         def answers() -> bool:
+            with urllib.request.urlopen(url + "api/stats", timeout=1) as resp:
+                return bool(resp.status == 200)
+
+        def failed(what: str) -> Exception:
             if proc.poll() is not None:
-                raise RuntimeError(f"labqueue web exited: see {self.log_path('monitor')}")
-            try:
-                with urllib.request.urlopen(url + "api/stats", timeout=1) as resp:
-                    return bool(resp.status == 200)
-            except OSError:
-                return False
+                return RuntimeError(f"labqueue web exited: see {log}")
+            return TimeoutError(
+                f"labqueue web did not answer on {url} within {timeout:.0f} s: see {log}"
+            )
 
         try:
-            self.wait_until(answers, timeout, every=0.2)
+            procs.wait_until(
+                answers, timeout, interval=0.2, alive=lambda: proc.poll() is None, fail=failed,
+                errors=(OSError,),
+            )  # fmt: skip
         except TimeoutError:
-            _stop_process(proc)  # not left running, unanswering, until the lab closes
-            raise TimeoutError(
-                f"labqueue web did not answer on {url} within {timeout:.0f} s: "
-                f"see {self.log_path('monitor')}"
-            ) from None
+            procs.stop(proc)  # not left running, unanswering, until the lab closes
+            raise
         return url
 
     def sh(self, command: str, timeout: float = 30.0) -> None:
@@ -315,10 +301,12 @@ class Lab:
     ) -> float:
         """Poll ``condition`` until true; returns the seconds it took (TimeoutError if never)."""
         start = time.monotonic()
-        while not condition():
-            if time.monotonic() - start > timeout:
-                raise TimeoutError(f"still waiting after {timeout:.0f} s")
-            time.sleep(every)
+        procs.wait_until(
+            condition,
+            timeout,
+            interval=every,
+            fail=lambda _what: TimeoutError(f"still waiting after {timeout:.0f} s"),
+        )
         return time.monotonic() - start
 
     def follow(

@@ -13,6 +13,8 @@ from typing import Any
 
 import redis
 
+from ..connection import clone
+
 #: The command that shows a key's value, by the key's TYPE.
 READ_COMMAND = {
     "string": ("GET",),
@@ -95,9 +97,7 @@ class RedisCli:
     def _resp2(self) -> Any:
         """A client of our own that speaks RESP2, as redis-cli does by default (raw bytes)."""
         if self._conn is None:
-            kw = self.client.connection_pool.connection_kwargs
-            basic = {k: kw[k] for k in ("host", "port", "db", "username", "password") if k in kw}
-            self._conn = redis.Redis(**basic, protocol=2)
+            self._conn = clone(self.client, protocol=2, decode_responses=False)
         return self._conn
 
     def raw(self, *args: Any) -> Any:

@@ -30,8 +30,9 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
+from ..connection import clone
 from ..keys import DEFAULT_NAMESPACE, Keys
-from ..liveness import DEAD_AFTER
+from ..worker.liveness import DEAD_AFTER
 from . import actions, api, security, views
 from .fmt import FILTERS
 from .history import History
@@ -41,15 +42,10 @@ from .monitor import Monitor
 def tolerant(connection: Any) -> Any:
     """A client of the same server that returns text, showing bytes that are not UTF-8 as
     ``\\x`` escapes instead of raising (such a payload must show up, not break the page)."""
-    pool = connection.connection_pool
-    kwargs = pool.connection_kwargs
+    kwargs = connection.connection_pool.connection_kwargs
     if kwargs.get("decode_responses") and kwargs.get("encoding_errors") == "backslashreplace":
         return connection
-    new_pool = type(pool)(
-        connection_class=pool.connection_class,
-        **{**kwargs, "decode_responses": True, "encoding_errors": "backslashreplace"},
-    )
-    return type(connection)(connection_pool=new_pool)
+    return clone(connection, decode_responses=True, encoding_errors="backslashreplace")
 
 
 DEFAULTS: dict[str, Any] = {
@@ -74,7 +70,7 @@ def create_app(connection: Any = None, config: Mapping[str, Any] | None = None) 
     app.config.update(config or {})
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if connection is None:
-        from ..server import connect
+        from ..connection import connect
 
         connection = connect(app.config["REDIS_URL"])
     app.extensions["labqueue"] = Monitor(

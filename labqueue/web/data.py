@@ -13,10 +13,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .. import timefmt
+from ..delayed import read_delayed
 from ..errors import JobNotFound, PayloadError
 from ..failures import Failure, record_digest
 from ..keys import Keys
 from ..payload import Payload
+from ..stats import read_workers
 from ..status import StatusRecord, get_status
 
 T = TypeVar("T")
@@ -142,51 +144,26 @@ class WorkerRow:
     run_at: float | None = None
 
 
-def _busy(raw: str | None) -> tuple[JobRow | None, str | None, float | None]:
-    if not raw:
-        return None, None, None
-    try:
-        busy = json.loads(raw)
-        payload = busy.get("payload")
-    except (ValueError, AttributeError):
-        return JobRow.from_raw(raw), None, None
-    run_at = timefmt.parse(str(busy.get("run_at", "")))
-    text = payload if isinstance(payload, str) else json.dumps(payload)
-    return JobRow.from_raw(text), busy.get("queue"), run_at
-
-
 def workers(conn: Any, keys: Keys, now: float, stale_after: float) -> list[WorkerRow]:
     """Every registered worker, sorted by id; stale when its heartbeat is old or missing."""
-    ids = sorted(map(str, conn.smembers(keys.workers)))
-    beats = conn.hgetall(keys.heartbeat)
-    with conn.pipeline(transaction=False) as pipe:
-        for wid in ids:
-            pipe.get(keys.worker(wid)).get(keys.worker_started(wid))
-            pipe.get(keys.stat("processed", wid)).get(keys.stat("failed", wid))
-        replies = pipe.execute()
     rows = []
-    for i, wid in enumerate(ids):
-        busy, started, processed, failed = replies[4 * i : 4 * i + 4]
-        host, _, rest = wid.partition(":")
-        pid, _, queues = rest.partition(":")
-        beat = timefmt.parse(str(beats[wid])) if beats.get(wid) else None
-        age = None if beat is None else max(0.0, now - beat)
-        job, job_queue, run_at = _busy(busy)
+    for w in read_workers(conn, keys.namespace):
+        age = None if w.heartbeat is None else max(0.0, now - w.heartbeat)
         rows.append(
             WorkerRow(
-                wid,
-                host,
-                pid,
-                queues.split(",") if queues else [],
-                timefmt.parse(str(started)) if started else None,
-                beat,
+                w.id,
+                w.host,
+                w.pid,
+                w.queues,
+                w.started,
+                w.heartbeat,
                 age,
                 age is None or age > stale_after,
-                int(processed or 0),
-                int(failed or 0),
-                job,
-                job_queue,
-                run_at,
+                w.processed,
+                w.failed,
+                None if w.payload is None else JobRow.from_raw(w.payload),
+                w.queue,
+                timefmt.parse(w.run_at) if w.run_at else None,
             )
         )
     return rows
@@ -256,19 +233,10 @@ class DelayedRow:
 
 
 def delayed(conn: Any, keys: Keys, limit: int) -> tuple[list[DelayedRow], int]:
-    """Up to ``limit`` delayed jobs, soonest first, and how many there are in all."""
-    stamps = conn.zrange(keys.delayed_schedule, 0, -1, withscores=True)
-    with conn.pipeline(transaction=False) as pipe:
-        for _member, score in stamps:
-            pipe.llen(keys.delayed(int(score)))
-        counts = pipe.execute() if stamps else []
-    rows: list[DelayedRow] = []
-    for (_member, score), count in zip(stamps, counts, strict=True):
-        if len(rows) >= limit or not count:
-            continue
-        raws = conn.lrange(keys.delayed(int(score)), 0, limit - len(rows) - 1)
-        rows += [DelayedRow(float(score), JobRow.from_raw(r, i)) for i, r in enumerate(raws)]
-    return rows, sum(int(c) for c in counts)
+    """Up to ``limit`` delayed jobs, soonest first (at their exact time), and how many there
+    are in all."""
+    jobs, total = read_delayed(conn, keys.namespace, limit)
+    return [DelayedRow(d.due, JobRow.from_raw(d.raw, d.position)) for d in jobs], total
 
 
 # -- one job by id ------------------------------------------------------------------------

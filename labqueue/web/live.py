@@ -37,7 +37,7 @@ Source = Callable[[], Snapshot]
 def from_connection(connection: Any = None, namespace: str = DEFAULT_NAMESPACE) -> Source:
     """Snapshots read straight from Redis."""
     if connection is None:
-        from ..server import connect
+        from ..connection import connect
 
         connection = connect()
     return lambda: snapshot(connection, namespace)

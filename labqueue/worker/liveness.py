@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import Any
 
 import psutil
+import redis
 
-from . import timefmt
-from .keys import Keys
+from .. import timefmt
+from ..keys import Keys, WorkerId
 from .reliable import ReliableFetch
 
 log = logging.getLogger("labqueue.worker")
@@ -50,10 +50,9 @@ def is_dead(
     hostname: str | None = None,
 ) -> bool:
     """Judge one worker id ``host:pid:queues`` by what Redis and this host know of it."""
-    host, _, rest = worker_id.partition(":")
-    pid_text = rest.partition(":")[0]
-    here = host == (hostname or socket.gethostname())
-    if here and pid_text.isdigit() and not pid_alive(int(pid_text)):
+    who = WorkerId.parse(worker_id)
+    here = who.host == (hostname or socket.gethostname())
+    if here and who.process is not None and not pid_alive(who.process):
         return True
     beat_ts = timefmt.parse(beat) if beat else None
     if beat_ts is not None:
@@ -62,7 +61,11 @@ def is_dead(
 
 
 def prune_dead_workers(
-    connection: Any, keys: Keys, me: str = "", dead_after: float = DEAD_AFTER, scan: bool = True
+    connection: redis.Redis,
+    keys: Keys,
+    me: str = "",
+    dead_after: float = DEAD_AFTER,
+    scan: bool = True,
 ) -> list[str]:
     """Release every dead worker (requeueing its job); returns the ids released.
 
@@ -80,9 +83,9 @@ def prune_dead_workers(
             found = connection.scan_iter(match=prefix + "*", count=500)
             holders = {str(k)[len(prefix) :] for k in found}
         with connection.pipeline() as pipe:
-            registered_raw, beats_raw = (
-                pipe.smembers(keys.workers).hgetall(keys.heartbeat).execute()
-            )
+            pipe.smembers(keys.workers)
+            pipe.hgetall(keys.heartbeat)
+            registered_raw, beats_raw = pipe.execute()
         registered = {str(w) for w in registered_raw}
         beats = {str(k): str(v) for k, v in beats_raw.items()}
         now = time.time()

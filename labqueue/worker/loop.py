@@ -1,20 +1,17 @@
-"""The worker: take a job, run it, record the outcome, repeat.
+"""The worker loop: take a job, run it, record the outcome, repeat.
 
-- Reliable fetch (see :mod:`labqueue.reliable`): the job sits in this worker's in-progress
+- Reliable fetch (see :mod:`.reliable`): the job sits in this worker's in-progress
   hash while it runs; finishing one job and fetching the next is one round trip.
-- Idle, it sleeps on pub/sub: labqueue's enqueue publishes a wake-up, and keyevent
-  notifications of list pushes (on for the embedded server) wake it for jobs Resque or
-  php-resque push; only pushes to its own queues wake it, and without either it polls
-  every ``poll_interval`` seconds. Busy, it empties its pub/sub buffer now and then, so
-  notifications never pile up in Redis.
+- Idle, it sleeps on pub/sub until a push to one of its queues, or polls every
+  ``poll_interval`` seconds (see :mod:`.wakeups`).
 - Registers in ``resque:workers``, beats ``resque:workers:heartbeat`` from a thread, shows
   ``resque:worker:ID`` while busy, and releases dead workers' jobs when it starts.
 - TERM, INT or QUIT: finish the current job, then exit. A second TERM or INT: put the
   current job back at the head of its queue and exit at once.
-- Faults (see :mod:`labqueue.guard`, :mod:`labqueue.execution`, :mod:`labqueue.retry`):
+- Faults (see :mod:`.guard`, :mod:`.execution`, :mod:`.retry`):
   a job runs under its time limit, in a child process with ``fork``; a failed job with
   retries left is scheduled again; due delayed jobs are moved by a timer thread
-  (:mod:`labqueue.scheduler`); a Redis outage is waited out, not fatal.
+  (:mod:`labqueue.delayed`); a Redis outage is waited out, not fatal.
 """
 
 from __future__ import annotations
@@ -33,23 +30,22 @@ from typing import Any
 
 import redis
 
-from . import retry, timefmt
-from .errors import ConfigurationError
+from .. import timefmt
+from ..delayed import DelayedMover
+from ..errors import ConfigurationError
+from ..failures import Failure
+from ..jobs import Registry, registry
+from ..keys import DEFAULT_NAMESPACE, Keys, WorkerId
+from ..payload import Payload, check_queue_name
+from ..status import FINISHED_TTL, JobStatus, status_json
+from . import retry
 from .execution import Executor
-from .failures import Failure
-from .guard import Outage, held_job, quarantine, reregister, unavailable, without_retries
-from .jobs import Registry, registry
-from .keys import DEFAULT_NAMESPACE, Keys
+from .guard import Outage, quarantine, reregister, unavailable, without_retries
 from .liveness import DEAD_AFTER, prune_dead_workers
-from .payload import Payload, check_queue_name
 from .reliable import Fetched, ReliableFetch, WorkerSteps
-from .scheduler import DelayedMover
-from .status import FINISHED_TTL, JobStatus, status_json
+from .wakeups import DRAIN_EVERY, Wakeups
 
 log = logging.getLogger("labqueue.worker")
-
-#: A busy worker reads its pending wake-ups every this many jobs.
-DRAIN_EVERY = 256
 
 
 class _Interrupted(BaseException):
@@ -92,7 +88,7 @@ class Worker:
     def __init__(
         self,
         queues: str | Sequence[str] = "*",
-        connection: Any = None,
+        connection: redis.Redis | None = None,
         *,
         namespace: str = DEFAULT_NAMESPACE,
         registry: Registry = registry,
@@ -103,7 +99,7 @@ class Worker:
         fork: bool = False,
         scheduler_interval: float | None = 0.5,
     ) -> None:
-        from .server import connect, connection_url
+        from ..connection import connect, connection_url
 
         if connection is None:
             connection = connect()
@@ -129,13 +125,15 @@ class Worker:
         self._stop = threading.Event()
         self._signals = 0
         self._state = "starting"
-        self._pubsub: Any = None
-        self._steps: WorkerSteps | None = None  # STEP_LUA's arguments for this process's id
+        db = int(connection.connection_pool.connection_kwargs.get("db", 0))
+        self._wakeups = Wakeups(self._redis, self.keys, self.queues, db)
+        self._steps: WorkerSteps | None = None  # STEP's arguments for this process's id
         self._steps_for = 0
 
     @property
     def id(self) -> str:
-        return f"{self.hostname}:{os.getpid()}:{','.join(self.queues)}"
+        """``host:pid:queues``, as Resque names a worker (the pid of the running process)."""
+        return str(WorkerId.of(self.hostname, os.getpid(), self.queues))
 
     def __repr__(self) -> str:
         return f"Worker({self.id!r})"
@@ -185,7 +183,7 @@ class Worker:
                 continue
             pending = self._perform(fetched)
             if (self.processed + self.failed) % DRAIN_EVERY == 0:
-                self._drain_wakeups()
+                self._wakeups.drain()
         if pending is not None:
             self._step(pending, fetch=False)
 
@@ -217,14 +215,14 @@ class Worker:
             if not self._outage.wait(self._redis, self._stop):
                 raise _Interrupted  # stopped meanwhile: a pruner puts our job back
             try:
-                held = held_job(self._redis, self.keys, self.id)
+                held = self._fetcher.held(self.id)
                 if done and done.job_id and held and held.job_id == done.job_id:
                     self._finish_and_fetch(done, fetch=False)
                     held = None
                 done = None
                 reregister(self._redis, self.keys, self.id)
                 self._outage.back()
-                return None if held is None else Fetched(held.queue, held.raw)
+                return held
             except redis.RedisError as again:
                 if not unavailable(again):
                     raise
@@ -281,52 +279,10 @@ class Worker:
         """Sleep until a push to one of our queues or ``poll_interval``; leave on stop()."""
         self._state = "waiting"
         try:
-            if self._stop.is_set():
-                return
-            if self._pubsub is None:  # subscribed just now: fetch once more before sleeping,
-                self._pubsub = self._subscribe()  # a push may have come before the subscription
-                return
-            deadline = time.monotonic() + self.poll_interval
-            while (left := deadline - time.monotonic()) > 0:
-                message = self._pubsub.get_message(timeout=left)
-                if message is not None and self._wakes_us(message):
-                    break
-            self._drain_wakeups()
-        except redis.RedisError:  # Redis away: the next step waits for it
-            self._close_pubsub()
+            if not self._stop.is_set():
+                self._wakeups.wait(self.poll_interval)
         finally:
             self._state = "busy"
-
-    def _wakes_us(self, message: dict[str, Any]) -> bool:
-        """A wake-up (its data: the queue) or a push event (its data: the key) for our queues."""
-        data = message.get("data")
-        data = data.decode() if isinstance(data, bytes) else str(data)
-        if data == "" or self.queues == ["*"]:
-            return True  # stop(), or a worker on every queue
-        return data.removeprefix(self.keys.queue_prefix) in self.queues
-
-    def _drain_wakeups(self) -> None:
-        """Read the notifications that arrived meanwhile (at most a bounded number)."""
-        if self._pubsub is None:
-            return
-        try:
-            for _ in range(DRAIN_EVERY * 8):
-                if self._pubsub.get_message(timeout=0.0) is None:
-                    return
-        except redis.RedisError:
-            self._close_pubsub()
-
-    def _close_pubsub(self) -> None:
-        pubsub, self._pubsub = self._pubsub, None
-        if pubsub is not None:
-            with contextlib.suppress(Exception):
-                pubsub.close()
-
-    def _subscribe(self) -> Any:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        db = int(self.connection.connection_pool.connection_kwargs.get("db", 0))
-        pubsub.subscribe(self.keys.wakeup_channel, *self.keys.push_event_channels(db))
-        return pubsub
 
     # -- registration, heartbeat, shutdown ----------------------------------------------
     def _register(self) -> None:
@@ -362,7 +318,7 @@ class Worker:
     def _shutdown(self, old_handlers: dict[int, Any]) -> None:
         for signum, handler in old_handlers.items():
             signal.signal(signum, handler)
-        self._close_pubsub()
+        self._wakeups.close()
         try:
             requeued = self._fetcher.release(self.id, time.time())
         except redis.RedisError as exc:

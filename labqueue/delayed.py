@@ -23,10 +23,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
+
+import redis
 
 from . import timefmt
 from .errors import ConfigurationError
+from .failures import Failure
 from .keys import DEFAULT_NAMESPACE, Keys
 from .payload import (
     ATTEMPTS_FIELD,
@@ -35,89 +38,10 @@ from .payload import (
     Payload,
     check_queue_name,
 )
+from .scripts import MOVE_DUE, SCHEDULE
 from .status import JobStatus, status_json
 
-if TYPE_CHECKING:
-    from .queue import JobRef, Queue
-
 log = logging.getLogger("labqueue.scheduler")
-
-#: SCHEDULE: add one payload to the second it is due in and that second to the schedule,
-#: and mark the job waiting, in one step (a reader never sees a second without its list).
-#: KEYS[1] delayed:<second>, KEYS[2] the schedule zset, KEYS[3] status key.
-#: ARGV[1] the second, ARGV[2] payload, ARGV[3] status JSON ('' = no status).
-SCHEDULE_LUA = """
-redis.call('RPUSH', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
-if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3]) end
-return 1
-"""
-
-#: MOVE_DUE: move every job due at ``now`` (up to a budget) from the schedule to the tail
-#: of its queue, and wake idle workers. Each job leaves its delayed list in the same script
-#: that pushes it, so with any number of movers a job is moved exactly once. A job without
-#: a usable "queue" goes to the failed store, never dropped. Seconds wholly past are moved
-#: whole; in the current second only jobs whose exact time has come.
-#: KEYS[1] schedule zset, KEYS[2] queues set, KEYS[3] failed list.
-#: ARGV[1] now (epoch s, float), ARGV[2] delayed key prefix, ARGV[3] queue key prefix,
-#: ARGV[4] wake-up channel, ARGV[5] budget, ARGV[6] failed_at text, ARGV[7] exact-time field.
-#: Returns {moved, soonest due time still waiting ('' = none)}.
-MOVE_DUE_LUA = """
-local now, budget = tonumber(ARGV[1]), tonumber(ARGV[5])
-local moved, woken, soonest = 0, {}, nil
-local function later(t) if soonest == nil or t < soonest then soonest = t end end
-local function move(raw, job)
-  local q = type(job) == 'table' and job['queue']
-  if type(q) ~= 'string' or q == '' or string.find(q, '[%s,%*]') then
-    redis.call('RPUSH', KEYS[3], '{"failed_at":' .. cjson.encode(ARGV[6]) ..
-      ',"payload":' .. cjson.encode(raw) .. ',"exception":"PayloadError",' ..
-      '"error":"a delayed job needs a queue name in its queue field",' ..
-      '"backtrace":[],"worker":"scheduler","queue":""}')
-    return
-  end
-  redis.call('RPUSH', ARGV[3] .. q, raw)
-  if not woken[q] then
-    woken[q] = true
-    redis.call('SADD', KEYS[2], q)
-    redis.call('PUBLISH', ARGV[4], q)
-  end
-  moved = moved + 1
-end
-local function decoded(raw)
-  local ok, job = pcall(cjson.decode, raw)
-  if ok then return job end
-  return nil
-end
-local stamps = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(now), 'LIMIT', 0, 100)
-for _, ts in ipairs(stamps) do
-  local key, second = ARGV[2] .. ts, tonumber(ts)
-  if second ~= nil and moved < budget then
-    if second + 1 <= now then
-      local items = redis.call('LRANGE', key, 0, budget - moved - 1)
-      for _, raw in ipairs(items) do move(raw, decoded(raw)) end
-      redis.call('LTRIM', key, #items, -1)
-    else
-      for _, raw in ipairs(redis.call('LRANGE', key, 0, 999)) do
-        local job = decoded(raw)
-        local at = type(job) == 'table' and tonumber(job[ARGV[7]]) or nil
-        if moved < budget and (at == nil or at <= now) then
-          redis.call('LREM', key, 1, raw)
-          move(raw, job)
-        else
-          later(at or now)
-        end
-      end
-    end
-  end
-  if redis.call('LLEN', key) == 0 then
-    redis.call('DEL', key)
-    redis.call('ZREM', KEYS[1], ts)
-  end
-end
-local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. math.floor(now), '+inf', 'LIMIT', 0, 1)
-if nxt[1] and tonumber(nxt[1]) then later(tonumber(nxt[1])) end
-return {moved, soonest and tostring(soonest) or ''}
-"""
 
 #: How many jobs one MOVE_DUE call moves at most (the script stays short; the mover loops).
 BUDGET = 1000
@@ -137,9 +61,11 @@ def due_time(when: float | datetime) -> float:
 def parse_when(text: str) -> float:
     """``--at``: epoch seconds (``1767225600``) or ISO 8601 (``2026-01-01T09:00:00+01:00``)."""
     try:
-        return due_time(float(text))
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return due_time(seconds)  # ConfigurationError (a ValueError too) for nan or inf
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
@@ -157,7 +83,12 @@ def delay_seconds(seconds: float) -> float:
 
 
 def push_delayed(
-    connection: Any, keys: Keys, queue: str, payload: Payload, at: float, status: bool = True
+    connection: redis.Redis,
+    keys: Keys,
+    queue: str,
+    payload: Payload,
+    at: float,
+    status: bool = True,
 ) -> str:
     """Put ``payload`` in the schedule, due at ``at``, for ``queue``; returns its raw JSON."""
     check_queue_name(queue)
@@ -166,47 +97,36 @@ def push_delayed(
     second = math.floor(at)
     status_key = keys.status(payload.id) if payload.id else ""
     state = status_json(JobStatus.WAITING) if status and payload.id else ""
-    connection.register_script(SCHEDULE_LUA)(
-        [keys.delayed(second), keys.delayed_schedule, status_key or keys.delayed(second)],
-        [second, raw, state],
+    SCHEDULE.call(
+        connection,
+        (keys.delayed(second), keys.delayed_schedule, status_key or keys.delayed(second)),
+        (second, raw, state),
     )
     return raw
 
 
-def enqueue_at(
-    queue: Queue, when: float | datetime, job: JobRef, /, *args: Any, **data: Any
-) -> str:
-    """Enqueue ``job`` on ``queue`` at ``when``; returns the job id."""
-    from .queue import build_payload
-
-    at = due_time(when)
-    payload = build_payload(job, args, data, queue.registry)
-    push_delayed(queue.connection, queue.keys, queue.name, payload, at)
-    return payload.id  # type: ignore[return-value]
-
-
-def enqueue_in(queue: Queue, seconds: float, job: JobRef, /, *args: Any, **data: Any) -> str:
-    """Enqueue ``job`` on ``queue`` in ``seconds``; returns the job id."""
-    return enqueue_at(queue, time.time() + delay_seconds(seconds), job, *args, **data)
+#: Why a delayed job without a queue name fails (its failure record's ``error``).
+NO_QUEUE = "a delayed job needs a queue name in its queue field"
 
 
 def move_due(
-    connection: Any, keys: Keys, now: float | None = None, script: Any = None
+    connection: redis.Redis, keys: Keys, now: float | None = None
 ) -> tuple[int, float | None]:
     """Move due jobs to their queues (one script call); returns (moved, soonest still due)."""
     now = time.time() if now is None else now
-    script = script or connection.register_script(MOVE_DUE_LUA)
-    moved, soonest = script(
-        [keys.delayed_schedule, keys.queues, keys.failed],
-        [
+    unmovable = Failure(timefmt.failed_at(now), None, "PayloadError", NO_QUEUE, [], "scheduler", "")
+    moved, soonest = MOVE_DUE.call(
+        connection,
+        (keys.delayed_schedule, keys.queues, keys.failed),
+        (
             repr(now),
             keys.delayed_prefix,
             keys.queue_prefix,
             keys.wakeup_channel,
             BUDGET,
-            timefmt.failed_at(now),
             SCHEDULED_FOR_FIELD,
-        ],
+            *unmovable.halves(),
+        ),
     )
     return int(moved), float(soonest) if soonest else None
 
@@ -216,7 +136,7 @@ class DelayedMover:
 
     def __init__(
         self,
-        connection: Any,
+        connection: redis.Redis,
         keys: Keys,
         stop: threading.Event,
         on_error: Callable[[Exception], None],
@@ -228,7 +148,6 @@ class DelayedMover:
         self.on_error = on_error
         self.max_pause = max_pause
         self.moved = 0
-        self._script = connection.register_script(MOVE_DUE_LUA)
 
     def start(self) -> threading.Thread:
         """One move now (so a burst worker sees what is due), then a thread for the rest."""
@@ -247,7 +166,7 @@ class DelayedMover:
         """Move what is due; returns how long to sleep before the next look."""
         try:
             while True:
-                moved, soonest = move_due(self.connection, self.keys, script=self._script)
+                moved, soonest = move_due(self.connection, self.keys)
                 self.moved += moved
                 if moved < BUDGET:
                     break
@@ -267,6 +186,7 @@ class DelayedJob:
     queue: str | None
     raw: str
     payload: Payload | None  #: None when the payload cannot be read
+    position: int = 0  #: its place in its second's list
 
     @property
     def attempts(self) -> int:
@@ -295,7 +215,7 @@ class DelayedJob:
         return f"{when} (in {max(left, 0):.0f}s) {self.queue or '?'}: {what}{retry}"
 
 
-def _delayed_job(second: float, raw: str) -> DelayedJob:
+def _delayed_job(second: float, raw: str, position: int) -> DelayedJob:
     try:
         payload: Payload | None = Payload.from_json(raw)
     except Exception:
@@ -303,25 +223,53 @@ def _delayed_job(second: float, raw: str) -> DelayedJob:
     extra = payload.extra if payload else {}
     at, queue = extra.get(SCHEDULED_FOR_FIELD), extra.get(QUEUE_FIELD)
     due = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else second
-    return DelayedJob(due, queue if isinstance(queue, str) else None, raw, payload)
+    return DelayedJob(due, queue if isinstance(queue, str) else None, raw, payload, position)
+
+
+def read_delayed(
+    connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE, limit: int = 1000
+) -> tuple[list[DelayedJob], int]:
+    """Up to ``limit`` delayed jobs, soonest first by their exact due time, and how many
+    wait in all: the one reader of the schedule (``labqueue delayed``, the monitor, the
+    notebooks); three round trips however many seconds hold jobs."""
+    keys = Keys(namespace)
+    stamps = cast(
+        "list[tuple[str, float]]", connection.zrange(keys.delayed_schedule, 0, -1, withscores=True)
+    )
+    lists = [keys.delayed_prefix + str(member) for member, _second in stamps]
+    with connection.pipeline(transaction=False) as pipe:
+        for key in lists:
+            pipe.llen(key)
+        counts = [int(c) for c in pipe.execute()] if lists else []
+    wanted: list[tuple[float, str, int]] = []  # (second, its list, how many to read)
+    left = limit
+    for (_member, second), key, count in zip(stamps, lists, counts, strict=True):
+        if min(count, left) > 0:
+            wanted.append((float(second), key, min(count, left)))
+            left -= min(count, left)
+    with connection.pipeline(transaction=False) as pipe:
+        for _second, key, take in wanted:
+            pipe.lrange(key, 0, take - 1)
+        raws = pipe.execute() if wanted else []
+    jobs = [
+        _delayed_job(second, raw, i)
+        for (second, _key, _take), found in zip(wanted, raws, strict=True)
+        for i, raw in enumerate(found)
+    ]
+    return sorted(jobs, key=lambda d: d.due), sum(counts)
 
 
 def delayed_jobs(
-    connection: Any, namespace: str = DEFAULT_NAMESPACE, limit: int = 1000
+    connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE, limit: int = 1000
 ) -> list[DelayedJob]:
-    """Up to ``limit`` delayed jobs, soonest first."""
-    keys = Keys(namespace)
-    out: list[DelayedJob] = []
-    for member, second in connection.zrange(keys.delayed_schedule, 0, -1, withscores=True):
-        if len(out) >= limit:
-            break
-        raws = connection.lrange(keys.delayed_prefix + str(member), 0, limit - len(out) - 1)
-        out += [_delayed_job(second, r) for r in raws]
-    return sorted(out, key=lambda d: d.due)
+    """Up to ``limit`` delayed jobs, soonest first (see :func:`read_delayed`)."""
+    return read_delayed(connection, namespace, limit)[0]
 
 
 def run_scheduler(
-    connection: Any, namespace: str = DEFAULT_NAMESPACE, stop: threading.Event | None = None
+    connection: redis.Redis,
+    namespace: str = DEFAULT_NAMESPACE,
+    stop: threading.Event | None = None,
 ) -> int:
     """``labqueue scheduler``: move due jobs until ``stop`` is set; returns how many moved."""
     stop = stop or threading.Event()

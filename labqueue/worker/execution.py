@@ -24,8 +24,11 @@ import traceback
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
-from .errors import ConfigurationError, JobCrashed, JobRaised, JobTimeout
-from .payload import Payload
+import redis
+
+from .. import procs
+from ..errors import ConfigurationError, JobCrashed, JobRaised, JobTimeout
+from ..payload import Payload
 
 
 class _TimeLimit(BaseException):
@@ -56,7 +59,7 @@ class Executor:
     """Runs ``perform`` for a worker: inline or forked, always under the job's time limit."""
 
     def __init__(
-        self, connection: Any, default_timeout: float | None = None, fork: bool = False
+        self, connection: redis.Redis, default_timeout: float | None = None, fork: bool = False
     ) -> None:
         self.connection = connection
         self.default_timeout = check_limit(default_timeout)
@@ -73,7 +76,7 @@ class Executor:
 
 # -- in this process -------------------------------------------------------------------
 def run_inline(
-    job_class: Any, payload: Payload, queue: str, connection: Any, limit: float | None
+    job_class: Any, payload: Payload, queue: str, connection: redis.Redis, limit: float | None
 ) -> None:
     try:
         if limit is None:  # the common case: no timer to arm
@@ -144,7 +147,7 @@ def _watchdog(limit: float) -> Iterator[None]:
 
 # -- in a child process ----------------------------------------------------------------
 def run_forked(
-    job_class: Any, payload: Payload, queue: str, connection: Any, limit: float | None
+    job_class: Any, payload: Payload, queue: str, connection: redis.Redis, limit: float | None
 ) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
@@ -214,7 +217,7 @@ def _describe(status: int) -> str:
 
 
 def _child(  # pragma: no cover - runs in the child
-    fd: int, parent: int, job_class: Any, payload: Payload, queue: str, connection: Any
+    fd: int, parent: int, job_class: Any, payload: Payload, queue: str, connection: redis.Redis
 ) -> NoReturn:
     try:
         _become_child(parent)
@@ -246,8 +249,6 @@ def _become_child(parent: int) -> None:  # pragma: no cover - runs in the child
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         signal.signal(signum, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PDEATHSIG
+    procs.set_death_signal(signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)

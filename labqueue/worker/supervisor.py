@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from types import FrameType
+
+from .. import procs
 
 log = logging.getLogger("labqueue.supervisor")
 
@@ -25,6 +26,8 @@ MAX_PAUSE = 30.0
 
 
 class Supervisor:
+    """Runs ``labqueue worker child_args...`` ``concurrency`` times, in ``env``."""
+
     def __init__(
         self,
         child_args: list[str],
@@ -32,14 +35,13 @@ class Supervisor:
         env: dict[str, str],
         on_exit: Callable[[int], object] = lambda pid: None,
     ) -> None:
-        self.command = [sys.executable, "-m", "labqueue", "worker", *child_args]
+        self.command = procs.worker_command(*child_args)
         self.on_exit = on_exit
         self.concurrency = concurrency
         self.env = env
         self.children: list[subprocess.Popen[bytes]] = []
         self.signals: list[int] = []  #: signals received, forwarded to every child in order
         self.told: dict[int, int] = {}  #: child pid -> how many of those it has been sent
-        self.restarts = 0
         #: with --burst a child that exits 0 has emptied the queues: it is done, not dead
         self.burst = "--burst" in child_args
 
@@ -63,18 +65,19 @@ class Supervisor:
                 continue
             log.warning("worker %d exited with %s; starting another", child.pid, child.returncode)
             self.on_exit(child.pid)
-            self.restarts += 1
             time.sleep(pause)
-            self.children[i] = subprocess.Popen(self.command, env=self.env)
+            self.children[i] = self._start()
             pause = min(pause * 2, MAX_PAUSE)
         return pause
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        """One child worker; TERMed by the kernel if the supervisor dies first (Linux)."""
+        return subprocess.Popen(self.command, env=self.env, preexec_fn=procs.die_with_parent())
 
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             signal.signal(signum, self._on_signal)
-        self.children = [
-            subprocess.Popen(self.command, env=self.env) for _ in range(self.concurrency)
-        ]
+        self.children = [self._start() for _ in range(self.concurrency)]
         log.info("supervising %d workers: %s", self.concurrency, [c.pid for c in self.children])
         pause = 0.5
         while True:

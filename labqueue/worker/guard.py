@@ -8,7 +8,7 @@
   connection by default, and a re-sent finish-and-fetch script would run twice (the second
   run would drop the job the first one fetched). The worker's own scripts therefore use a
   client without automatic retries (:func:`without_retries`), and the worker settles what
-  happened itself, by reading its in-progress hash (:func:`held_job`).
+  happened itself, by reading its in-progress hash (:meth:`.ReliableFetch.held`).
 - Unreadable jobs: a payload that is not UTF-8 cannot even be handed to Python. The worker
   reads it as bytes and moves it to the failed store (:func:`quarantine`) with the bytes kept
   (base64) and a readable copy, so the next worker does not trip over it again.
@@ -20,18 +20,17 @@ import base64
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.client import NEVER_DECODE
 from redis.retry import Retry
 
-from . import timefmt
-from .failures import Failure
-from .keys import Keys
-from .payload import Payload
+from .. import timefmt
+from ..connection import clone
+from ..failures import Failure
+from ..keys import Keys
+from ..scripts import QUARANTINE
 
 log = logging.getLogger("labqueue.worker")
 
@@ -47,29 +46,11 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, redis.ResponseError) and str(exc).startswith(_UNAVAILABLE_REPLIES)
 
 
-#: Connection settings a redis-py pool fills in for itself (and a new pool makes anew).
-_POOL_OWNED = frozenset(
-    (
-        "retry_on_error",
-        "himport_registry",
-        "maint_notifications_pool_handler",
-        "oss_cluster_maint_notifications_handler",
-        "orig_host_address",
-        "orig_socket_timeout",
-        "orig_socket_connect_timeout",
-    )
-)
-
-
-def without_retries(connection: Any) -> Any:
+def without_retries(connection: redis.Redis) -> redis.Redis:
     """A client of the same server whose commands are sent once (see the module docstring)."""
-    pool = getattr(connection, "connection_pool", None)
-    if type(connection).__module__.startswith("fakeredis") or pool is None:
+    if type(connection).__module__.startswith("fakeredis"):
         return connection
-    kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _POOL_OWNED}
-    kwargs["retry"] = Retry(NoBackoff(), 0)
-    new_pool = redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
-    return redis.Redis(connection_pool=new_pool)
+    return clone(connection, retry=Retry(NoBackoff(), 0))
 
 
 class Outage:
@@ -81,10 +62,6 @@ class Outage:
         self.count = 0  #: outages seen
         self._since: float | None = None
         self._lock = threading.Lock()
-
-    @property
-    def down(self) -> bool:
-        return self._since is not None
 
     def note(self, exc: BaseException) -> None:
         """Redis failed us: log it if this starts an outage, else stay quiet."""
@@ -101,7 +78,7 @@ class Outage:
         if since is not None:
             log.warning("%s: Redis is back after %.1f s", self.who, time.monotonic() - since)
 
-    def wait(self, connection: Any, stop: threading.Event) -> bool:
+    def wait(self, connection: redis.Redis, stop: threading.Event) -> bool:
         """Sleep with a growing pause until Redis answers PING; False if ``stop`` came first."""
         pause = 0.1
         while not stop.is_set():
@@ -117,30 +94,7 @@ class Outage:
         return False
 
 
-@dataclass(frozen=True)
-class Held:
-    """The job in a worker's in-progress hash."""
-
-    queue: str
-    raw: str
-    job_id: str | None
-
-
-def held_job(connection: Any, keys: Keys, worker_id: str) -> Held | None:
-    """What ``worker_id``'s in-progress hash holds (None: nothing)."""
-    key = keys.inprogress(worker_id)
-    found = connection.execute_command("HMGET", key, "queue", "payload", **{NEVER_DECODE: True})
-    if not found or found[0] is None or found[1] is None:
-        return None
-    queue, raw = (v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in found)
-    try:
-        job_id = Payload.from_json(raw).id
-    except Exception:
-        job_id = None
-    return Held(queue, raw, job_id)
-
-
-def reregister(connection: Any, keys: Keys, worker_id: str) -> None:
+def reregister(connection: redis.Redis, keys: Keys, worker_id: str) -> None:
     """Be a registered, beating worker again (a restarted Redis may have forgotten us)."""
     now = time.time()
     with connection.pipeline() as pipe:
@@ -150,22 +104,7 @@ def reregister(connection: Any, keys: Keys, worker_id: str) -> None:
         pipe.execute()
 
 
-#: QUARANTINE: move the job in a worker's in-progress hash to the failed store, if it is
-#: still the one the worker read, with the failure counted: one step, as FINISH does.
-#: KEYS[1] in-progress, KEYS[2] worker busy key, KEYS[3] global failed counter, KEYS[4] the
-#: worker's failed counter, KEYS[5] failed list. ARGV[1] the payload as read, ARGV[2] the
-#: failure record. Returns 1 if moved, 0 if the job was no longer there.
-QUARANTINE_LUA = """
-if redis.call('HGET', KEYS[1], 'payload') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('INCR', KEYS[3])
-redis.call('INCR', KEYS[4])
-redis.call('RPUSH', KEYS[5], ARGV[2])
-return 1
-"""
-
-
-def quarantine(connection: Any, keys: Keys, worker_id: str) -> bool:
+def quarantine(connection: redis.Redis, keys: Keys, worker_id: str) -> bool:
     """Fail the unreadable (not UTF-8) job this worker holds; True if there was one."""
     key = keys.inprogress(worker_id)
     raw = connection.execute_command("HGET", key, "payload", **{NEVER_DECODE: True})
@@ -185,8 +124,9 @@ def quarantine(connection: Any, keys: Keys, worker_id: str) -> bool:
         queue_name,
         {"payload_base64": base64.b64encode(raw).decode()},
     )
-    script = connection.register_script(QUARANTINE_LUA)
     counters = (keys.stat("failed"), keys.stat("failed", worker_id))
-    done = script([key, keys.worker(worker_id), *counters, keys.failed], [raw, failure.to_json()])
+    done = QUARANTINE.call(
+        connection, (key, keys.worker(worker_id), *counters, keys.failed), (raw, failure.to_json())
+    )
     log.warning("%s: a job in %s is not UTF-8; moved it to the failed store", worker_id, queue_name)
     return bool(done)

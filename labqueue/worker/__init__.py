@@ -1,0 +1,19 @@
+"""The worker side: everything that takes jobs from Redis and runs them.
+
+    loop.py         Worker: fetch, perform, record, repeat; registration, heartbeat, signals
+    wakeups.py      sleeping on pub/sub until a push to one of the worker's queues
+    reliable.py     reliable fetch: the in-progress hash, finish-and-fetch, release
+    execution.py    running ``perform``: a time limit, or a child process (``--fork``)
+    retry.py        resque-retry's retries: a limit and a backoff per job class
+    guard.py        Redis outages waited out; payloads that are not UTF-8 quarantined
+    liveness.py     telling dead workers from live ones, and releasing the dead ones' jobs
+    supervisor.py   ``labqueue worker -c N``: N worker processes under one parent
+
+The producer side (queue, jobs, payload, delayed, status, stats, failures, ...) never
+imports this package (tests/test_project.py says so); this package imports the producer
+side freely.
+"""
+
+from .loop import Worker, parse_queues
+
+__all__ = ["Worker", "parse_queues"]
