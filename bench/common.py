@@ -69,7 +69,19 @@ class Context:
 
     def used_memory(self) -> int:
         """Bytes Redis holds for data (used_memory less the clients' buffers, which grow and
-        shrink with the traffic, not with what is stored)."""
+        shrink with the traffic, not with what is stored), once settled: Redis shrinks idle
+        clients' buffers from a timer (clientsCron), so a reading right after heavy traffic
+        can be ~100 KB high. Reads until two readings 0.2 s apart agree (2 s at most)."""
+        last = self._used_memory()
+        for _ in range(10):
+            time.sleep(0.2)
+            now = self._used_memory()
+            if now == last:
+                break
+            last = now
+        return last
+
+    def _used_memory(self) -> int:
         info = self.r.info("memory")
         return int(info["used_memory"]) - int(info.get("mem_clients_normal", 0))
 

@@ -45,6 +45,12 @@ Figures = dict[str, dict[str, float]]
 SLICES = 6
 
 
+#: Jobs the memory figure is measured over, at the least: Redis's used_memory moves by tens of
+#: kilobytes between two readings of an idle server (the allocator), which is more than a few
+#: dozen jobs weigh, so a small run's figure would be noise and could come out negative.
+MEMORY_MIN_JOBS = 1000
+
+
 def _share(total: int, k: int) -> int:
     """Jobs in slice ``k`` of ``total``."""
     return total // SLICES + (1 if k < total % SLICES else 0)
@@ -70,8 +76,9 @@ def enqueue_round(ctx: Context, systems: Sequence[System], with_ceiling: bool) -
         # paying for Redis's hash table growth
         ctx.flush()
         before = ctx.used_memory()
-        run(0, total)
-        memory = (ctx.used_memory() - before) / total
+        count = max(total, MEMORY_MIN_JOBS)
+        run(0, count)
+        memory = (ctx.used_memory() - before) / count
         out[name] = {metric: total / seconds[name], "memory_per_job_bytes": memory}
     return out
 
