@@ -266,8 +266,9 @@ return ours
 #: KEYS[5] heartbeat hash, KEYS[6] worker processed counter, KEYS[7] worker failed counter,
 #: KEYS[8] queues set.
 #: ARGV[1] worker id, ARGV[2] queue key prefix, ARGV[3] status prefix, ARGV[4] status
-#: suffix, ARGV[5] the requeued job's status JSON (waiting). Returns the requeued payload
-#: or false.
+#: suffix, ARGV[5] the requeued job's status JSON (waiting), ARGV[6] '1' = the worker died
+#: under its job: count a crash ('' = a worker giving its own job back: no count). Returns
+#: the requeued payload (as requeued) or false.
 RELEASE = Script(
     "RELEASE",
     """
@@ -276,6 +277,20 @@ redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[6], KEYS[7])
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])
 if not job[1] or not job[2] then return false end
+-- crash count (issue 12; labqueue.worker.crashes): the worker died under this job, which a
+-- poison job (os._exit, a segfault, an OOM kill) does to every worker that takes it. Count
+-- the death in the payload's first field "crashes", spliced into the text so every other
+-- byte stays as its producer wrote it (an id-less Ruby payload counts the same way); the
+-- worker that fetches it next fails it instead of running it once the count is at its limit.
+if ARGV[6] == '1' then
+  local body = string.match(job[2], '^%s*{(.*)$')
+  if body then
+    local n, rest = string.match(body, '^"crashes":(%d+),?(.*)$')
+    rest = rest or body
+    local sep = string.match(rest, '^%s*}') and '' or ','
+    job[2] = '{"crashes":' .. ((tonumber(n) or 0) + 1) .. sep .. rest
+  end
+end
 redis.call('LPUSH', ARGV[2] .. job[1], job[2])
 redis.call('SADD', KEYS[8], job[1])
 local ok, payload = pcall(cjson.decode, job[2])
@@ -285,7 +300,7 @@ end
 return job[2]
 """,
     keys=8,
-    args=5,
+    args=6,
 )
 
 #: RETRY: let go of the worker's failed job and schedule its next run, in one step: the
