@@ -105,6 +105,31 @@ return n
     args=(4, None),
 )
 
+#: ENQUEUE_NEW: ENQUEUE for jobs that may have been enqueued before (an outbox relay that
+#: died between enqueueing and marking its rows sent, and a second relay sending them again):
+#: a job whose status key exists (waiting, running, or finished within the status TTL) is
+#: skipped, so one id is queued once, however many times it is sent. The check and the push
+#: are one step: two relays racing cannot both push it.
+#: KEYS and ARGV as ENQUEUE's. Returns how many jobs were pushed.
+ENQUEUE_NEW = Script(
+    "ENQUEUE_NEW",
+    """
+redis.call('SADD', KEYS[1], ARGV[1])
+local before, pushed = redis.call('LLEN', KEYS[2]), 0
+for i = 3, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    redis.call('RPUSH', KEYS[2], ARGV[i + 1])
+    redis.call('SET', KEYS[i], ARGV[3])
+    pushed = pushed + 1
+  end
+end
+if pushed > 0 and before == 0 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
+return pushed
+""",
+    keys=(3, None),
+    args=(4, None),
+)
+
 #: SCHEDULE: add one payload to the second it is due in and that second to the schedule,
 #: and mark the job waiting, in one step (a reader never sees a second without its list).
 #: KEYS[1] delayed:<second>, KEYS[2] the schedule zset, KEYS[3] status key.
@@ -355,4 +380,4 @@ return 1
 )
 
 #: Every script, for tests and for loading them all ahead of time.
-ALL = (ENQUEUE, SCHEDULE, MOVE_DUE, STEP, RELEASE, RETRY, QUARANTINE)
+ALL = (ENQUEUE, ENQUEUE_NEW, SCHEDULE, MOVE_DUE, STEP, RELEASE, RETRY, QUARANTINE)
