@@ -110,7 +110,9 @@ return n
 #: a job whose status key exists (waiting, running, or finished within the status TTL) is
 #: skipped, so one id is queued once, however many times it is sent. The check and the push
 #: are one step: two relays racing cannot both push it.
-#: KEYS and ARGV as ENQUEUE's. Returns how many jobs were pushed.
+#: KEYS[1] queues set, KEYS[2] the queue list, KEYS[3..] each job's status key;
+#: ARGV[1] queue name, ARGV[2] wake-up channel, ARGV[3] status JSON, ARGV[4..] each job's
+#: payload (as ENQUEUE's). Returns how many jobs were pushed.
 ENQUEUE_NEW = Script(
     "ENQUEUE_NEW",
     """
