@@ -72,6 +72,12 @@ class JobTimeout(JobFailed):
 class JobCrashed(JobFailed):
     """The process running a job died before reporting (segfault, ``os._exit``, killed)."""
 
+    def __init__(self, message: str, *, final: bool = False) -> None:
+        super().__init__(message)
+        #: True for the crash cap's verdict (a job that crashed its worker too often): such
+        #: a job is not retried, whatever its class's retries
+        self.final = final
+
 
 class JobRaised(JobFailed):
     """A job raised in a child process (``--fork``); carries the original exception's parts."""

@@ -19,7 +19,7 @@ import redis
 from . import timefmt
 from .errors import JobNotFound, JobRaised
 from .keys import DEFAULT_NAMESPACE, Keys
-from .payload import ATTEMPTS_FIELD, dumps
+from .payload import ATTEMPTS_FIELD, CRASHES_FIELD, dumps
 from .status import JobStatus, status_json
 
 #: What stands for the payload in :meth:`Failure.halves` (a string no payload is).
@@ -184,6 +184,8 @@ class FailedStore:
         payload = rec.payload
         if isinstance(payload, dict) and ATTEMPTS_FIELD in payload:  # a fresh set of retries
             payload = {k: v for k, v in payload.items() if k != ATTEMPTS_FIELD}
+        if isinstance(payload, dict) and CRASHES_FIELD in payload:  # and of crashes
+            payload = {k: v for k, v in payload.items() if k != CRASHES_FIELD}
         pipe.rpush(
             self.keys.queue(rec.queue), payload if isinstance(payload, str) else dumps(payload)
         )

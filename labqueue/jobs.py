@@ -34,6 +34,11 @@ from .payload import Payload, check_class_name
 #: resque-retry's ExponentialBackoff schedule, in seconds (a job class's default backoff).
 DEFAULT_BACKOFF: tuple[float, ...] = (0, 60, 600, 3600, 10800, 21600)
 
+#: What a job class's ``retry_jitter`` may be: how a retry's delay is drawn below its schedule
+#: entry d: uniform in [0, d] ("full"), in [d/2, d] ("equal"), or exactly d (None); see
+#: :mod:`labqueue.worker.retry`.
+RETRY_JITTERS = ("full", "equal", None)
+
 
 class Job:
     """Base class of every job."""
@@ -46,6 +51,11 @@ class Job:
     retry_backoff: tuple[float, ...] = DEFAULT_BACKOFF
     #: exceptions worth a retry; any other fails the job at once
     retry_on: tuple[type[BaseException], ...] = (Exception,)
+    #: how a retry's delay is drawn below its schedule entry: "full" (default), "equal", None
+    retry_jitter: str | None = "full"
+    #: deaths of the worker running it (os._exit, segfault, OOM kill) before the job goes to
+    #: the failed store instead of running again (None: the worker's ``crash_limit``, 3)
+    crash_limit: int | None = None
 
     def __init__(self, payload: Payload, queue: str, connection: redis.Redis | None = None) -> None:
         self.payload = payload
@@ -75,6 +85,7 @@ class Registry:
         """Register ``cls`` under ``names`` (the first is what producers here write)."""
         if not (isinstance(cls, type) and issubclass(cls, Job)):
             raise NotAJob(f"{cls!r} is not a job: subclass labqueue.Job and define perform()")
+        _check_settings(cls)
         names = names or (f"{cls.__module__}.{cls.__qualname__}",)
         for name in names:
             check_class_name(name)
@@ -109,6 +120,20 @@ class Registry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
+
+
+def _check_settings(cls: type[Job]) -> None:
+    """ConfigurationError, at registration, for a retry_jitter or crash_limit no worker can
+    honour (a worker meeting one later would have no good moment to say so)."""
+    jitter, limit = getattr(cls, "retry_jitter", "full"), getattr(cls, "crash_limit", None)
+    if isinstance(jitter, bool) or jitter not in RETRY_JITTERS:
+        raise ConfigurationError(
+            f"{cls.__qualname__}.retry_jitter must be 'full', 'equal' or None, not {jitter!r}"
+        )
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigurationError(
+            f"{cls.__qualname__}.crash_limit must be a whole number >= 1 or None, not {limit!r}"
+        )
 
 
 #: The registry workers use unless given another.

@@ -25,10 +25,14 @@ _KNOWN = ("class", "args", "id", "queue_time")
 
 #: Extra payload fields labqueue writes (Resque readers ignore fields they don't know):
 #: the queue a delayed job goes to (resque-scheduler's own field), its exact due time (the
-#: ``delayed:TS`` key has whole seconds only), and how many runs of it have failed so far.
+#: ``delayed:TS`` key has whole seconds only), how many runs of it have failed so far, and
+#: how many of its runs died with their worker.
 QUEUE_FIELD = "queue"
 SCHEDULED_FOR_FIELD = "scheduled_for"
 ATTEMPTS_FIELD = "attempts"
+#: How many times a worker died while running this job (counted by the RELEASE script that
+#: puts it back; :mod:`labqueue.worker.crashes` fails it once the count reaches its limit).
+CRASHES_FIELD = "crashes"
 
 
 def new_job_id() -> str:

@@ -19,7 +19,7 @@ from .errors import ConfigurationError, PayloadError
 from .jobs import JobRef, Registry, build_payload, job_args, registry
 from .keys import DEFAULT_NAMESPACE, Keys
 from .payload import Payload, check_queue_name, new_payload_json
-from .scripts import ENQUEUE, encoded
+from .scripts import ENQUEUE, ENQUEUE_NEW, encoded
 from .status import JobStatus, status_json
 
 #: How many jobs one script call carries in enqueue_many (Lua's argument stack is finite).
@@ -115,15 +115,17 @@ class Queue:
             self._push_into(pipe, payloads)
             pipe.execute()
 
-    def _push_into(self, pipe: Any, payloads: list[Payload]) -> None:
-        """Queue ENQUEUE calls for ``payloads`` on ``pipe`` (chunks of BULK_CHUNK)."""
+    def _push_into(self, pipe: Any, payloads: list[Payload], once: bool = False) -> None:
+        """Queue ENQUEUE calls for ``payloads`` on ``pipe`` (chunks of BULK_CHUNK); ENQUEUE_NEW
+        with ``once``."""
+        script = ENQUEUE_NEW if once else ENQUEUE
         status = status_json(JobStatus.WAITING)
         prefix, suffix = self._status_key
         for start in range(0, len(payloads), BULK_CHUNK):
             chunk = payloads[start : start + BULK_CHUNK]
             keys = [*self._lists, *(prefix + p.id + suffix for p in chunk)]  # type: ignore[operator]
             argv = [*self._about, status, *(p.to_json() for p in chunk)]
-            ENQUEUE.queue(pipe, keys, argv)
+            script.queue(pipe, keys, argv)
 
     # -- inspection --------------------------------------------------------------------
     def __len__(self) -> int:
@@ -153,9 +155,13 @@ class Queue:
             return int(pipe.execute()[0])
 
 
-def enqueue_together(pushes: Sequence[tuple[Queue, Payload]]) -> list[str]:
+def enqueue_together(pushes: Sequence[tuple[Queue, Payload]], *, once: bool = False) -> list[str]:
     """Enqueue payloads on one or more queues of one connection, all or none, in one round
-    trip (MULTI/EXEC): e.g. a checkout's email job and its two ERP jobs. Returns the ids."""
+    trip (MULTI/EXEC): e.g. a checkout's email job and its two ERP jobs. Returns the ids.
+
+    ``once``: skip a payload whose id was enqueued before (its status key exists: waiting,
+    running, or finished within a day), so sending the same payloads twice queues them once
+    (an outbox relay's retry; see :data:`~labqueue.scripts.ENQUEUE_NEW`)."""
     if not pushes:
         return []
     connection = pushes[0][0].connection
@@ -168,7 +174,7 @@ def enqueue_together(pushes: Sequence[tuple[Queue, Payload]]) -> list[str]:
         grouped.setdefault(queue.name, (queue, []))[1].append(payload)
     with connection.pipeline(transaction=True) as pipe:
         for queue, payloads in grouped.values():
-            queue._push_into(pipe, payloads)
+            queue._push_into(pipe, payloads, once)
         pipe.execute()
     return [p.id for _, p in pushes]  # type: ignore[misc]
 

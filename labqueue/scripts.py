@@ -105,6 +105,33 @@ return n
     args=(4, None),
 )
 
+#: ENQUEUE_NEW: ENQUEUE for jobs that may have been enqueued before (an outbox relay that
+#: died between enqueueing and marking its rows sent, and a second relay sending them again):
+#: a job whose status key exists (waiting, running, or finished within the status TTL) is
+#: skipped, so one id is queued once, however many times it is sent. The check and the push
+#: are one step: two relays racing cannot both push it.
+#: KEYS[1] queues set, KEYS[2] the queue list, KEYS[3..] each job's status key;
+#: ARGV[1] queue name, ARGV[2] wake-up channel, ARGV[3] status JSON, ARGV[4..] each job's
+#: payload (as ENQUEUE's). Returns how many jobs were pushed.
+ENQUEUE_NEW = Script(
+    "ENQUEUE_NEW",
+    """
+redis.call('SADD', KEYS[1], ARGV[1])
+local before, pushed = redis.call('LLEN', KEYS[2]), 0
+for i = 3, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    redis.call('RPUSH', KEYS[2], ARGV[i + 1])
+    redis.call('SET', KEYS[i], ARGV[3])
+    pushed = pushed + 1
+  end
+end
+if pushed > 0 and before == 0 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
+return pushed
+""",
+    keys=(3, None),
+    args=(4, None),
+)
+
 #: SCHEDULE: add one payload to the second it is due in and that second to the schedule,
 #: and mark the job waiting, in one step (a reader never sees a second without its list).
 #: KEYS[1] delayed:<second>, KEYS[2] the schedule zset, KEYS[3] status key.
@@ -266,8 +293,9 @@ return ours
 #: KEYS[5] heartbeat hash, KEYS[6] worker processed counter, KEYS[7] worker failed counter,
 #: KEYS[8] queues set.
 #: ARGV[1] worker id, ARGV[2] queue key prefix, ARGV[3] status prefix, ARGV[4] status
-#: suffix, ARGV[5] the requeued job's status JSON (waiting). Returns the requeued payload
-#: or false.
+#: suffix, ARGV[5] the requeued job's status JSON (waiting), ARGV[6] '1' = the worker died
+#: under its job: count a crash ('' = a worker giving its own job back: no count). Returns
+#: the requeued payload (as requeued) or false.
 RELEASE = Script(
     "RELEASE",
     """
@@ -276,6 +304,20 @@ redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[6], KEYS[7])
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])
 if not job[1] or not job[2] then return false end
+-- crash count (issue 12; labqueue.worker.crashes): the worker died under this job, which a
+-- poison job (os._exit, a segfault, an OOM kill) does to every worker that takes it. Count
+-- the death in the payload's first field "crashes", spliced into the text so every other
+-- byte stays as its producer wrote it (an id-less Ruby payload counts the same way); the
+-- worker that fetches it next fails it instead of running it once the count is at its limit.
+if ARGV[6] == '1' then
+  local body = string.match(job[2], '^%s*{(.*)$')
+  if body then
+    local n, rest = string.match(body, '^"crashes":(%d+),?(.*)$')
+    rest = rest or body
+    local sep = string.match(rest, '^%s*}') and '' or ','
+    job[2] = '{"crashes":' .. ((tonumber(n) or 0) + 1) .. sep .. rest
+  end
+end
 redis.call('LPUSH', ARGV[2] .. job[1], job[2])
 redis.call('SADD', KEYS[8], job[1])
 local ok, payload = pcall(cjson.decode, job[2])
@@ -285,7 +327,7 @@ end
 return job[2]
 """,
     keys=8,
-    args=5,
+    args=6,
 )
 
 #: RETRY: let go of the worker's failed job and schedule its next run, in one step: the
@@ -340,4 +382,4 @@ return 1
 )
 
 #: Every script, for tests and for loading them all ahead of time.
-ALL = (ENQUEUE, SCHEDULE, MOVE_DUE, STEP, RELEASE, RETRY, QUARANTINE)
+ALL = (ENQUEUE, ENQUEUE_NEW, SCHEDULE, MOVE_DUE, STEP, RELEASE, RETRY, QUARANTINE)

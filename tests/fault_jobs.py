@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import signal
 import sys
 import time
 
@@ -51,6 +52,7 @@ class Flaky(labqueue.Job):
 
     retry_limit = 2
     retry_backoff = (1.0, 2.0)
+    retry_jitter = None  # the exact schedule: the timing tests measure it
 
     def perform(self) -> None:
         attempt = int(self.payload.extra.get("attempts", 0)) + 1
@@ -140,3 +142,15 @@ class _Unprintable(Exception):
 class Unprintable(labqueue.Job):
     def perform(self) -> None:
         raise _Unprintable
+
+
+POISONED = "labqueue-test:faults:poisoned"  #: one "id pid" per run of a Poison job
+
+
+@labqueue.job("Faults::Poison")
+class Poison(labqueue.Job):
+    """Records its run, then SIGKILLs the worker running it (as the OOM killer would)."""
+
+    def perform(self) -> None:
+        self.connection.rpush(POISONED, f"{self.job_id} {os.getpid()}")
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -167,8 +167,10 @@ def test_sync_checkout_when_the_erp_fails_is_a_502_naming_the_erp(shop: Shop) ->
 
 
 def test_a_failing_deferred_job_lands_in_the_failed_store_and_a_retry_completes_it(
-    shop: Shop,
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # once its retries are spent (here: none; the retries are tests/test_store_outage.py's)
+    monkeypatch.setattr(jobs.ERPJob, "retry_limit", 0)
     shop.erp.faults.update({"error_rate": 1.0})
     order_id = shop.post("deferred").get_json()["order_id"]
     assert shop.work() == 3

@@ -157,6 +157,7 @@ header_names = st.sampled_from(
         "Expect",
         "Range",
         "If-None-Match",
+        "Idempotency-Key",
     ]
 ) | st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,30}", fullmatch=True)
 methods = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"])

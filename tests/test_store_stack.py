@@ -66,9 +66,9 @@ def port_of(url: str) -> int:
 def test_the_stack_serves_both_checkouts_and_stops_every_process(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     with fast_stack(web_workers=2, queue_workers=1, log_dir=logs) as s:
-        assert set(s.pids()) == {"fake mail", "fake erp", "web", "worker-1", "redis"}
+        assert set(s.pids()) == {"fake mail", "fake erp", "web", "relay", "worker-1", "redis"}
         procs = process_tree(list(s.pids().values()))
-        assert len(procs) == 5 + 2  # and gunicorn's two workers
+        assert len(procs) == 6 + 2  # and gunicorn's two workers
         ports = [port_of(u) for u in (s.store_url, s.mail_url, s.erp_url, s.redis_url or "")]
         ports.append(s.fakes.smtp_port)
 
@@ -83,7 +83,8 @@ def test_the_stack_serves_both_checkouts_and_stops_every_process(tmp_path: Path)
         mails = requests.get(f"{s.mail_url}/messages", timeout=5).json()
         assert sorted(m["order_id"] for m in mails["messages"]) == [1, 2]
         assert requests.get(f"{s.erp_url}/sales", timeout=5).json()["count"] == 2
-        for name in ("web.log", "web-access.log", "worker-1.log", "mail.log", "erp.log"):
+        logs_written = ("web.log", "web-access.log", "worker-1.log", "mail.log", "erp.log")
+        for name in (*logs_written, "relay.log"):
             assert (logs / name).stat().st_size > 0, name
         assert "checkout/deferred" in (logs / "web-access.log").read_text()
         assert s.first_dead() is None
@@ -99,7 +100,7 @@ def test_an_exception_inside_the_block_stops_everything(tmp_path: Path) -> None:
         procs = process_tree(list(s.pids().values()))
         log_dir = s.log_dir
         raise RuntimeError("boom")
-    assert len(procs) == 7 and left_behind(procs) == []
+    assert len(procs) == 8 and left_behind(procs) == []  # the relay too
     assert not log_dir.exists()  # a temporary log_dir is removed
 
 
@@ -177,7 +178,7 @@ def test_python_m_labqueue_demo_up_runs_until_ctrl_c(tmp_path: Path) -> None:
         assert "toy store up" in text, text
         store_url = next(ln.split()[1] for ln in lines if ln.strip().startswith("store "))
         procs = process_tree([proc.pid])[1:]
-        assert len(procs) == 5 + 1  # redis, mail, erp, gunicorn and its worker, a queue worker
+        assert len(procs) == 6 + 1  # redis, mail, erp, gunicorn and its worker, relay, a worker
         resp = requests.post(f"{store_url}/checkout/sync", json=CART, timeout=30)
         assert resp.status_code == 200
         proc.send_signal(signal.SIGINT)

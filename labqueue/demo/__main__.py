@@ -4,6 +4,7 @@
     python -m labqueue.demo mail     the fake mail server (SMTP 8025, HTTP API 8026)
     python -m labqueue.demo erp      the fake ERP (HTTP 8027)
     python -m labqueue.demo web      gunicorn serving the store (8000)
+    python -m labqueue.demo relay    the outbox relay: jobs of orders whose request died
     python -m labqueue.demo initdb   create and seed the SQLite database
     labqueue worker --queues email,erp --import labqueue.demo.jobs    the store's workers
 
@@ -12,6 +13,7 @@ Every piece binds 127.0.0.1 and stops on Ctrl-C (or TERM).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -168,6 +170,34 @@ def web(host: str, port: int, workers: int) -> None:
 
     argv = gunicorn_argv(f"{host}:{port}", workers)
     os.execv(sys.executable, argv)
+
+
+@main.command()
+@click.option(
+    "--interval",
+    type=Finite(0.01, 60),
+    default=0.5,
+    show_default=True,
+    help="Seconds between passes.",
+)
+@click.option("--once", is_flag=True, help="One pass, then exit.")
+def relay(interval: float, once: bool) -> None:
+    """The outbox relay: enqueue the jobs of deferred checkouts whose request died after
+    its commit (see outbox.py), with the settings in the environment (see config.py)."""
+    from .checkout import Store
+    from .config import StoreConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    store = Store(StoreConfig.from_env())
+    if once:
+        click.echo(f"relayed {store.relay().run_once()} jobs")
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"outbox relay: every {interval:g} s, database {store.config.db_path}")
+    sent = store.relay().run(stop, interval)
+    click.echo(f"outbox relay stopped after enqueueing {sent} jobs")
 
 
 @main.command()

@@ -3,6 +3,8 @@
     POST /checkout/sync        steps 1-7 in the request
     POST /checkout/deferred    steps 1-4 in the request, 5-7 as jobs on queues email and erp
                                body {"email": "a@b.c", "items": [{"sku": "SKU-1", "qty": 2}]}
+                               header Idempotency-Key (optional): a retry with the same key
+                               gets the first order's answer again, never a second order
     GET  /orders/<id>          the order, each step's outcome and its job's status
     GET  /products             the catalogue (SKU-1 .. SKU-20, prices in cents)
     GET  /healthz              {"ok": true} when the database and Redis answer
@@ -12,7 +14,10 @@ Answers: 200 with the order and ``timings_ms``; 400 ``{"error", "field"}`` for b
 sent as ``Content-Type: application/json``) answer ``{"error", "field"}`` too; 502
 ``{"error", "step", "cause", "order_id"}`` when the mail server or the ERP fails a sync
 checkout (the order is kept, status failed); 503 when Redis refuses the jobs of a
-deferred checkout. No error answer or stored error carries a Redis password.
+deferred checkout. With an ``Idempotency-Key`` (see :mod:`.idempotency`): a used key's first
+answer again (``Idempotent-Replayed: true``), 400 for a malformed key, 422 for a key used
+with another body, 409 while its first request is still under way; each names the header
+in ``field``. No error answer or stored error carries a Redis password.
 
 Under gunicorn: ``gunicorn -w 4 -b 127.0.0.1:8000 'labqueue.demo.app:create_app()'`` with
 the settings in the environment (STORE_DB, REDIS_URL, STORE_SMTP, STORE_ERP_URL).
@@ -28,7 +33,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
-from . import db, steps
+from . import db, idempotency, steps
 from .checkout import Store
 from .config import StoreConfig
 from .errors import MAX_ECHO, BadInput, OrderNotFound, StepFailed, shown
@@ -115,11 +120,11 @@ def _order_id(text: str) -> int:
 def _register_routes(app: Flask) -> None:
     @app.post("/checkout/sync")
     def checkout_sync() -> Response:
-        return jsonify(_store().checkout_sync(_body()).to_json())
+        return _checkout("sync")
 
     @app.post("/checkout/deferred")
     def checkout_deferred() -> Response:
-        return jsonify(_store().checkout_deferred(_body()).to_json())
+        return _checkout("deferred")
 
     @app.get("/orders/<order_ref>")
     def order(order_ref: str) -> Response:
@@ -135,6 +140,52 @@ def _register_routes(app: Flask) -> None:
         checks = _health(_store())
         ok = all(v == "ok" for v in checks.values())
         return jsonify({"ok": ok, **checks}), 200 if ok else 503
+
+
+def _checkout(mode: str) -> Response:
+    """One checkout; with an Idempotency-Key, the key's first answer is stored, and a key in
+    use is answered from it (see :mod:`.idempotency`)."""
+    store = _store()
+    data = _body()
+    key = idempotency.header_key(request.headers.getlist(idempotency.HEADER))
+    run = store.checkout_sync if mode == "sync" else store.checkout_deferred
+    try:
+        try:
+            resp = jsonify(run(data, idempotency_key=key).to_json())
+        except StepFailed as exc:  # the order is placed (and failed): an answer to keep
+            resp = _step_failed(exc)
+    except idempotency.KeySeen as seen:
+        return _replay(store, seen.row)
+    if key is not None:
+        store.remember(key, resp.status_code, resp.get_data(as_text=True))
+    return resp
+
+
+def _replay(store: Store, row: idempotency.KeyRow) -> Response:
+    """The answer for a key in use: its first answer, or the order now if there was none."""
+    replay = idempotency.settle(store.db, row)
+    if replay.body is None:
+        resp = jsonify(store.order_view(replay.order_id))
+    else:
+        resp = Response(replay.body, replay.status, mimetype=JSON_TYPE)
+    resp.headers[idempotency.REPLAYED] = "true"
+    return resp
+
+
+def _step_failed(exc: StepFailed) -> Response:
+    """502 when the mail server or the ERP failed a sync step, 503 when Redis refused the
+    jobs; the order is kept, failed."""
+    body = {
+        "error": _store().redacted(str(exc)),
+        "step": exc.step,
+        "cause": _store().redacted(exc.cause),
+        "order_id": exc.order_id,
+        "status": "failed",
+        "timings_ms": exc.timings_ms,
+    }
+    resp = jsonify(body)
+    resp.status_code = 503 if exc.step == "enqueue" else 502
+    return resp
 
 
 def _health(store: Store) -> dict[str, str]:
@@ -158,16 +209,17 @@ def _register_errors(app: Flask) -> None:
         return jsonify({"error": exc.message, "field": exc.field}), 400
 
     @app.errorhandler(StepFailed)
-    def step_failed(exc: StepFailed) -> tuple[Response, int]:
-        body = {
-            "error": _store().redacted(str(exc)),
-            "step": exc.step,
-            "cause": _store().redacted(exc.cause),
-            "order_id": exc.order_id,
-            "status": "failed",
-            "timings_ms": exc.timings_ms,
-        }
-        return jsonify(body), 503 if exc.step == "enqueue" else 502
+    def step_failed(exc: StepFailed) -> Response:
+        return _step_failed(exc)
+
+    @app.errorhandler(idempotency.KeyReused)
+    def key_reused(exc: idempotency.KeyReused) -> tuple[Response, int]:
+        return jsonify({"error": str(exc), "field": idempotency.HEADER}), 422
+
+    @app.errorhandler(idempotency.KeyBusy)
+    def key_busy(exc: idempotency.KeyBusy) -> tuple[Response, int, dict[str, str]]:
+        body = {"error": str(exc), "field": idempotency.HEADER, "order_id": exc.order_id}
+        return jsonify(body), 409, {"Retry-After": "1"}
 
     @app.errorhandler(OrderNotFound)
     def not_found(exc: OrderNotFound) -> tuple[Response, int]:

@@ -5,7 +5,12 @@
 3. ``render_receipt``: Jinja2, templates/receipt.html
 4. the receipt goes back in the answer
 5. ``send_email``, 6. ``erp_record_sale``, 7. ``erp_decrease_inventory``: in the request
-   (``checkout_sync``), or as three jobs (``enqueue``, ``checkout_deferred``).
+   (``checkout_sync``), or as three jobs (``checkout_deferred``): written to the outbox in
+   step 2's transaction, then enqueued (``enqueue``) by the request itself, or by the relay
+   if the request died first (see :mod:`.outbox`).
+
+Both take an ``idempotency_key`` (the ``Idempotency-Key`` header): the same key never
+places a second order (see :mod:`.idempotency`).
 
 :class:`Store` is usable without Flask, so a notebook can time the real code in-process::
 
@@ -19,12 +24,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -33,25 +36,21 @@ import labqueue
 from labqueue.connection import redact, redact_text
 from labqueue.keys import Keys
 
-from . import db, steps
+from . import db, idempotency, outbox, steps
 from .config import StoreConfig
 from .db import SLOW_STEPS, Line, Order
 from .errors import BadInput, OrderNotFound, StepFailed
 from .orderform import CheckoutRequest, parse_checkout
+from .timings import TIMING_KEYS, CheckoutResult, Timings
+
+__all__ = ["JOB_NAMES", "TIMING_KEYS", "CheckoutResult", "Store", "Timings"]
 
 log = logging.getLogger("labqueue.demo")
 
-#: Every key of ``timings_ms``, always present (0.0 for a step the mode does not run).
-TIMING_KEYS = (
-    "insert_order",
-    "insert_items",
-    "render_receipt",
-    "send_email",
-    "erp_record_sale",
-    "erp_decrease_inventory",
-    "enqueue",
-    "total",
-)
+#: A test hook (fault injection, as the fakes' error_rate is): a deferred checkout for the
+#: email address in this environment variable SIGKILLs its own process right after its
+#: order is committed, before its jobs are enqueued: the crash the outbox is for.
+CRASH_AFTER_COMMIT = "STORE_CRASH_AFTER_COMMIT"
 
 #: The job class names (Resque style) that run each slow step, see :mod:`.jobs`.
 JOB_NAMES = {
@@ -59,51 +58,6 @@ JOB_NAMES = {
     "erp_record_sale": "Store\\Jobs\\RecordSaleInERP",
     "erp_decrease_inventory": "Store\\Jobs\\DecreaseInventoryInERP",
 }
-
-
-class Timings:
-    """Milliseconds per step, from the moment the object is made."""
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.ms: dict[str, float] = dict.fromkeys(TIMING_KEYS, 0.0)
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.ms[name] = round((time.perf_counter() - t0) * 1000, 3)
-
-    def finish(self) -> dict[str, float]:
-        self.ms["total"] = round((time.perf_counter() - self.started) * 1000, 3)
-        return self.ms
-
-
-@dataclass
-class CheckoutResult:
-    order_id: int
-    mode: str
-    status: str
-    total_cents: int
-    receipt_html: str
-    timings_ms: dict[str, float]
-    jobs: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "order_id": self.order_id,
-            "mode": self.mode,
-            "status": self.status,
-            "total": self.total_cents / 100,
-            "total_cents": self.total_cents,
-            "receipt_html": self.receipt_html,
-            "timings_ms": self.timings_ms,
-        }
-        if self.mode == "deferred":
-            out["jobs"] = self.jobs
-        return out
 
 
 class Store:
@@ -114,6 +68,7 @@ class Store:
         self._redis = redis_client
         self._local = threading.local()
         self._queues: dict[str, labqueue.Queue] = {}
+        self._crash_for = os.environ.get(CRASH_AFTER_COMMIT) or None
         db.init_db(config.db_path)
 
     # -- connections -------------------------------------------------------------------
@@ -167,10 +122,11 @@ class Store:
             self._local.conn = None
 
     # -- checkout ----------------------------------------------------------------------
-    def checkout_sync(self, data: Any) -> CheckoutResult:
-        """Steps 1-7 in the caller's time. StepFailed (order recorded failed) on a bad step."""
+    def checkout_sync(self, data: Any, idempotency_key: str | None = None) -> CheckoutResult:
+        """Steps 1-7 in the caller's time. StepFailed (order recorded failed) on a bad step;
+        KeySeen / KeyReused when ``idempotency_key`` names an order already."""
         t = Timings()
-        order = self._place(parse_checkout(data), "sync", t)
+        order = self._place(parse_checkout(data), "sync", t, key=idempotency_key)
         with t.step("render_receipt"):
             html = steps.render_receipt(order)
         failure: StepFailed | None = None
@@ -191,15 +147,21 @@ class Store:
             raise failure
         return CheckoutResult(order.id, "sync", "complete", order.total_cents, html, t.ms)
 
-    def checkout_deferred(self, data: Any) -> CheckoutResult:
-        """Steps 1-4 in the caller's time, 5-7 enqueued as jobs (queues email and erp)."""
+    def checkout_deferred(self, data: Any, idempotency_key: str | None = None) -> CheckoutResult:
+        """Steps 1-4 in the caller's time, 5-7 enqueued as jobs (queues email and erp),
+        through the outbox; ``idempotency_key`` as for :meth:`checkout_sync`."""
         t = Timings()
         payloads: dict[str, labqueue.Payload] = {}
-        order = self._place(parse_checkout(data), "deferred", t, payloads)
+        owner = outbox.owner_token()
+        req = parse_checkout(data)
+        order = self._place(req, "deferred", t, payloads, idempotency_key, owner)
+        if self._crash_for is not None and order.email == self._crash_for:
+            log.warning("order %s: %s, crashing after the commit", order.id, CRASH_AFTER_COMMIT)
+            os.kill(os.getpid(), signal.SIGKILL)
         with t.step("render_receipt"):
             html = steps.render_receipt(order)
         with t.step("enqueue"):
-            self._enqueue(order.id, payloads)
+            self._enqueue(order.id, payloads, owner)
         t.finish()
         jobs = {step: p.id or "" for step, p in payloads.items()}
         return CheckoutResult(order.id, "deferred", "queued", order.total_cents, html, t.ms, jobs)
@@ -210,21 +172,32 @@ class Store:
         mode: str,
         t: Timings,
         payloads: dict[str, labqueue.Payload] | None = None,
+        key: str | None = None,
+        owner: str = "",
     ) -> Order:
-        """Steps 1 and 2 in one transaction; BadInput (nothing written) for an unknown SKU."""
+        """Steps 1 and 2 in one transaction, with the idempotency key (if any) and, for
+        ``payloads`` (deferred), the outbox rows claimed by ``owner``; BadInput (nothing
+        written) for an unknown SKU, KeySeen or KeyReused for a key in use."""
         conn = self.db
         status = "queued" if mode == "deferred" else "processing"
+        fingerprint = idempotency.fingerprint(mode, req) if key else ""
         try:
             with t.step("insert_order"):
                 conn.execute("BEGIN IMMEDIATE")
+                if key:
+                    idempotency.check(conn, key, mode, fingerprint)
                 lines, rows = self._price(conn, req)
                 total = sum(line.subtotal_cents for line in lines)
                 now = time.time()
                 order_id = db.insert_order(conn, req.email, mode, status, total, now)
+                if key:
+                    idempotency.add(conn, key, mode, fingerprint, order_id, now)
             with t.step("insert_items"):
                 db.insert_order_products(conn, order_id, rows)
                 if payloads is not None:
                     payloads.update(self._payloads(order_id))
+                    jobs = [(self.queue_name(s), p) for s, p in payloads.items()]
+                    outbox.add(conn, order_id, jobs, owner, now)
                 job_ids = {step: p.id or "" for step, p in (payloads or {}).items()}
                 db.insert_steps(conn, order_id, "queued" if payloads else "pending", job_ids)
                 conn.execute("COMMIT")
@@ -277,23 +250,44 @@ class Store:
     def _payloads(self, order_id: int) -> dict[str, labqueue.Payload]:
         return {s: labqueue.Payload.new(JOB_NAMES[s], [{"order_id": order_id}]) for s in SLOW_STEPS}
 
+    def queue_name(self, step: str) -> str:
+        return self.config.email_queue if step == "send_email" else self.config.erp_queue
+
     def queue_for(self, step: str) -> labqueue.Queue:
-        name = self.config.email_queue if step == "send_email" else self.config.erp_queue
+        return self.queue(self.queue_name(step))
+
+    def queue(self, name: str) -> labqueue.Queue:
         if name not in self._queues:
             self._queues[name] = labqueue.Queue(name, self.redis, namespace=self.config.namespace)
         return self._queues[name]
 
-    def _enqueue(self, order_id: int, payloads: dict[str, labqueue.Payload]) -> None:
+    def _enqueue(self, order_id: int, payloads: dict[str, labqueue.Payload], owner: str) -> None:
+        """Relay the order's outbox rows now (the request still holds their claim). When
+        Redis refuses them: cancel the rows and fail the order (StepFailed, a 503), unless a
+        relay has taken them over meanwhile, in which case they are on their way."""
         try:
-            labqueue.enqueue_together([(self.queue_for(s), p) for s, p in payloads.items()])
+            pushes = [(self.queue_for(s), p) for s, p in payloads.items()]
+            labqueue.enqueue_together(pushes, once=True)
         except (redis.RedisError, labqueue.LabqueueError) as exc:
             cause = self.redacted(f"could not enqueue the jobs: {exc}")
             conn = self.db
             with db.transaction(conn):
+                if not outbox.cancel(conn, order_id, owner, cause):
+                    return
                 for step in SLOW_STEPS:
                     db.record_step(conn, order_id, step, "failed", cause, attempted=False)
                 db.set_order_status(conn, order_id, "failed")
             raise StepFailed("enqueue", cause, order_id) from None
+        outbox.order_sent(self.db, order_id, time.time())
+
+    def relay(self) -> outbox.Relay:
+        """A relay for this store's outbox (``python -m labqueue.demo relay`` runs one)."""
+        return outbox.Relay(self)
+
+    def remember(self, key: str, status: int, body: str) -> None:
+        """The first answer given for an Idempotency-Key, to give again."""
+        with db.transaction(self.db) as conn:
+            idempotency.remember(conn, key, status, body)
 
     def run_step(self, order_id: int, step: str) -> str:
         """What a job does: run one slow step for an order; "done", or "skipped" if the
@@ -346,6 +340,7 @@ class Store:
             "total": order.total_cents / 100,
             "total_cents": order.total_cents,
             "created_at": order.created_at,
+            "outbox_pending": outbox.pending(self.db, order.id),
             "items": [
                 {"sku": ln.sku, "name": ln.name, "qty": ln.qty, "price_cents": ln.price_cents}
                 for ln in order.lines

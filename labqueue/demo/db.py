@@ -223,8 +223,12 @@ def load_order(conn: sqlite3.Connection, order_id: int) -> Order | None:
     )
 
 
+#: The store's tables.
+TABLES = ("order", "order_product", "order_step", "product", "outbox", "idempotency_key")
+
+
 def count_rows(conn: sqlite3.Connection, table: str) -> int:
-    """Rows in ``order``, ``order_product`` or ``order_step`` (for tests and notebooks)."""
-    if table not in ("order", "order_product", "order_step", "product"):
+    """Rows in one of the store's tables (for tests and notebooks)."""
+    if table not in TABLES:
         raise ValueError(f"unknown table {table!r}")
     return int(conn.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])

@@ -5,17 +5,25 @@ worker reads the store's settings from the environment (see :mod:`.config`), as 
 workers do. Each payload carries only the order id (``{"order_id": 7}``): the job reads
 the order from the database, so a job that waits in a queue never sends stale data.
 
-Jobs run at least once, so each may run twice; both runs must leave one email and one
-sale:
+Jobs run at least once, so each may run twice (a worker killed mid-job, a retry, a relay
+sending again after a crash). What that means for each, precisely:
 
-- ``SendReceiptEmail`` looks at the order's ``send_email`` step first and does nothing
-  if it is already ``done`` (a crash between sending and recording can still send twice:
-  at least once, not exactly once).
-- ``RecordSaleInERP`` and ``DecreaseInventoryInERP`` always call the ERP, which keys the
-  call on the order id and ignores a second one.
+- ``SendReceiptEmail`` is at least once, not exactly once. It looks at the order's
+  ``send_email`` step first and does nothing if it is already ``done``, so a second run
+  *after* the first one recorded its success sends nothing. But sending (SMTP) and recording
+  (SQLite) are two systems: a run killed after the mail server accepted the message and
+  before the step was recorded, or two runs at the same moment, send the receipt twice. The
+  shopper may get two receipts; never none. (The message carries a stable ``Message-ID``,
+  ``<order-N.receipt@toystore.test>``, which lets a mail client show the two as one.)
+- ``RecordSaleInERP`` and ``DecreaseInventoryInERP`` always call the ERP, which keys each
+  call on the order id and ignores a second one: effectively once, because the receiving
+  side deduplicates (a failed ERP call changes nothing there).
 
-A failing step raises StepFailed: the job lands in the failed store, the order's step shows
-``failed`` with the cause, and ``labqueue failed requeue`` runs it again.
+A failing step raises StepFailed and the order's step shows ``failed`` with the cause. The
+ERP jobs are retried (:attr:`ERPJob.retry_limit` times, backoff with full jitter, on
+StepFailed only), so an ERP outage of a few minutes drains by itself once the ERP is back;
+a job whose retries are spent, and a failed email, land in the failed store, and
+``labqueue failed requeue`` runs them again.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import labqueue
 
 from .checkout import JOB_NAMES, Store
 from .config import StoreConfig
-from .errors import StoreError
+from .errors import StepFailed, StoreError
 
 log = logging.getLogger("labqueue.demo.jobs")
 
@@ -79,15 +87,26 @@ class SendReceiptEmail(StoreJob):
     step = "send_email"
 
 
+class ERPJob(StoreJob):
+    """A step that calls the ERP: retried while the ERP fails (it ignores a second call for
+    an order, so a retry after a call that did land is harmless)."""
+
+    #: about 3 minutes of retries in all at most (full jitter: half that on average), enough
+    #: for a restart or a short outage of the ERP; longer ones wait in the failed store
+    retry_limit = 10
+    retry_backoff = (2.0, 4.0, 8.0, 16.0, 30.0)
+    retry_on = (StepFailed,)  # the ERP failed or was away; not a missing order or bad args
+
+
 @labqueue.job(JOB_NAMES["erp_record_sale"])
-class RecordSaleInERP(StoreJob):
+class RecordSaleInERP(ERPJob):
     """Step 6: record the sale in the ERP (keyed on the order id)."""
 
     step = "erp_record_sale"
 
 
 @labqueue.job(JOB_NAMES["erp_decrease_inventory"])
-class DecreaseInventoryInERP(StoreJob):
+class DecreaseInventoryInERP(ERPJob):
     """Step 7: decrease the ERP's stock (keyed on the order id)."""
 
     step = "erp_decrease_inventory"

@@ -38,3 +38,41 @@ CREATE TABLE IF NOT EXISTS order_step (
     updated_at REAL    NOT NULL,
     PRIMARY KEY (order_id, step)
 );
+
+-- The outbox: a deferred checkout's jobs, written in the transaction that writes its order,
+-- so no order exists without them; a relay then puts them in Redis and marks them sent
+-- (see outbox.py). status: pending (not known to be in Redis yet), sent, cancelled (Redis
+-- refused them while the shopper waited, who was answered 503: the order failed).
+-- claimed_by / claimed_until: the relay (or request) sending the row now, and until when
+-- its claim holds; a row whose claim ran out is anybody's again.
+CREATE TABLE IF NOT EXISTS outbox (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id      INTEGER NOT NULL REFERENCES "order" (id),
+    queue         TEXT    NOT NULL,
+    payload       TEXT    NOT NULL,
+    status        TEXT    NOT NULL DEFAULT 'pending'
+                          CHECK (status IN ('pending', 'sent', 'cancelled')),
+    created_at    REAL    NOT NULL,
+    claimed_by    TEXT,
+    claimed_until REAL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    sent_at       REAL,
+    error         TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (claimed_until) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_order ON outbox (order_id);
+
+-- Idempotency-Key: one row per key a checkout came with, written in the transaction that
+-- writes its order (so a key never names two orders), then given the first answer
+-- (see idempotency.py). status_code is NULL while the first request is under way.
+CREATE TABLE IF NOT EXISTS idempotency_key (
+    key          TEXT    PRIMARY KEY,
+    mode         TEXT    NOT NULL,
+    fingerprint  TEXT    NOT NULL,
+    order_id     INTEGER NOT NULL REFERENCES "order" (id),
+    owner        TEXT    NOT NULL,
+    status_code  INTEGER,
+    response     TEXT,
+    created_at   REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_key_age ON idempotency_key (created_at);

@@ -9,7 +9,8 @@
 starts, each with its own log file in ``log_dir``: Redis (an embedded redis-server unless
 ``redis_url`` is given; every child gets it as REDIS_URL), the fake mail server and the
 fake ERP (``mail.log``, ``erp.log``), gunicorn serving ``create_app()`` with
-``web_workers`` sync workers on 127.0.0.1 (``web.log``, ``web-access.log``) and
+``web_workers`` sync workers on 127.0.0.1 (``web.log``, ``web-access.log``), the outbox
+relay (``relay.log``: the jobs of an order whose request died after its commit) and
 ``queue_workers`` ``labqueue worker`` processes on the queues email and erp
 (``worker-N.log``). Leaving the block (normally, by an exception or by Ctrl-C) stops every
 one of them; ``port=0`` picks a free port. Just the fake services: :mod:`.services`.
@@ -41,6 +42,8 @@ from .services import HOST, FakeServices
 __all__ = ["FakeServices", "Stack", "StackError", "gunicorn_argv"]
 
 APP = "labqueue.demo.app:create_app()"
+#: Seconds between the outbox relay's passes.
+RELAY_INTERVAL = 0.5
 JOBS_MODULE = "labqueue.demo.jobs"
 
 
@@ -109,6 +112,7 @@ class Stack:
         self.config = StoreConfig()
         self.logs: LogDir | None = None
         self.web: Child | None = None
+        self.relay: Child | None = None
         self.workers: list[Child] = []
         self._redis: EmbeddedRedis | None = None
         self._client: Any = None
@@ -142,7 +146,8 @@ class Stack:
 
     def children(self) -> list[Child]:
         web = [self.web] if self.web else []
-        return [*self.fakes.children, *web, *self.workers]
+        relay = [self.relay] if self.relay else []
+        return [*self.fakes.children, *web, *relay, *self.workers]
 
     def pids(self) -> dict[str, int]:
         """Every process the stack started (gunicorn's workers are the web's children)."""
@@ -168,6 +173,7 @@ class Stack:
             if self.fresh_db:
                 self._clear_queues()
             self._start_web()
+            self._start_relay()
             self.scale_workers(self.queue_workers)
         except BaseException:
             self.stop()
@@ -212,6 +218,12 @@ class Stack:
             self.web.start()
         self.web.wait_until(self._web_workers_up, self.start_timeout, "running its workers")
         self.web.wait_until(self._healthy, self.start_timeout, "answering /healthz")
+
+    def _start_relay(self) -> None:
+        argv = python_cmd("labqueue.demo", "relay", "--interval", str(RELAY_INTERVAL))
+        env = child_env(self.config.to_env())
+        log = self.log_dir / "relay.log"
+        self.relay = Child("relay", argv, env, log, stop_timeout=20, error=StackError).start()
 
     def _web_workers_up(self) -> bool:
         assert self.web is not None and self.web.pid is not None
@@ -261,6 +273,7 @@ class Stack:
             f"  fake mail  {self.mail_url}/messages  (SMTP {self.host}:{self.fakes.smtp_port})",
             f"  fake ERP   {self.erp_url}/sales  {self.erp_url}/inventory",
             f"  redis      {redis_url}",
+            f"  relay      the outbox relay, every {RELAY_INTERVAL:g} s",
             f"  workers    {len(self.workers)} x labqueue worker --queues {self.worker_queues}",
             f"  database   {self.config.db_path}",
             f"  logs       {self.log_dir}/",
@@ -273,8 +286,9 @@ class Stack:
         atexit.unregister(self.stop)
         try:
             web = [self.web] if self.web else []
-            stop_all([*web, *self.workers])
-            self.web, self.workers = None, []
+            relay = [self.relay] if self.relay else []
+            stop_all([*web, *relay, *self.workers])
+            self.web, self.relay, self.workers = None, None, []
             self.fakes.stop()
         finally:
             if self._client is not None:

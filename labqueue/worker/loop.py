@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import signal
 import socket
 import threading
@@ -38,7 +39,7 @@ from ..jobs import Registry, registry
 from ..keys import DEFAULT_NAMESPACE, Keys, WorkerId
 from ..payload import Payload, check_queue_name
 from ..status import FINISHED_TTL, JobStatus, status_json
-from . import retry
+from . import crashes, retry
 from .execution import Executor
 from .guard import Outage, quarantine, reregister, unavailable, without_retries
 from .liveness import DEAD_AFTER, prune_dead_workers
@@ -98,7 +99,12 @@ class Worker:
         job_timeout: float | None = None,
         fork: bool = False,
         scheduler_interval: float | None = 0.5,
+        crash_limit: int | None = crashes.DEFAULT_CRASH_LIMIT,
+        rng: random.Random | None = None,
     ) -> None:
+        """``crash_limit``: worker deaths a job may cause before it is failed (None: no cap;
+        a job class's own wins, see :mod:`.crashes`); ``rng``: draws retry jitter (seed one
+        for a repeatable run, see :mod:`.retry`)."""
         from ..connection import connect, connection_url
 
         if connection is None:
@@ -115,6 +121,8 @@ class Worker:
         self.hostname = socket.gethostname()
         self.processed = 0
         self.failed = 0
+        self.crash_limit = crashes.check_limit(crash_limit)
+        self.rng = rng
         self._redis = without_retries(connection)  # the worker's own, never re-sent, commands
         self._fetcher = ReliableFetch(self._redis, self.keys)
         self._executor = Executor(connection, job_timeout, fork)
@@ -249,6 +257,7 @@ class Worker:
         try:
             payload = Payload.from_json(fetched.raw)
             job_class = self.registry.resolve(payload.class_name)
+            crashes.check(payload, job_class, self.crash_limit)  # a poison job: failed, not run
             log.debug("%s %s from %s: started", payload.class_name, payload.id, fetched.queue)
             self._executor.run(job_class, payload, fetched.queue)
         except Exception as exc:
@@ -264,7 +273,7 @@ class Worker:
         self, exc: Exception, fetched: Fetched, payload: Payload | None, job_class: Any, t0: float
     ) -> Outcome:
         """A retry when the job class has one left for ``exc``, else a failure record."""
-        plan = retry.plan(job_class, payload, fetched.queue, exc, time.time())
+        plan = retry.plan(job_class, payload, fetched.queue, exc, time.time(), self.rng)
         if plan is not None:
             when = "now" if plan.due is None else f"in {plan.due - time.time():.1f} s"
             name = payload.class_name if payload else "?"
@@ -320,7 +329,8 @@ class Worker:
             signal.signal(signum, handler)
         self._wakeups.close()
         try:
-            requeued = self._fetcher.release(self.id, time.time())
+            # a second signal gives the job back on purpose: not a crash (see .crashes)
+            requeued = self._fetcher.release(self.id, time.time(), crashed=self._signals < 2)
         except redis.RedisError as exc:
             log.warning(
                 "%s: could not unregister (%s); a live worker will release it", self.id, exc

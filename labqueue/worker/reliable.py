@@ -77,8 +77,12 @@ class ReliableFetch:
         queue, raw = (v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in found)
         return Fetched(queue, raw)
 
-    def release(self, worker_id: str, now: float) -> str | None:
-        """Unregister ``worker_id``; returns the payload put back on its queue, if any."""
+    def release(self, worker_id: str, now: float, crashed: bool = True) -> str | None:
+        """Unregister ``worker_id``; returns the payload put back on its queue, if any.
+
+        ``crashed`` (the default: a dead worker's job, released by whoever found it dead)
+        counts the death in the payload (see :mod:`.crashes`); a worker giving its own job
+        back on purpose (a second signal) passes False."""
         k = self.keys
         keys = (
             k.inprogress(worker_id),
@@ -91,7 +95,8 @@ class ReliableFetch:
             k.queues,
         )
         waiting = StatusRecord(JobStatus.WAITING, now, now).to_json()
-        args = (worker_id, k.queue_prefix, k.status_prefix, Keys.STATUS_SUFFIX, waiting)
+        count = "1" if crashed else ""
+        args = (worker_id, k.queue_prefix, k.status_prefix, Keys.STATUS_SUFFIX, waiting, count)
         reply = RELEASE.call(self.connection, keys, args)
         return _text(reply) if reply else None
 
