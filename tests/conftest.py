@@ -78,3 +78,12 @@ def run(redis_url: str) -> Any:
         return runner.invoke(main, [*args], env={"REDIS_URL": redis_url}, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def sentinel_stack(redis_server: EmbeddedRedis) -> Iterator[Any]:
+    """A primary, a replica and three sentinels on loopback (issue 17), stopped afterwards."""
+    from labqueue.testing.sentinel import SentinelStack
+
+    with SentinelStack(redis_server.binary) as stack:
+        yield stack
