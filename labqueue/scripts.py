@@ -63,6 +63,19 @@ class Script:
             self.load(client)
             return wire.call(client, b"EVALSHA", self._sha, len(keys), *keys, *args)
 
+    def call_then(
+        self, client: redis.Redis, keys: Sequence[Any], args: Sequence[Any], then: Sequence[Any]
+    ) -> tuple[Any, Any]:
+        """Run it, then the command ``then`` (``WAIT 1 1000``, say) on the same connection, in
+        the same round trip; both replies."""
+        evalsha = (b"EVALSHA", self._sha, len(keys), *keys, *args)
+        try:
+            first, second = wire.call_many(client, evalsha, tuple(then))
+        except NoScriptError:  # as in call(): load it and send both again
+            self.load(client)
+            first, second = wire.call_many(client, evalsha, tuple(then))
+        return first, second
+
     def queue(self, pipe: Any, keys: Sequence[Any], args: Sequence[Any]) -> None:
         """Add it to ``pipe`` (EVAL with the text: no NOSCRIPT inside a transaction)."""
         pipe.execute_command("EVAL", self.text, len(keys), *keys, *args)

@@ -147,11 +147,14 @@ class SentinelStack:
         return next(n for n in self.nodes if n.port == port)
 
     def kill_primary(self) -> int:
-        """SIGKILL the current primary; returns its port."""
+        """SIGKILL the current primary; returns its port. The replication stream still on
+        its way to the replica (``replica_delay`` of it) dies with it."""
         port = self.primary_port()
         if port is None:
             raise ConfigurationError("no sentinel names a primary")
         node = self.node(port)
+        if self.link is not None:
+            self.link.cut(3600)
         if node.process is not None:
             node.process.kill()
             node.process.wait(10)
