@@ -226,10 +226,20 @@ return {moved, soonest and tostring(soonest) or ''}
 #: fetched: two commands fewer per job, the same state after the script.
 #: Returns {queue, payload} or false when fetching; else 1 if the finished job was still
 #: ours, 0 if a pruner had already put it back.
+#: A finish counts only while the in-progress hash still holds the job (issue 17): a worker
+#: cut off from Redis for longer than dead-after was released by a pruner (its hash
+#: deleted, the job requeued, maybe finished by another worker), and its late finish must
+#: not count the job twice nor overwrite the other worker's status or add a failure record.
+#: Only this worker's own STEP fills its hash, so an empty hash means the job is not ours.
 STEP = Script(
     "STEP",
     """
 local finishing = ARGV[1] == '1'
+-- multihost (issue 17): a late finish of a job a pruner already took back records nothing
+if finishing and redis.call('EXISTS', KEYS[1]) == 0 then
+  finishing = false
+  if #ARGV < 10 then return 0 end
+end
 if finishing then
   redis.call('INCR', KEYS[4])
   redis.call('INCR', KEYS[5])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 
 from ..jobs import Job, job
@@ -18,14 +20,15 @@ class Tick(Job):
 @job("labqueue.testing.Nap")
 class Nap(Job):
     """Sleeps ``args['seconds']`` and records each run (the host that ran it, when) in the
-    list ``args['log']``: how often a job ran, and where, survives the worker that ran it."""
+    list ``args['log']``: how often a job ran, and where, survives the worker that ran it.
+    On the host named ``args['fail_on']`` (if any) it then raises."""
 
     def perform(self) -> None:
-        import json
-        import socket
-
         started = time.time()
         time.sleep(float(self.args["seconds"]))
         assert self.connection is not None
-        record = {"id": self.job_id, "host": socket.gethostname(), "start": started}
+        host = socket.gethostname()
+        record = {"id": self.job_id, "host": host, "start": started}
         self.connection.rpush(self.args["log"], json.dumps(record))
+        if host == self.args.get("fail_on"):
+            raise RuntimeError(f"Nap fails on {host}, as asked")
