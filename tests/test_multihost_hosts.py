@@ -24,7 +24,7 @@ import labqueue
 from labqueue.embedded import EmbeddedRedis
 from labqueue.keys import Keys
 from labqueue.testing import hosts_unavailable
-from labqueue.testing.cluster import Cluster
+from labqueue.testing.cluster import Cluster, holders
 from labqueue.testing.jobs import Nap
 
 pytestmark = [
@@ -42,7 +42,7 @@ STAMP = 1.0
 @pytest.fixture
 def cluster(real: redis.Redis, redis_server: EmbeddedRedis, tmp_path: Path) -> Iterator[Cluster]:
     with Cluster(redis_server.port, tmp_path, heartbeat=HEARTBEAT, dead_after=DEAD_AFTER) as c:
-        _wait(lambda: len(real.smembers(K.workers)) == 6, 20, "six workers registered")
+        c.wait_registered(real)
         yield c
 
 
@@ -60,17 +60,9 @@ def _naps(client: redis.Redis, count: int, seconds: float, **extra: Any) -> list
 
 
 def _runs(client: redis.Redis) -> list[dict[str, Any]]:
-    return [json.loads(r) for r in client.lrange(LOG, 0, -1)]
-
-
-def _holders(client: redis.Redis) -> dict[str, str]:
-    """worker id -> the job id its in-progress hash holds."""
-    out = {}
-    for key in client.scan_iter(match=K.inprogress_prefix + "*"):
-        raw = client.hget(key, "payload")
-        if raw:
-            out[key[len(K.inprogress_prefix) :]] = json.loads(raw)["id"]
-    return out
+    """Every finished run of a Nap: {id, host, event: end, at}."""
+    records = (json.loads(r) for r in client.lrange(LOG, 0, -1))
+    return [r for r in records if r["event"] == "end"]
 
 
 def _complete(client: redis.Redis, ids: list[str]) -> bool:
@@ -92,15 +84,15 @@ def test_a_killed_hosts_jobs_come_back_after_dead_after_never_before(
     cluster: Cluster, real: redis.Redis
 ) -> None:
     ids = _naps(real, 6, DEAD_AFTER + 1.5)
-    _wait(lambda: len(_holders(real)) == 6, 10, "six jobs running")
+    _wait(lambda: len(holders(real)) == 6, 10, "six jobs running")
     time.sleep(DEAD_AFTER + 0.2)  # longer than dead-after, every host alive: nothing moves
-    assert len(_holders(real)) == 6 and real.llen(K.queue("multi")) == 0
-    theirs = {job for wid, job in _holders(real).items() if wid.startswith("host-c:")}
+    assert len(holders(real)) == 6 and real.llen(K.queue("multi")) == 0
+    theirs = {job for wid, job in holders(real).items() if wid.startswith("host-c:")}
     assert len(theirs) == 2
     killed = time.monotonic()
     cluster.kill("host-c")
     assert cluster.alive("host-c") == 0
-    back = _wait(lambda: not any(w.startswith("host-c:") for w in _holders(real)), 10, "released")
+    back = _wait(lambda: not any(w.startswith("host-c:") for w in holders(real)), 10, "released")
     print(f"host-c's jobs came back {back:.2f} s after the kill (dead after {DEAD_AFTER} s)")
     assert DEAD_AFTER - STAMP - HEARTBEAT <= back <= DEAD_AFTER + 3 * HEARTBEAT + 1.0
     _wait(lambda: _complete(real, ids), 30, "all complete")
@@ -119,8 +111,8 @@ def test_a_healed_partition_does_not_count_or_fail_a_job_twice(
     (a failure: its Nap fails on host-c) reaches Redis: it must neither count the job again
     nor mark a completed job failed."""
     ids = _naps(real, 6, 1.0, fail_on="host-c")
-    _wait(lambda: len(_holders(real)) == 6, 10, "six jobs running")
-    theirs = {job for wid, job in _holders(real).items() if wid.startswith("host-c:")}
+    _wait(lambda: len(holders(real)) == 6, 10, "six jobs running")
+    theirs = {job for wid, job in holders(real).items() if wid.startswith("host-c:")}
     cluster.link("host-c").blackhole(DEAD_AFTER + 3.5)
     _wait(lambda: _complete(real, ids), 15, "the others finished every job")
     assert cluster.link("host-c").blackholed  # all done while host-c was still cut off

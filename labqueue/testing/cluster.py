@@ -12,12 +12,18 @@ fault on one host's link leaves the others alone, as a network partition would.
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
 
 from .. import procs
-from .faultproxy import FaultProxy
+from ..keys import Keys
+from .faultproxy import LOOPBACK, FaultProxy
 from .hosts import SimHost
 
 NAMES = ("host-a", "host-b", "host-c")
@@ -38,6 +44,14 @@ class Cluster:
     links: dict[str, FaultProxy] = field(default_factory=dict)
     workers: dict[str, list[subprocess.Popen[bytes]]] = field(default_factory=dict)
 
+    @classmethod
+    def for_url(cls, url: str, workdir: Path, **settings: Any) -> Cluster:
+        """A cluster on the loopback Redis at ``url`` (``redis://127.0.0.1:PORT/0``)."""
+        parts = urlsplit(url)
+        if parts.hostname not in LOOPBACK or parts.port is None:
+            raise ValueError(f"a cluster needs a loopback redis:// URL with a port, not {url!r}")
+        return cls(parts.port, Path(workdir), **settings)
+
     def start(self) -> Cluster:
         try:
             for name in self.names:
@@ -57,6 +71,17 @@ class Cluster:
         ]
         env = procs.child_env({"REDIS_URL": self.links[name].url})
         return self.hosts[name].run(argv, env=env, name=f"worker-{index}")
+
+    def wait_registered(self, client: redis.Redis, timeout: float = 20.0) -> None:
+        """Until every worker of every host is registered in Redis."""
+        want = {name for name in self.names}
+        count = len(self.names) * self.per_host
+
+        def ready() -> bool:
+            ids = [str(w) for w in client.smembers(Keys().workers)]
+            return len(ids) >= count and {w.split(":")[0] for w in ids} >= want
+
+        procs.wait_until(ready, timeout, interval=0.05, what="workers registered")
 
     def link(self, name: str) -> FaultProxy:
         return self.links[name]
@@ -87,3 +112,14 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def holders(client: redis.Redis) -> dict[str, str]:
+    """Worker id -> the id of the job its in-progress hash holds, for every worker."""
+    prefix = Keys().inprogress_prefix
+    out = {}
+    for key in client.scan_iter(match=prefix + "*"):
+        raw = client.hget(key, "payload")
+        if raw:
+            out[str(key)[len(prefix) :]] = str(json.loads(raw).get("id"))
+    return out

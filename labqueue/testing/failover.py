@@ -110,6 +110,10 @@ def failover_under_load(
     workdir.mkdir(parents=True, exist_ok=True)
     with stack:
         children = [_worker(stack.url, workdir, i) for i in range(workers)]
+        client = connect(stack.url)
+        procs.wait_until(  # a worker that starts during the failover exits: start them first
+            lambda: len(client.smembers(Keys().workers)) >= workers, 30, what="workers up"
+        )
         t0 = time.monotonic()
         threads = [_Producer(stack.url, run, rate / producers, t0) for _ in range(producers)]
         try:
@@ -124,7 +128,6 @@ def failover_under_load(
                 thread.stop.set()
             for thread in threads:
                 thread.join(10)
-            client = connect(stack.url)
             _drain(client, timeout=30)
             run.workers_survived = all(c.alive for c in children)
             _count(client, run)

@@ -19,16 +19,19 @@ class Tick(Job):
 
 @job("labqueue.testing.Nap")
 class Nap(Job):
-    """Sleeps ``args['seconds']`` and records each run (the host that ran it, when) in the
-    list ``args['log']``: how often a job ran, and where, survives the worker that ran it.
-    On the host named ``args['fail_on']`` (if any) it then raises."""
+    """Sleeps ``args['seconds']``, recording its start and its end (the job, the host, the
+    time) in the list ``args['log']``: how often a job ran, where and when survives the
+    worker that ran it. On the host named ``args['fail_on']`` (if any) it then raises."""
 
     def perform(self) -> None:
-        started = time.time()
-        time.sleep(float(self.args["seconds"]))
         assert self.connection is not None
         host = socket.gethostname()
-        record = {"id": self.job_id, "host": host, "start": started}
-        self.connection.rpush(self.args["log"], json.dumps(record))
+        self._record(host, "start")
+        time.sleep(float(self.args["seconds"]))
+        self._record(host, "end")
         if host == self.args.get("fail_on"):
             raise RuntimeError(f"Nap fails on {host}, as asked")
+
+    def _record(self, host: str, event: str) -> None:
+        record = {"id": self.job_id, "host": host, "event": event, "at": time.time()}
+        self.connection.rpush(self.args["log"], json.dumps(record))  # type: ignore[union-attr]
