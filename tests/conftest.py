@@ -80,9 +80,10 @@ def run(redis_url: str) -> Any:
     return invoke
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def sentinel_stack(redis_server: EmbeddedRedis) -> Iterator[Any]:
-    """A primary, a replica and three sentinels on loopback (issue 17), stopped afterwards."""
+    """A primary, a replica and three sentinels on loopback (issue 17), shared by a module's
+    tests (none fails it over: tests/test_multihost_failover.py makes stacks of its own)."""
     from labqueue.testing.sentinel import SentinelStack
 
     with SentinelStack(redis_server.binary) as stack:
