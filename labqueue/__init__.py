@@ -22,6 +22,7 @@ from .errors import (
     JobTimeout,
     LabqueueError,
     NotAJob,
+    NotReplicated,
     PayloadError,
     UnknownJobClass,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Keys",
     "LabqueueError",
     "NotAJob",
+    "NotReplicated",
     "Payload",
     "PayloadError",
     "Queue",

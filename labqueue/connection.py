@@ -17,6 +17,7 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import redis
 
+from . import sentinel
 from .embedded import embedded_url
 from .errors import ConfigurationError, ConnectionFailed
 
@@ -36,7 +37,8 @@ REDACTED = "***"
 
 def redact(url: str) -> str:
     """The URL with every password replaced by ***, for messages and logs: the userinfo's
-    (``redis://user:pw@host``, ``redis://:pw@host``, ``unix://:pw@/path``, any scheme) and
+    (``redis://user:pw@host``, ``redis://:pw@host``, ``unix://:pw@/path``, any scheme, and
+    ``redis+sentinel://:pw@host:port,host:port/service/0?sentinel_password=..``) and
     every credential query parameter (``?password=``, in any position, its name or value
     percent-encoded, ``unix:///path?password=..&db=..``). Paranoid where redis-py is not:
     everything between the first ``:`` and the last ``@`` before the query is a password,
@@ -105,8 +107,11 @@ def redact_text(text: str, *urls: str | None) -> str:
 
 
 def client_for(url: str, **kwargs: Any) -> redis.Redis:
-    """A redis-py client for URL (redis://, rediss:// with TLS, unix://, with a password)."""
+    """A redis-py client for URL (redis://, rediss:// with TLS, unix://, with a password;
+    ``redis+sentinel://`` for the primary that Sentinel names: :mod:`labqueue.sentinel`)."""
     try:
+        if sentinel.is_sentinel_url(url):
+            return sentinel.client_for(url, **kwargs)
         return redis.Redis.from_url(url, decode_responses=True, **kwargs)
     except ValueError as exc:
         raise ConfigurationError(f"invalid Redis URL {redact(url)!r}: {exc}") from None
@@ -160,7 +165,10 @@ def connect(url: str | None = None, **kwargs: Any) -> redis.Redis:
 
 
 def connection_url(client: redis.Redis) -> str | None:
-    """A URL other processes can use to reach the same server (None for fakeredis)."""
+    """A URL other processes can use to reach the same server (None for fakeredis); for a
+    client of a Sentinel-managed primary, the ``redis+sentinel://`` URL of its sentinels."""
+    if sentinel.is_sentinel_client(client):
+        return sentinel.url_of(client)
     kwargs = client.connection_pool.connection_kwargs
     if "path" in kwargs:
         return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
@@ -195,9 +203,11 @@ def clone(client: redis.Redis, **overrides: Any) -> redis.Redis:
     ``retry=Retry(NoBackoff(), 0)``, ``decode_responses=False`` or ``protocol=2``.
 
     The client's and the pool's types are kept, so a fakeredis client clones onto the
-    same in-process server.
+    same in-process server, and a Sentinel client's clone asks the same sentinels.
     """
     pool = client.connection_pool
     kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _POOL_OWNED}
+    if sentinel.is_sentinel_client(client):
+        return type(client)(connection_pool=sentinel.clone_pool(pool, {**kwargs, **overrides}))
     new_pool = type(pool)(connection_class=pool.connection_class, **{**kwargs, **overrides})
     return type(client)(connection_pool=new_pool)

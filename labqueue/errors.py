@@ -3,6 +3,8 @@
     LabqueueError                 the root: catch this to catch them all
     ├── ConfigurationError        a bad URL, conflicting or empty arguments (also a ValueError)
     ├── ConnectionFailed          connect() cannot reach Redis, or start the embedded one
+    ├── NotReplicated             a durable enqueue reached the primary, but not enough
+    │                             replicas confirmed it in time (WAIT)
     ├── PayloadError              a payload cannot be built or read (not JSON, no class, ...)
     │   └── UnknownJobClass       a payload names a class that is not registered
     ├── NotAJob                   a Python class that is not a labqueue Job was given
@@ -39,6 +41,23 @@ class ConfigurationError(LabqueueError, ValueError):
 
 class ConnectionFailed(LabqueueError):
     """Redis could not be reached at the given URL."""
+
+
+class NotReplicated(LabqueueError):
+    """A durable enqueue is on the primary, but fewer replicas than asked confirmed it
+    within the timeout: the job is queued, and would be lost if the primary failed now."""
+
+    def __init__(self, job_ids: list[str], confirmed: int, wanted: int, timeout: float) -> None:
+        first = job_ids[0] if job_ids else "-"
+        more = f" (and {len(job_ids) - 1} more)" if len(job_ids) > 1 else ""
+        super().__init__(
+            f"job {first}{more} is queued on the primary, but {confirmed} of {wanted} replicas "
+            f"confirmed it within {timeout:g} s (WAIT): it would be lost if the primary failed "
+            "now; check the replicas (INFO replication), or enqueue again"
+        )
+        self.job_ids = job_ids
+        self.confirmed = confirmed
+        self.wanted = wanted
 
 
 class PayloadError(LabqueueError):

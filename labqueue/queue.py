@@ -3,6 +3,12 @@
 One enqueue is one round trip (a Lua script): the payload is pushed, the queue name
 recorded in ``resque:queues``, a php-resque status (waiting) set, and idle workers are
 woken through a pub/sub message. ``enqueue_many`` sends any number in one round trip.
+
+Durable enqueues (``Queue(..., durable=True)``, or ``wait_replicas=N`` per call): Redis
+replicates asynchronously, so a job the primary acknowledged can be lost if the primary
+dies before a replica has it. A durable enqueue sends ``WAIT N timeout`` behind the push, in
+the same round trip, and returns only once N replicas have the job; else it raises
+:class:`~labqueue.errors.NotReplicated` (the job is queued on the primary, not yet safe).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 import redis
 
 from .delayed import delay_seconds, due_time, push_delayed
-from .errors import ConfigurationError, PayloadError
+from .errors import ConfigurationError, NotReplicated, PayloadError
 from .jobs import JobRef, Registry, build_payload, job_args, registry
 from .keys import DEFAULT_NAMESPACE, Keys
 from .payload import Payload, check_queue_name, new_payload_json
@@ -24,6 +30,8 @@ from .status import JobStatus, status_json
 
 #: How many jobs one script call carries in enqueue_many (Lua's argument stack is finite).
 BULK_CHUNK = 2000
+#: How long a durable enqueue waits for its replicas by default (seconds).
+WAIT_TIMEOUT = 1.0
 
 
 def _default_connection() -> redis.Redis:
@@ -33,7 +41,11 @@ def _default_connection() -> redis.Redis:
 
 
 class Queue:
-    """One named queue. ``connection`` defaults to :func:`labqueue.connect`."""
+    """One named queue. ``connection`` defaults to :func:`labqueue.connect`.
+
+    ``durable=True`` (one replica) or ``wait_replicas=N``: every enqueue returns only once N
+    replicas have the job (``WAIT``, at most ``wait_timeout`` seconds; see the module doc).
+    """
 
     def __init__(
         self,
@@ -42,9 +54,16 @@ class Queue:
         *,
         namespace: str = DEFAULT_NAMESPACE,
         registry: Registry = registry,
+        durable: bool = False,
+        wait_replicas: int | None = None,
+        wait_timeout: float = WAIT_TIMEOUT,
     ) -> None:
         self.name = check_queue_name(name)
         self.connection = connection if connection is not None else _default_connection()
+        self.wait_replicas = _replicas(wait_replicas if wait_replicas is not None else durable)
+        self.wait_timeout = _wait_timeout(wait_timeout)
+        if self.wait_replicas:
+            _check_can_wait(self.connection)
         self.keys = Keys(namespace)
         self.registry = registry
         k = self.keys
@@ -56,11 +75,20 @@ class Queue:
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"
 
-    def enqueue(self, job: JobRef, /, *args: Any, **data: Any) -> str:
-        """Enqueue one job; returns its id. ``q.enqueue(SendEmail, to="a@b.c")``."""
+    def enqueue(
+        self, job: JobRef, /, *args: Any, wait_replicas: int | None = None, **data: Any
+    ) -> str:
+        """Enqueue one job; returns its id. ``q.enqueue(SendEmail, to="a@b.c")``.
+
+        ``wait_replicas=N`` makes this one enqueue durable (the queue's setting otherwise):
+        hence no job can take a ``wait_replicas`` keyword as data.
+        """
+        replicas = self.wait_replicas if wait_replicas is None else _replicas(wait_replicas)
+        if replicas and not self.wait_replicas:
+            _check_can_wait(self.connection)
         arg_list = job_args(args, data)
         job_id, text = new_payload_json(self.registry.name_of(job), arg_list)
-        self._push_one(job_id, text)
+        self._push_one(job_id, text, replicas)
         return job_id
 
     def enqueue_payload(self, payload: Payload) -> str:
@@ -91,19 +119,34 @@ class Queue:
         at = due_time(when)
         payload = build_payload(job, args, data, self.registry)
         push_delayed(self.connection, self.keys, self.name, payload, at)
+        if self.wait_replicas:  # a second round trip: the delayed push is not a script call here
+            self._check_replicated([payload.id], self.connection.execute_command(*self._wait()))  # type: ignore[list-item]
         return payload.id  # type: ignore[return-value]
 
     def enqueue_in(self, seconds: float, job: JobRef, /, *args: Any, **data: Any) -> str:
         """Enqueue in ``seconds`` from now; returns the id (see :meth:`enqueue_at`)."""
         return self.enqueue_at(time.time() + delay_seconds(seconds), job, *args, **data)
 
-    def _push_one(self, job_id: str, text: str) -> None:
-        """One payload: one EVALSHA, one round trip (the hot path)."""
+    def _push_one(self, job_id: str, text: str, replicas: int = 0) -> None:
+        """One payload: one EVALSHA, one round trip (the hot path); with ``replicas``, a WAIT
+        behind it in the same round trip."""
         prefix, suffix = self._status_key
-        status = status_json(JobStatus.WAITING)
-        ENQUEUE.call(
-            self.connection, (*self._lists, prefix + job_id + suffix), (*self._about, status, text)
-        )
+        keys = (*self._lists, prefix + job_id + suffix)
+        args = (*self._about, status_json(JobStatus.WAITING), text)
+        if not replicas:
+            ENQUEUE.call(self.connection, keys, args)
+            return
+        _, confirmed = ENQUEUE.call_then(self.connection, keys, args, self._wait(replicas))
+        self._check_replicated([job_id], confirmed, replicas)
+
+    def _wait(self, replicas: int = 0) -> tuple[str, int, int]:
+        """``WAIT numreplicas timeout-ms`` (never 0 ms: that would block for ever)."""
+        return ("WAIT", replicas or self.wait_replicas, max(1, round(self.wait_timeout * 1000)))
+
+    def _check_replicated(self, job_ids: list[str], confirmed: Any, replicas: int = 0) -> None:
+        wanted = replicas or self.wait_replicas
+        if int(confirmed) < wanted:
+            raise NotReplicated(job_ids, int(confirmed), wanted, self.wait_timeout)
 
     def _push(self, payloads: list[Payload]) -> None:
         if len(payloads) == 1:
@@ -113,7 +156,11 @@ class Queue:
             return
         with self.connection.pipeline(transaction=False) as pipe:
             self._push_into(pipe, payloads)
-            pipe.execute()
+            if self.wait_replicas:
+                pipe.execute_command(*self._wait())
+            replies = pipe.execute()
+        if self.wait_replicas:
+            self._check_replicated([p.id for p in payloads], replies[-1])  # type: ignore[misc]
 
     def _push_into(self, pipe: Any, payloads: list[Payload], once: bool = False) -> None:
         """Queue ENQUEUE calls for ``payloads`` on ``pipe`` (chunks of BULK_CHUNK); ENQUEUE_NEW
@@ -176,7 +223,32 @@ def enqueue_together(pushes: Sequence[tuple[Queue, Payload]], *, once: bool = Fa
         for queue, payloads in grouped.values():
             queue._push_into(pipe, payloads, once)
         pipe.execute()
-    return [p.id for _, p in pushes]  # type: ignore[misc]
+    ids: list[str] = [p.id for _, p in pushes]  # type: ignore[misc]
+    durable = max((q for q, _ in pushes), key=lambda q: q.wait_replicas)
+    if durable.wait_replicas:  # after EXEC: WAIT inside MULTI would not wait
+        durable._check_replicated(ids, connection.execute_command(*durable._wait()))
+    return ids
+
+
+def _replicas(value: int | bool) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"wait_replicas must be a whole number >= 0, not {value!r}")
+    return value
+
+
+def _wait_timeout(seconds: float) -> float:
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+        raise ConfigurationError(f"wait_timeout must be seconds > 0, not {seconds!r}")
+    return float(seconds)
+
+
+def _check_can_wait(connection: redis.Redis) -> None:
+    if type(connection).__module__.startswith("fakeredis"):
+        raise ConfigurationError(
+            "durable enqueues need a redis-server with replicas (fakeredis has no WAIT)"
+        )
 
 
 def queues(connection: redis.Redis | None = None, namespace: str = DEFAULT_NAMESPACE) -> list[str]:

@@ -63,6 +63,19 @@ class Script:
             self.load(client)
             return wire.call(client, b"EVALSHA", self._sha, len(keys), *keys, *args)
 
+    def call_then(
+        self, client: redis.Redis, keys: Sequence[Any], args: Sequence[Any], then: Sequence[Any]
+    ) -> tuple[Any, Any]:
+        """Run it, then the command ``then`` (``WAIT 1 1000``, say) on the same connection, in
+        the same round trip; both replies."""
+        evalsha = (b"EVALSHA", self._sha, len(keys), *keys, *args)
+        try:
+            first, second = wire.call_many(client, evalsha, tuple(then))
+        except NoScriptError:  # as in call(): load it and send both again
+            self.load(client)
+            first, second = wire.call_many(client, evalsha, tuple(then))
+        return first, second
+
     def queue(self, pipe: Any, keys: Sequence[Any], args: Sequence[Any]) -> None:
         """Add it to ``pipe`` (EVAL with the text: no NOSCRIPT inside a transaction)."""
         pipe.execute_command("EVAL", self.text, len(keys), *keys, *args)
@@ -240,10 +253,20 @@ return {moved, soonest and tostring(soonest) or ''}
 #: fetched: two commands fewer per job, the same state after the script.
 #: Returns {queue, payload} or false when fetching; else 1 if the finished job was still
 #: ours, 0 if a pruner had already put it back.
+#: A finish counts only while the in-progress hash still holds the job (issue 17): a worker
+#: cut off from Redis for longer than dead-after was released by a pruner (its hash
+#: deleted, the job requeued, maybe finished by another worker), and its late finish must
+#: not count the job twice nor overwrite the other worker's status or add a failure record.
+#: Only this worker's own STEP fills its hash, so an empty hash means the job is not ours.
 STEP = Script(
     "STEP",
     """
 local finishing = ARGV[1] == '1'
+-- multihost (issue 17): a late finish of a job a pruner already took back records nothing
+if finishing and redis.call('EXISTS', KEYS[1]) == 0 then
+  finishing = false
+  if #ARGV < 10 then return 0 end
+end
 if finishing then
   redis.call('INCR', KEYS[4])
   redis.call('INCR', KEYS[5])

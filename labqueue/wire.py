@@ -34,6 +34,32 @@ def direct(client: redis.Redis) -> bool:
     )
 
 
+def call_many(client: redis.Redis, *commands: tuple[bytes | str | int, ...]) -> list[Any]:
+    """Run several commands in one round trip (sent together, replies read in order); the
+    first error reply is raised once every reply has been read (the connection stays clean)."""
+    if not direct(client):
+        return [client.execute_command(*args) for args in commands]
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    replies: list[Any] = []
+    try:
+        conn.send_packed_command([pack(*args) for args in commands])
+        for _ in commands:
+            try:
+                replies.append(conn.read_response())
+            except redis.ResponseError as exc:
+                replies.append(exc)
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+    for reply in replies:
+        if isinstance(reply, redis.ResponseError):
+            raise reply
+    return replies
+
+
 def call(client: redis.Redis, *args: bytes | str | int) -> Any:
     """Run one command and return its reply (errors raised as redis-py raises them)."""
     if not direct(client):

@@ -48,6 +48,24 @@ def locust_command(host: str, out: Path, processes: int = 1, stop_timeout: float
     return cmd
 
 
+def distributed_commands(
+    host: str, out: Path, workers: int, stop_timeout: float = 10
+) -> tuple[list[str], list[str]]:
+    """Locust's distributed mode by hand: the master's command (as :func:`locust_command`'s,
+    waiting for ``workers`` workers on a free loopback port) and the command each worker
+    runs, wherever it runs (another host: notebook 7 and tests/test_multihost_locust.py run
+    them in simulated hosts). Give every process :meth:`LocustProcess.env`."""
+    port = str(free_port())
+    master = locust_command(host, out, 1, stop_timeout)
+    master += ["--master", "--expect-workers", str(workers), "--master-bind-host", "127.0.0.1"]
+    master += ["--master-bind-port", port]
+    worker = procs.python_cmd(
+        "locust", "--worker", "--master-host", "127.0.0.1", "--master-port", port,
+        "--locustfile", str(LOCUSTFILE), "--loglevel", "INFO",
+    )  # fmt: skip
+    return master, worker
+
+
 class LocustProcess:
     """One headless Locust run of one scenario; output files go to ``out``."""
 
@@ -71,15 +89,19 @@ class LocustProcess:
         sc = self.scenario
         return sc.lead + sc.duration + sc.timeout + 30.0
 
-    def start(self) -> LocustProcess:
+    def env(self) -> dict[str, str]:
+        """The environment of every Locust process of this run (its scenario file saved)."""
         scenario_file = self.scenario.save(self.out / "scenario.json")
-        env = {
+        return {
             **os.environ,
             SCENARIO_ENV: str(scenario_file),
             "LOADTEST_OUT": str(self.out),
             "LOADTEST_WORKERS": str(max(1, self.processes)),
             "PYTHONUNBUFFERED": "1",
         }
+
+    def start(self) -> LocustProcess:
+        env = self.env()
         cmd = locust_command(self.host, self.out, self.processes, self.scenario.timeout)
         with self.console.open("wb") as console:
             self.proc = subprocess.Popen(

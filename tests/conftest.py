@@ -78,3 +78,13 @@ def run(redis_url: str) -> Any:
         return runner.invoke(main, [*args], env={"REDIS_URL": redis_url}, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture(scope="module")
+def sentinel_stack(redis_server: EmbeddedRedis) -> Iterator[Any]:
+    """A primary, a replica and three sentinels on loopback (issue 17), shared by a module's
+    tests (none fails it over: tests/test_multihost_failover.py makes stacks of its own)."""
+    from labqueue.testing.sentinel import SentinelStack
+
+    with SentinelStack(redis_server.binary) as stack:
+        yield stack
