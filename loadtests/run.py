@@ -90,7 +90,8 @@ class RowCounter:
 
 
 class Progress:
-    """One line every few seconds: which scenario and step, elapsed and remaining."""
+    """One line every few seconds, and one whenever a step begins: which scenario and step,
+    elapsed and remaining."""
 
     def __init__(self, total_estimate: float, count: int) -> None:
         self.run_started = time.monotonic()
@@ -100,6 +101,7 @@ class Progress:
         self.count_rows = RowCounter()
         self.tty = sys.stdout.isatty()
         self.every = 1.0 if self.tty else 5.0
+        self.mark: tuple[int, str] | None = None  #: the scenario and step last told
 
     def say(self, text: str) -> None:
         if self.tty:
@@ -108,13 +110,15 @@ class Progress:
 
     def tick(self, index: int, sc: Scenario, out: Path, sampler: Sampler, phase: str) -> None:
         now = time.monotonic()
-        if now - self.last < self.every:
+        where = self._where(sc, out, phase)
+        mark = (index, where.partition(" (")[0])  # e.g. (0, "step 2/2"): a new step is told at once
+        if now - self.last < self.every and mark == self.mark:
             return
-        self.last = now
+        self.last, self.mark = now, mark
         elapsed = now - self.run_started
         remaining = max(0.0, self.total_estimate - elapsed)
         line = (
-            f"[{index + 1}/{self.count} {sc.name}] {self._where(sc, out, phase)} | "
+            f"[{index + 1}/{self.count} {sc.name}] {where} | "
             f"{self.count_rows(out)} requests | {self._queues(sampler)} | "
             f"run {elapsed:.0f}s, ~{remaining:.0f}s left"
         )
