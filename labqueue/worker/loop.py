@@ -33,6 +33,7 @@ import redis
 from .. import timefmt
 from ..delayed import DelayedMover
 from ..errors import ConfigurationError
+from ..events import JobEventLog
 from ..failures import Failure
 from ..jobs import Registry, registry
 from ..keys import DEFAULT_NAMESPACE, Keys, WorkerId
@@ -98,6 +99,7 @@ class Worker:
         job_timeout: float | None = None,
         fork: bool = False,
         scheduler_interval: float | None = 0.5,
+        job_events: str | os.PathLike[str] | None = None,
     ) -> None:
         from ..connection import connect, connection_url
 
@@ -129,6 +131,9 @@ class Worker:
         self._wakeups = Wakeups(self._redis, self.keys, self.queues, db)
         self._steps: WorkerSteps | None = None  # STEP's arguments for this process's id
         self._steps_for = 0
+        if job_events is not None:  # opt-in, one row per job (labqueue.events); off: no change
+            recorder = JobEventLog(job_events)
+            self._perform = recorder.wrap(self._perform, lambda: self.id)  # type: ignore[method-assign,assignment]
 
     @property
     def id(self) -> str:
