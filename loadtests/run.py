@@ -22,6 +22,8 @@ from typing import Any
 import labqueue
 
 from . import meta as meta_mod
+from . import sizing
+from .collect import EVENTS_DIR, collect_after, collect_calls
 from .config import RunConfig
 from .locust_proc import LocustProcess
 from .results import load_run, request_files
@@ -144,8 +146,11 @@ class Progress:
         s = sampler.latest
         if s is None:
             return "queues: -"
+        oldest = sampler.oldest()
+        age = "" if oldest is None else f" (oldest {float(oldest):.0f}s)"
         return (
-            f"queued {s['queued']}, busy workers {s['busy_workers']}, locust cpu {s['locust_cpu']}%"
+            f"queued {s['queued']}{age}, busy workers {s['busy_workers']}, "
+            f"locust cpu {s['locust_cpu']}%"
         )
 
 
@@ -232,7 +237,43 @@ class Runner:
         if self.redis is not None:  # our own server: each scenario starts from empty queues
             with labqueue.connect(redis_url) as fresh:
                 fresh.flushdb()
-        with open_target(self.cfg, out / "logs", redis_url) as target:
+        plan = self.worker_plan(sc, info)
+        try:
+            self.run_target(index, sc, out, redis_url, plan, info)
+        finally:  # the workers have stopped: their job events are complete
+            info.update(collect_after(out))
+            (out / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    def worker_plan(self, sc: Scenario, info: dict[str, Any]) -> dict[str, int] | None:
+        """Queue workers per queue for ``sc`` (None: ``--queue-workers`` on every queue):
+        ``--queue-workers-per-queue``, else Little's law for a scenario that sizes its own."""
+        cfg = self.cfg
+        plan: dict[str, int] | None = dict(cfg.queue_workers_per_queue) or None
+        if plan is None and sc.size_workers:
+            latencies = (cfg.email_latency, cfg.erp_latency)
+            ran = self.meta["scenarios_run"]
+            s = sizing.for_scenario(
+                self.run_dir, ran, sc.max_rate, cfg.target_utilisation, latencies
+            )
+            info["sizing"] = s.to_dict()
+            self.progress.say(f"    sizing by Little's law ({s.source}):")
+            for line in s.explain():
+                self.progress.say(f"      {line}")
+            plan = s.workers()
+        if not cfg.store_url:
+            info["workers"] = plan or {"email,erp": cfg.queue_workers}
+        return plan
+
+    def run_target(
+        self,
+        index: int,
+        sc: Scenario,
+        out: Path,
+        redis_url: str,
+        plan: dict[str, int] | None,
+        info: dict[str, Any],
+    ) -> None:
+        with open_target(self.cfg, out / "logs", redis_url, plan, out / EVENTS_DIR) as target:
             conn = labqueue.connect(target.redis_url)
             self.meta.setdefault("redis_version", meta_mod.redis_version(conn))
             info["target"] = target.describe()
@@ -252,6 +293,7 @@ class Runner:
             finally:
                 info["locust_exit"] = locust.stop()
                 sampler.stop()
+                info.update(collect_calls(target, out))  # before the stack stops
                 conn.close()
                 info["ended_epoch"] = time.time()
                 info["samples"] = sampler.count
