@@ -162,12 +162,7 @@ def when_it_happened(run: Run, names: tuple[str, ...] = ("sync", "deferred")) ->
             1, max(1, len(with_orders)), figsize=(12, 8), sharey=True, squeeze=False
         )
         if not with_orders:
-            return _no_data(
-                fig,
-                axes[0][0],
-                "this run has no orders.csv (recorded before the "
-                "load test kept when each email and ERP call happened)",
-            )
+            return _no_data(fig, axes[0][0], NO_ORDERS)
         top = max(_order_panel(ax, res) for ax, res in zip(axes[0], with_orders, strict=True))
         ax0 = axes[0][0]
         ax0.set_yscale("log")

@@ -92,13 +92,15 @@ class RowCounter:
 
 
 class Progress:
-    """One line every few seconds: which scenario and step, elapsed and remaining."""
+    """One line every few seconds, and at once when a step starts: which scenario and
+    step, elapsed and remaining."""
 
     def __init__(self, total_estimate: float, count: int) -> None:
         self.run_started = time.monotonic()
         self.total_estimate = total_estimate
         self.count = count
         self.last = 0.0
+        self.last_where: tuple[int, str] = (-1, "")
         self.count_rows = RowCounter()
         self.tty = sys.stdout.isatty()
         self.every = 1.0 if self.tty else 5.0
@@ -110,13 +112,14 @@ class Progress:
 
     def tick(self, index: int, sc: Scenario, out: Path, sampler: Sampler, phase: str) -> None:
         now = time.monotonic()
-        if now - self.last < self.every:
+        key, where = self._where(sc, out, phase)
+        if now - self.last < self.every and (index, key) == self.last_where:
             return
-        self.last = now
+        self.last, self.last_where = now, (index, key)
         elapsed = now - self.run_started
         remaining = max(0.0, self.total_estimate - elapsed)
         line = (
-            f"[{index + 1}/{self.count} {sc.name}] {self._where(sc, out, phase)} | "
+            f"[{index + 1}/{self.count} {sc.name}] {where} | "
             f"{self.count_rows(out)} requests | {self._queues(sampler)} | "
             f"run {elapsed:.0f}s, ~{remaining:.0f}s left"
         )
@@ -127,19 +130,21 @@ class Progress:
             print(line, flush=True)
 
     @staticmethod
-    def _where(sc: Scenario, out: Path, phase: str) -> str:
+    def _where(sc: Scenario, out: Path, phase: str) -> tuple[str, str]:
+        """(which part of the scenario, what to print about it)."""
         if phase == "drain":
-            return "load done, waiting for the queues to drain"
+            return "drain", "load done, waiting for the queues to drain"
         info = out / "worker-0.json"
         if not info.exists():
-            return "starting Locust"
+            return "start", "starting Locust"
         offset = time.time() - json.loads(info.read_text())["t0"]
         step = sc.step_at(offset)
         if step is None:
-            return "starting" if offset < 0 else "last requests in flight"
+            return ("start", "starting") if offset < 0 else ("end", "last requests in flight")
         s = sc.steps[step]
         what = f"{s.rate:g} req/s" if sc.loop == "open" else f"{s.users} users"
-        return f"step {step + 1}/{len(sc.steps)} ({what}) {offset:.0f}/{sc.duration:.0f}s"
+        text = f"step {step + 1}/{len(sc.steps)} ({what}) {offset:.0f}/{sc.duration:.0f}s"
+        return f"step {step}", text
 
     @staticmethod
     def _queues(sampler: Sampler) -> str:
