@@ -38,6 +38,8 @@ from .summary import step_summaries
 
 __all__ = [
     "FILES",
+    "has_ages",
+    "has_orders",
     "latency_over_time",
     "latency_vs_load",
     "open_vs_closed",

@@ -301,3 +301,26 @@ def check_where_the_wall_went(s: dict) -> None:
     assert max(backlog["oldest_age_max_s"].values()) > 10  # seconds: the wall moved here
     assert max(sized["oldest_age_max_s"].values()) < 3  # ...and sizing took it away
     assert sized["all_jobs_completed"] and backlog["all_jobs_completed"]
+
+
+def test_the_notebooks_sentences_carry_the_runs_numbers(run_dir: Path) -> None:
+    from loadtests import story
+
+    run = results.load_run(run_dir)
+    wall = story.where_the_wall_went(run)
+    assert wall.startswith("**Where the wall went:**")
+    median = np.median(1 + (10 + (np.arange(40) + 0.5) / 4) / 2)  # the ERP at the top step
+    assert f"at 4 req/s the ERP heard of their sales {median:.1f} s after the click" in wall
+    assert "(median; 10.9 s at worst)" in wall  # the last order: 1 + 19.875 / 2
+    assert "2 queue workers finish about 2.5 orders/s" in wall  # 2 ÷ (0.3 + 0.25 + 0.25)
+    assert "the oldest job on the `email` queue waited up to 10.0 s" in wall
+    for text in (story.sizing_table(run), story.sized_vs_unsized(run)):  # no backlog here
+        assert "recorded before" in text and run_dir.name in text
+    shutil.copytree(run_dir / "deferred", run_dir / "backlog")
+    info = {"workers": {"email,erp": 2}}
+    (run_dir / "backlog" / "info.json").write_text(json.dumps(info))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    meta["scenarios_run"].append("backlog")
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+    table = story.sizing_table(results.load_run(run_dir))
+    assert "| `erp` | 0.500 s |" in table and "utilisation of" in table
