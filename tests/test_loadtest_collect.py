@@ -149,3 +149,26 @@ def test_work_per_order_is_measured_on_the_jobs(tmp_path: Path) -> None:
         {"email": 0.35, "erp": 0.6}
     )
     assert sizing.work_per_order(None) == ({}, 0)
+
+
+def test_the_sampler_reads_each_queues_oldest_waiting_job(tmp_path: Path) -> None:
+    import json
+    import time
+
+    import fakeredis
+
+    from labqueue.keys import Keys
+    from loadtests.sampler import Sampler
+
+    r = fakeredis.FakeRedis(decode_responses=True)
+    payload = {"class": "X", "args": [], "id": "a", "queue_time": time.time() - 12}
+    r.rpush(Keys().queue("erp"), json.dumps(payload), json.dumps(payload))
+    r.sadd(Keys().queues, "erp")
+    sampler = Sampler(tmp_path / "sampler.csv", r, ["email", "erp"])
+    assert sampler.oldest() is None  # nothing sampled yet
+    sample = sampler.take()
+    assert sample["queue_erp"] == 2 and sample["queue_email"] == 0
+    assert 12 <= sample["age_erp"] < 13 and sample["age_email"] == 0.0
+    assert sampler.columns[-2:] == ["age_email", "age_erp"]
+    sampler.latest = sample
+    assert 12 <= sampler.oldest() < 13  # type: ignore[operator]
