@@ -1,14 +1,17 @@
-"""The numbers everything else shows: one snapshot, read in two round trips, and the one
-reader of registered workers."""
+"""The numbers everything else shows: one snapshot, read in two round trips, the one
+reader of registered workers, and the oldest waiting job's age per queue."""
 
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis
+from redis.client import NEVER_DECODE
 
 from . import timefmt
 from .keys import DEFAULT_NAMESPACE, Keys, WorkerId
@@ -177,3 +180,58 @@ def snapshot(connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> Sna
         delayed=sum(map(int, delayed)),
         workers=_workers(workers, per_worker, beats, now),
     )
+
+
+# -- queue latency: how long the oldest waiting job has waited ------------------------------
+
+
+def oldest_ages(
+    connection: redis.Redis, queues: Iterable[str], namespace: str = DEFAULT_NAMESPACE
+) -> dict[str, float | None]:
+    """Seconds the job at the head of each queue has waited (its payload's ``queue_time`` to
+    now): the figure to alert on, since a depth means nothing without the rate. One round
+    trip for any number of queues (TIME and each queue's ``LINDEX 0`` in one pipeline).
+
+    The clock is Redis's (``TIME``, read in the same round trip), so every reader agrees
+    whatever machine it runs on; ``queue_time`` is the producer's clock, so the age is as
+    good as the producer's clock agrees with Redis's (an age below zero shows as 0.0).
+    An empty queue is 0.0 (nothing waits). None means a job waits but its age is unknown:
+    a Ruby Resque payload (no ``queue_time``), one that is not JSON, or a key that is not a
+    list.
+    """
+    keys, names = Keys(namespace), list(queues)
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.time()
+        for name in names:
+            pipe.execute_command("LINDEX", keys.queue(name), 0, **{NEVER_DECODE: True})
+        replies = pipe.execute(raise_on_error=False)
+    clock = replies[0]
+    if isinstance(clock, Exception):
+        raise clock
+    now = int(clock[0]) + int(clock[1]) / 1e6
+    return {name: _head_age(head, now) for name, head in zip(names, replies[1:], strict=True)}
+
+
+def _head_age(head: Any, now: float) -> float | None:
+    if head is None:
+        return 0.0  # an empty queue (or no such key): nothing waits
+    if isinstance(head, Exception):
+        return None  # WRONGTYPE: not a queue labqueue can read
+    queued = queue_time_of(head)
+    return None if queued is None else max(0.0, round(now - queued, 3))
+
+
+def queue_time_of(raw: str | bytes) -> float | None:
+    """A raw payload's ``queue_time`` (epoch s) when it is a finite number, else None."""
+    try:
+        data = json.loads(raw)
+    except ValueError:  # not JSON, not UTF-8 (UnicodeDecodeError is a ValueError)
+        return None
+    value = data.get("queue_time") if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None

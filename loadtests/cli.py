@@ -8,8 +8,28 @@ from typing import Any
 
 import click
 
+from labqueue.cli.base import BadUsage
+
 from .config import RunConfig
 from .shapes import DEFAULT_SCENARIOS, presets
+from .target import QUEUES
+
+
+class OneLine(click.Command):
+    """A usage mistake is one line and exit 2 (not click's usage block): the option, the
+    value, what is wrong, where to look."""
+
+    def make_context(self, info_name: str | None, args: list[str], *a: Any, **kw: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, *a, **kw)
+        except click.UsageError as exc:
+            raise BadUsage(f"{exc.format_message()} (see `{info_name} --help`)") from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise BadUsage(f"{exc.format_message()} (see `{ctx.command_path} --help`)") from None
 
 
 def _floats(text: str | None) -> tuple[float, ...]:
@@ -35,6 +55,29 @@ def _names(text: str | None) -> tuple[str, ...]:
     return names
 
 
+def _per_queue(text: str | None) -> dict[str, int]:
+    """``email=1,erp=5`` -> ``{"email": 1, "erp": 5}``: every queue once, counts >= 0."""
+    if not text:
+        return {}
+    plan: dict[str, int] = {}
+    for part in text.split(","):
+        name, sep, count = (p.strip() for p in part.partition("="))
+        if not sep or not name:
+            raise click.BadParameter(f"expected QUEUE=N pairs such as email=1,erp=5, not {text!r}")
+        if name in plan:
+            raise click.BadParameter(f"queue {name!r} given twice in {text!r}")
+        try:
+            plan[name] = int(count)
+        except ValueError:
+            raise click.BadParameter(f"{name}={count!r}: expected a whole number") from None
+    from labqueue.demo.stack import StackError, check_workers_per_queue
+
+    try:
+        return check_workers_per_queue(plan, ",".join(QUEUES))
+    except StackError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _loopback(url: str | None) -> str | None:
     from .net import is_loopback
 
@@ -45,12 +88,14 @@ def _loopback(url: str | None) -> str | None:
 
 SCENARIO_HELP = (
     f"Comma-separated, from: {', '.join(presets())} "
-    f"[default: {','.join(DEFAULT_SCENARIOS)}; --quick: sync,deferred]"
+    f"[default: {','.join(DEFAULT_SCENARIOS)}; --quick: all but sync-closed]"
 )
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.option("--quick", is_flag=True, help="Fewer, shorter steps (<= 90 s).")
+@click.command(
+    cls=OneLine, context_settings={"help_option_names": ["-h", "--help"], "show_default": True}
+)
+@click.option("--quick", is_flag=True, help="Fewer, shorter steps (<= 90 s of load in all).")
 @click.option("--scenarios", default=None, help=SCENARIO_HELP)
 @click.option("--rates", default=None, help="Open-loop offered load per step, req/s [2,4,6,8,10].")
 @click.option("--step-seconds", type=float, default=None, help="Length of each step [15; quick 5].")
@@ -61,7 +106,23 @@ SCENARIO_HELP = (
 @click.option("--seed", type=int, default=1, help="Arrivals, orders and service jitter.")
 @click.option("--timeout", type=float, default=None, help="Client timeout, s [30; quick 10].")
 @click.option("--web-workers", type=int, default=4, help="The store's gunicorn workers.")
-@click.option("--queue-workers", type=int, default=4, help="labqueue worker processes.")
+@click.option(
+    "--queue-workers", type=int, default=4, help="labqueue workers, each on email,erp (in order)."
+)
+@click.option(
+    "--queue-workers-per-queue",
+    "per_queue",
+    callback=lambda ctx, param, value: _per_queue(value),
+    metavar="Q=N,...",
+    help="Instead: N workers on each queue alone, e.g. email=1,erp=5 (every scenario; "
+    "`sized` then uses these too).",
+)
+@click.option(
+    "--target-utilisation",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.7,
+    help="`sized`: the busy share its workers aim at (workers = load ÷ this).",
+)
 @click.option("--email-latency", type=float, default=0.3, help="Fake mail server, s per mail.")
 @click.option("--erp-latency", type=float, default=0.25, help="Fake ERP, s per call.")
 @click.option("--jitter", type=float, default=0.2, help="Spread of those latencies.")
@@ -96,6 +157,8 @@ def main(**opts: Any) -> None:
         timeout=opts["timeout"],
         web_workers=opts["web_workers"],
         queue_workers=opts["queue_workers"],
+        queue_workers_per_queue=opts["per_queue"],
+        target_utilisation=opts["target_utilisation"],
         email_latency=opts["email_latency"],
         erp_latency=opts["erp_latency"],
         jitter=opts["jitter"],

@@ -3,8 +3,9 @@
 The sync checkout takes about 0.8 s (email 0.3 s + two ERP calls of 0.25 s), so 4 web
 workers serve about 5 checkouts/s; offered load steps 2, 4, 6, 8, 10 req/s cross that.
 The deferred checkout answers in milliseconds and leaves 3 jobs (0.8 s of work together);
-4 queue workers do about 5 orders' worth per second, so the queues grow in the 6-10 req/s
-steps and drain once the load stops.
+4 queue workers do about 4-5 orders' worth per second, so the queues grow in the 6-10 req/s
+steps and drain once the load stops. ``backlog`` holds 6 req/s for a minute on those workers;
+``sized`` offers the same to workers sized per queue by Little's law (sizing.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from labqueue.connection import redact
 
 from .shapes import DEFAULT_SCENARIOS, Scenario, customise, presets, rate_steps, user_steps
 
-QUICK_SCENARIOS = ("sync", "deferred")
+QUICK_SCENARIOS = ("sync", "deferred", "backlog", "sized")
 
 
 @dataclass
@@ -33,7 +34,11 @@ class RunConfig:
     seed: int = 1
     timeout: float | None = None  #: client timeout per request (s); None: 30, quick 10
     web_workers: int = 4
-    queue_workers: int = 4
+    queue_workers: int = 4  #: each on the queues email,erp (strict priority: email first)
+    #: instead, workers on each queue alone ({"email": 1, "erp": 5}), every scenario
+    queue_workers_per_queue: dict[str, int] = field(default_factory=dict)
+    #: the busy share ``sized`` aims its workers at (Little's law: workers = load ÷ this)
+    target_utilisation: float = 0.7
     email_latency: float = 0.3
     erp_latency: float = 0.25
     jitter: float = 0.2  #: spread of the fake services' latency (the store's default)

@@ -27,13 +27,13 @@ from locust.runners import MasterRunner, WorkerRunner
 try:
     from loadtests import schedule as sched
     from loadtests.net import is_loopback
-    from loadtests.recorder import RequestRecorder, make_row, write_worker_info
+    from loadtests.recorder import RequestRecorder, make_row, shopper_email, write_worker_info
     from loadtests.shapes import Scenario, scenario_from_env
 except ImportError:  # run from a checkout without installing: the repo root is our parent
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from loadtests import schedule as sched
     from loadtests.net import is_loopback
-    from loadtests.recorder import RequestRecorder, make_row, write_worker_info
+    from loadtests.recorder import RequestRecorder, make_row, shopper_email, write_worker_info
     from loadtests.shapes import Scenario, scenario_from_env
 
 log = logging.getLogger("loadtests")
@@ -111,7 +111,7 @@ def order_body(seq: int) -> dict[str, Any]:
     rng = random.Random(SCENARIO.seed * 1_000_003 + seq)
     lines = rng.randint(1, SCENARIO.items_max)
     items = [{"sku": sku, "qty": rng.randint(1, 3)} for sku in rng.sample(SKUS, lines)]
-    return {"email": f"shopper{seq}@example.com", "items": items}
+    return {"email": shopper_email(seq), "items": items}
 
 
 def judge(resp: Any) -> tuple[str, str, float]:

@@ -28,6 +28,31 @@ PACKAGES = (
 )
 
 
+#: What each file of a run holds (meta.json carries this, so a run describes itself).
+FILES = {
+    "summary.json": "per scenario and step: offered, achieved, p50/p95/p99, errors; queue "
+    "depth, oldest waiting job, drain time, jobs; per step, when the email and the ERP came",
+    "<scenario>/scenario.json": "the load shape, as data",
+    "<scenario>/info.json": "pids, URLs, the queue workers per queue (workers) and, for a "
+    "scenario that sizes its own, Little's law's inputs and result (sizing)",
+    "<scenario>/requests-N.csv": "one row per request from Locust process N: intended, sent, "
+    "done (epoch s), latency_ms from the intended start, status, order_id",
+    "<scenario>/sampler.csv": "every 0.5 s: queued, busy workers, processed, failed, "
+    "queue_<q> (jobs waiting), age_<q> (the oldest waiting job's age, s, Redis's clock; "
+    "blank when unknown), Locust CPU",
+    "<scenario>/jobs.csv": "one row per job a queue worker ran, recorded by the worker "
+    "(labqueue.events): id, job_class, queue, order_id, enqueued (the payload's queue_time), "
+    "started, finished (epoch s), wait_s, run_s, outcome (done, failed, retry), worker",
+    "<scenario>/calls.csv": "one row per call the fake mail server and ERP received: "
+    "service, call (mail, sales, inventory), order_id, to, received, answered (epoch s), "
+    "result (accepted, refused, recorded, applied, duplicate, failed)",
+    "<scenario>/orders.csv": "one row per order, sync or deferred, in seconds after its "
+    "checkout's intended start: answered_s (the shopper's answer), email_s (receipt "
+    "accepted), erp_sale_s, erp_stock_s, erp_s (the later of the two); blank: never",
+    "<scenario>/logs/": "every component's log",
+}
+
+
 def iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(ts))
 
@@ -88,6 +113,7 @@ def start_meta(settings: dict[str, Any], scenarios: list[dict[str, Any]]) -> dic
         "settings": settings,
         "scenarios": scenarios,
         "scenarios_run": [],
+        "files": FILES,
         "versions": versions(),
         "machine": machine(),
         "git": git_commit(Path(__file__).resolve().parent.parent),

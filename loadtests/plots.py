@@ -7,6 +7,8 @@
     plots.queue_depth(run)             # 3. the deferred queues filling and draining
     plots.latency_vs_load(run)         # 4. p50 and p99 per step, both modes: the headline
     plots.open_vs_closed(run)          # 5. sync, open loop vs closed loop (coordinated omission)
+    plots.when_it_happened(run)        # 6. per order: answer, email, ERP after the click
+    plots.queue_latency(run)           # 7. the oldest waiting job's age per queue, and depth
     plots.save_all(run)                # them all as PNGs in the run's directory
 
 Each function returns its matplotlib Figure. Sizes and fonts are for a projector.
@@ -21,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from .plot_deferred import has_ages, has_orders, queue_latency, when_it_happened
 from .plot_queues import queue_depth
 from .plotstyle import (
     COLORS,
@@ -35,14 +38,18 @@ from .summary import step_summaries
 
 __all__ = [
     "FILES",
+    "has_ages",
+    "has_orders",
     "latency_over_time",
     "latency_vs_load",
     "open_vs_closed",
     "projector",
     "queue_depth",
+    "queue_latency",
     "save_all",
     "sync_capacity",
     "throughput",
+    "when_it_happened",
 ]
 
 FILES = {
@@ -51,6 +58,8 @@ FILES = {
     "queue_depth": "3-queue-depth.png",
     "latency_vs_load": "4-latency-vs-load.png",
     "open_vs_closed": "5-open-vs-closed-loop.png",  #: only when the run has sync-closed
+    "when_it_happened": "6-when-did-it-happen.png",  #: only when the run has orders.csv
+    "queue_latency": "7-queue-latency.png",  #: only when the sampler read the ages
 }
 
 
@@ -326,7 +335,7 @@ def open_vs_closed(run: Run, open_name: str = "sync", closed_name: str = "sync-c
 
 
 def save_all(run: Run, directory: Path | None = None) -> list[Path]:
-    """Draw the four graphs into ``directory`` (default: the run's); returns the files."""
+    """Draw the graphs into ``directory`` (default: the run's); returns the files."""
     directory = Path(directory or run.directory)
     out = []
     drawers = {
@@ -335,9 +344,16 @@ def save_all(run: Run, directory: Path | None = None) -> list[Path]:
         "queue_depth": queue_depth,
         "latency_vs_load": latency_vs_load,
         "open_vs_closed": open_vs_closed,
+        "when_it_happened": when_it_happened,
+        "queue_latency": queue_latency,
+    }
+    skip = {
+        "open_vs_closed": "sync-closed" not in run.scenarios,
+        "when_it_happened": not has_orders(run),
+        "queue_latency": not has_ages(run),
     }
     for key, filename in FILES.items():
-        if key == "open_vs_closed" and "sync-closed" not in run.scenarios:
+        if skip.get(key):
             continue
         fig = drawers[key](run)
         path = directory / filename

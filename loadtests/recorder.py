@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO
@@ -36,6 +37,20 @@ class RequestRow:
 
 
 COLUMNS = [f.name for f in fields(RequestRow)]
+
+_SHOPPER = re.compile(r"shopper(\d+)@example\.com")
+
+
+def shopper_email(seq: int) -> str:
+    """The address of request ``seq``'s order: the fake mail server and the ERP see it, so
+    an order is tied to its request even when the answer (with the order id) never came."""
+    return f"shopper{seq}@example.com"
+
+
+def seq_of_email(address: str | None) -> int | None:
+    """The request ``seq`` an address of :func:`shopper_email` names, else None."""
+    found = _SHOPPER.fullmatch(address or "")
+    return int(found.group(1)) if found else None
 
 
 def make_row(

@@ -7,7 +7,11 @@ The layout of ``results/<timestamp>/`` (what the runner writes)::
     <scenario>/scenario.json  the load shape, as data
     <scenario>/requests-N.csv one row per request from Locust process N (.csv.gz in reference)
     <scenario>/worker-N.json  that process's t0 (the schedule's zero) and share
-    <scenario>/sampler.csv    every 0.5 s: queue depths, processed, failed, busy workers, CPU
+    <scenario>/sampler.csv    every 0.5 s: queue depths and oldest job's age, processed,
+                              failed, busy workers, CPU
+    <scenario>/jobs.csv       one row per job a worker ran: queued, started, finished, outcome
+    <scenario>/calls.csv      one row per call the fake mail server and ERP received
+    <scenario>/orders.csv     one row per order: when the answer, the email and the ERP came
     <scenario>/locust_*.csv   Locust's own CSVs (--csv-full-history), locust_stats.json
     <scenario>/logs/          every component's log
     *.png                     the graphs
@@ -17,6 +21,7 @@ Everything is numpy arrays, no pandas needed (a notebook can wrap them in a Data
     from loadtests import results
     run = results.load_run(results.REFERENCE)      # or results.LATEST, or a path
     run["sync"].requests.latency_ms, run["deferred"].samples["queued"]
+    run["deferred"].orders.erp_s, run["deferred"].jobs.wait_s   # None for runs before them
 """
 
 from __future__ import annotations
@@ -41,6 +46,18 @@ LATEST = RESULTS_DIR / "latest"
 FLOAT_COLUMNS = ("offered", "intended", "sent", "done", "latency_ms", "response_ms", "server_ms")
 INT_COLUMNS = ("worker", "seq", "step", "status", "ok")
 TEXT_COLUMNS = ("error", "order_id")
+#: jobs.csv, calls.csv and orders.csv: (float columns, int columns, text columns).
+JOB_COLUMNS = (
+    ("enqueued", "started", "finished", "wait_s", "run_s"),
+    (),
+    ("id", "job_class", "queue", "order_id", "outcome", "worker"),
+)
+CALL_COLUMNS = (("received", "answered"), (), ("service", "call", "order_id", "to", "result"))
+ORDER_COLUMNS = (
+    ("intended", "answered_s", "email_s", "erp_sale_s", "erp_stock_s", "erp_s"),
+    ("seq", "step", "status", "ok"),
+    ("order_id",),
+)
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -61,12 +78,13 @@ def _floats(rows: list[dict[str, str]], key: str) -> np.ndarray:
 
 @dataclass
 class Requests:
-    """Per-request columns (numpy arrays, sorted by intended start)."""
+    """Per-request columns (numpy arrays, sorted by intended start); also any other table's
+    columns (jobs, calls, orders)."""
 
     columns: dict[str, np.ndarray]
 
     def __len__(self) -> int:
-        return len(self.columns["intended"])
+        return len(next(iter(self.columns.values()), ()))
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:
@@ -89,6 +107,23 @@ def load_requests(paths: list[Path]) -> Requests:
         cols[key] = np.array([r[key] for r in rows], dtype=object)
     order = np.argsort(cols["intended"], kind="stable")
     return Requests({k: v[order] for k, v in cols.items()})
+
+
+def load_table(
+    path: Path, columns: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+) -> Requests | None:
+    """A CSV of the runner's (jobs.csv, calls.csv, orders.csv) as columns, in file order;
+    None when the run has no such file (runs recorded before it existed)."""
+    if not path.exists():
+        return None
+    rows = list(read_csv_rows([path]))
+    floats, ints, texts = columns
+    cols: dict[str, np.ndarray] = {key: _floats(rows, key) for key in floats}
+    for key in ints:
+        cols[key] = np.array([int(r[key]) for r in rows], dtype=int)
+    for key in texts:
+        cols[key] = np.array([r[key] for r in rows], dtype=object)
+    return Requests(cols)
 
 
 def load_samples(path: Path) -> dict[str, np.ndarray]:
@@ -157,6 +192,9 @@ class ScenarioResult:
     t0: float
     directory: Path
     info: dict[str, Any] = field(default_factory=dict)
+    jobs: Requests | None = None  #: jobs.csv (None: a run recorded before it existed)
+    calls: Requests | None = None  #: calls.csv
+    orders: Requests | None = None  #: orders.csv
 
     def rel(self, times: np.ndarray) -> np.ndarray:
         return np.asarray(times, dtype=float) - self.t0
@@ -189,7 +227,18 @@ def load_scenario(directory: Path) -> ScenarioResult:
     t0 = scenario_t0(directory, requests)
     info_path = directory / "info.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
-    return ScenarioResult(scenario.name, scenario, requests, samples, t0, directory, info)
+    return ScenarioResult(
+        scenario.name,
+        scenario,
+        requests,
+        samples,
+        t0,
+        directory,
+        info,
+        jobs=load_table(directory / "jobs.csv", JOB_COLUMNS),
+        calls=load_table(directory / "calls.csv", CALL_COLUMNS),
+        orders=load_table(directory / "orders.csv", ORDER_COLUMNS),
+    )
 
 
 @dataclass

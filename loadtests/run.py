@@ -22,6 +22,8 @@ from typing import Any
 import labqueue
 
 from . import meta as meta_mod
+from . import sizing
+from .collect import EVENTS_DIR, collect_after, collect_calls
 from .config import RunConfig
 from .locust_proc import LocustProcess
 from .results import load_run, request_files
@@ -90,18 +92,18 @@ class RowCounter:
 
 
 class Progress:
-    """One line every few seconds, and one whenever a step begins: which scenario and step,
-    elapsed and remaining."""
+    """One line every few seconds, and at once when a step starts: which scenario and
+    step, elapsed and remaining."""
 
     def __init__(self, total_estimate: float, count: int) -> None:
         self.run_started = time.monotonic()
         self.total_estimate = total_estimate
         self.count = count
         self.last = 0.0
+        self.last_where: tuple[int, str] = (-1, "")
         self.count_rows = RowCounter()
         self.tty = sys.stdout.isatty()
         self.every = 1.0 if self.tty else 5.0
-        self.mark: tuple[int, str] | None = None  #: the scenario and step last told
 
     def say(self, text: str) -> None:
         if self.tty:
@@ -110,11 +112,10 @@ class Progress:
 
     def tick(self, index: int, sc: Scenario, out: Path, sampler: Sampler, phase: str) -> None:
         now = time.monotonic()
-        where = self._where(sc, out, phase)
-        mark = (index, where.partition(" (")[0])  # e.g. (0, "step 2/2"): a new step is told at once
-        if now - self.last < self.every and mark == self.mark:
+        key, where = self._where(sc, out, phase)
+        if now - self.last < self.every and (index, key) == self.last_where:
             return
-        self.last, self.mark = now, mark
+        self.last, self.last_where = now, (index, key)
         elapsed = now - self.run_started
         remaining = max(0.0, self.total_estimate - elapsed)
         line = (
@@ -129,27 +130,32 @@ class Progress:
             print(line, flush=True)
 
     @staticmethod
-    def _where(sc: Scenario, out: Path, phase: str) -> str:
+    def _where(sc: Scenario, out: Path, phase: str) -> tuple[str, str]:
+        """(which part of the scenario, what to print about it)."""
         if phase == "drain":
-            return "load done, waiting for the queues to drain"
+            return "drain", "load done, waiting for the queues to drain"
         info = out / "worker-0.json"
         if not info.exists():
-            return "starting Locust"
+            return "start", "starting Locust"
         offset = time.time() - json.loads(info.read_text())["t0"]
         step = sc.step_at(offset)
         if step is None:
-            return "starting" if offset < 0 else "last requests in flight"
+            return ("start", "starting") if offset < 0 else ("end", "last requests in flight")
         s = sc.steps[step]
         what = f"{s.rate:g} req/s" if sc.loop == "open" else f"{s.users} users"
-        return f"step {step + 1}/{len(sc.steps)} ({what}) {offset:.0f}/{sc.duration:.0f}s"
+        text = f"step {step + 1}/{len(sc.steps)} ({what}) {offset:.0f}/{sc.duration:.0f}s"
+        return f"step {step}", text
 
     @staticmethod
     def _queues(sampler: Sampler) -> str:
         s = sampler.latest
         if s is None:
             return "queues: -"
+        oldest = sampler.oldest()
+        age = "" if oldest is None else f" (oldest {float(oldest):.0f}s)"
         return (
-            f"queued {s['queued']}, busy workers {s['busy_workers']}, locust cpu {s['locust_cpu']}%"
+            f"queued {s['queued']}{age}, busy workers {s['busy_workers']}, "
+            f"locust cpu {s['locust_cpu']}%"
         )
 
 
@@ -236,7 +242,43 @@ class Runner:
         if self.redis is not None:  # our own server: each scenario starts from empty queues
             with labqueue.connect(redis_url) as fresh:
                 fresh.flushdb()
-        with open_target(self.cfg, out / "logs", redis_url) as target:
+        plan = self.worker_plan(sc, info)
+        try:
+            self.run_target(index, sc, out, redis_url, plan, info)
+        finally:  # the workers have stopped: their job events are complete
+            info.update(collect_after(out))
+            (out / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    def worker_plan(self, sc: Scenario, info: dict[str, Any]) -> dict[str, int] | None:
+        """Queue workers per queue for ``sc`` (None: ``--queue-workers`` on every queue):
+        ``--queue-workers-per-queue``, else Little's law for a scenario that sizes its own."""
+        cfg = self.cfg
+        plan: dict[str, int] | None = dict(cfg.queue_workers_per_queue) or None
+        if plan is None and sc.size_workers:
+            latencies = (cfg.email_latency, cfg.erp_latency)
+            ran = self.meta["scenarios_run"]
+            s = sizing.for_scenario(
+                self.run_dir, ran, sc.max_rate, cfg.target_utilisation, latencies
+            )
+            info["sizing"] = s.to_dict()
+            self.progress.say(f"    sizing by Little's law ({s.source}):")
+            for line in s.explain():
+                self.progress.say(f"      {line}")
+            plan = s.workers()
+        if not cfg.store_url:
+            info["workers"] = plan or {"email,erp": cfg.queue_workers}
+        return plan
+
+    def run_target(
+        self,
+        index: int,
+        sc: Scenario,
+        out: Path,
+        redis_url: str,
+        plan: dict[str, int] | None,
+        info: dict[str, Any],
+    ) -> None:
+        with open_target(self.cfg, out / "logs", redis_url, plan, out / EVENTS_DIR) as target:
             conn = labqueue.connect(target.redis_url)
             self.meta.setdefault("redis_version", meta_mod.redis_version(conn))
             info["target"] = target.describe()
@@ -256,6 +298,7 @@ class Runner:
             finally:
                 info["locust_exit"] = locust.stop()
                 sampler.stop()
+                info.update(collect_calls(target, out))  # before the stack stops
                 conn.close()
                 info["ended_epoch"] = time.time()
                 info["samples"] = sampler.count

@@ -1,5 +1,7 @@
-"""Every 0.5 s, what the system is doing: queue depths, jobs processed and failed, busy
-labqueue workers, the store's web workers, and how hard Locust works (CPU per process).
+"""Every 0.5 s, what the system is doing: queue depths and the age of each queue's oldest
+waiting job (``age_<queue>``, seconds, on Redis's clock: :func:`labqueue.stats.oldest_ages`),
+jobs processed and failed, busy labqueue workers, the store's web workers, and how hard
+Locust works (CPU per process).
 
 One CSV row per sample (``sampler.csv``). ``processed`` and ``failed`` count from the
 sampler's start; ``enqueued`` is processed + failed + queued + running, so "processed
@@ -20,7 +22,7 @@ from typing import Any
 import psutil
 
 from labqueue.keys import DEFAULT_NAMESPACE
-from labqueue.stats import snapshot
+from labqueue.stats import oldest_ages, snapshot
 
 log = logging.getLogger("loadtests.sampler")
 
@@ -107,7 +109,9 @@ class Sampler(threading.Thread):
 
     @property
     def columns(self) -> list[str]:
-        return BASE_COLUMNS + [f"queue_{q}" for q in self.queues]
+        return (
+            BASE_COLUMNS + [f"queue_{q}" for q in self.queues] + [f"age_{q}" for q in self.queues]
+        )
 
     def take(self) -> Sample:
         snap = snapshot(self.connection, self.namespace)
@@ -131,9 +135,17 @@ class Sampler(threading.Thread):
             "locust_cpu": round(cpu_max, 1),
             "locust_cpu_total": round(cpu_total, 1),
         }
+        ages = oldest_ages(self.connection, self.queues, self.namespace)
         for q in self.queues:
             values[f"queue_{q}"] = snap.queues.get(q, 0)
+            values[f"age_{q}"] = "" if ages[q] is None else ages[q]
         return Sample(values)
+
+    def oldest(self) -> float | None:
+        """The oldest waiting job's age in the last sample, over every queue (seconds)."""
+        s = self.latest
+        ages = [s[f"age_{q}"] for q in self.queues] if s is not None else []
+        return max((a for a in ages if a != ""), default=None)
 
     def run(self) -> None:
         with self.path.open("w", newline="") as f:

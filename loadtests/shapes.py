@@ -37,6 +37,11 @@ QUICK_TIMEOUT = 10.0
 #: Closed loop: users per step (each sends, waits for the answer, thinks, sends again).
 FULL_USERS = (2, 4, 6, 8, 10)
 CLOSED_STEP_SECONDS = 10.0
+#: Where the wall went: deferred checkouts held above what today's queue workers finish
+#: (about 4 orders/s for 4 workers), then the same load on workers sized by Little's law.
+BACKLOG_RATE = 6.0
+BACKLOG_SECONDS = 60.0
+QUICK_BACKLOG_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Scenario:
     think_time: float = 1.0  #: closed loop: seconds between an answer and the next request
     lead: float = 1.0  #: seconds between the test start and the first intended time
     items_max: int = 3  #: each order has 1..items_max lines
+    #: the runner picks this scenario's queue workers per queue by Little's law (sizing.py)
+    size_workers: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -138,23 +145,29 @@ def user_steps(users: tuple[int, ...], seconds: float) -> tuple[Step, ...]:
 
 def presets(quick: bool = False) -> dict[str, Scenario]:
     """The named scenarios. ``sync`` and ``deferred`` offer the same open-loop steps;
-    ``sync-closed`` is the classic closed-loop test of the sync checkout, for comparison."""
+    ``sync-closed`` is the classic closed-loop test of the sync checkout, for comparison.
+    ``backlog`` holds deferred checkouts at 6/s, above what the run's queue workers finish,
+    so the backlog grows in a straight line; ``sized`` offers the same load to workers sized
+    per queue by Little's law, and its oldest waiting job stays young."""
     rates, seconds = (QUICK_RATES, QUICK_STEP_SECONDS) if quick else (FULL_RATES, FULL_STEP_SECONDS)
     steps = rate_steps(rates, seconds)
     users = (2, 6, 10) if quick else FULL_USERS
     closed_seconds = QUICK_STEP_SECONDS if quick else CLOSED_STEP_SECONDS
     timeout = QUICK_TIMEOUT if quick else FULL_TIMEOUT
+    held = rate_steps((BACKLOG_RATE,), QUICK_BACKLOG_SECONDS if quick else BACKLOG_SECONDS)
     return {
         "sync": Scenario("sync", "sync", steps, timeout=timeout),
         "deferred": Scenario("deferred", "deferred", steps, timeout=timeout),
         "sync-closed": Scenario(
             "sync-closed", "sync", user_steps(users, closed_seconds), loop="closed", timeout=timeout
         ),
+        "backlog": Scenario("backlog", "deferred", held, timeout=timeout),
+        "sized": Scenario("sized", "deferred", held, timeout=timeout, size_workers=True),
     }
 
 
 #: Scenarios a plain run uses, in order.
-DEFAULT_SCENARIOS = ("sync", "deferred", "sync-closed")
+DEFAULT_SCENARIOS = ("sync", "deferred", "sync-closed", "backlog", "sized")
 
 
 def customise(scenario: Scenario, **changes: Any) -> Scenario:

@@ -1,5 +1,6 @@
-"""The figures a run is judged by: per step (offered, achieved, percentiles, errors) and per
-scenario (max queue depth, drain time, did every deferred job complete)."""
+"""The figures a run is judged by: per step (offered, achieved, percentiles, errors; when the
+email and the ERP came), and per scenario (max queue depth, the oldest waiting job, drain
+time, did every deferred job complete, the queue workers)."""
 
 from __future__ import annotations
 
@@ -114,6 +115,41 @@ def job_totals(res: ScenarioResult) -> dict[str, int]:
     return last
 
 
+def oldest_age_max(res: ScenarioResult) -> dict[str, float] | None:
+    """The oldest waiting job's worst age per queue (s); None for a run that did not sample
+    it (recorded before the sampler did)."""
+    ages = {k[4:]: v for k, v in res.samples.items() if k.startswith("age_")}
+    if not ages:
+        return None
+    return {
+        q: round(float(np.nanmax(v)), 2) if np.isfinite(v).any() else 0.0 for q, v in ages.items()
+    }
+
+
+def step_delays(res: ScenarioResult) -> list[dict[str, Any]] | None:
+    """Per step: p50 and p99 of the time from each order's intended start until its email
+    was accepted and until the ERP had both its calls (s), and how many never got there;
+    None for a run without orders.csv."""
+    orders = res.orders
+    if orders is None:
+        return None
+    out = []
+    for i, step in enumerate(res.scenario.steps):
+        mine = orders.step == i
+        row: dict[str, Any] = {
+            "step": i,
+            "offered": step.rate or step.users,
+            "orders": int(mine.sum()),
+        }
+        for what in ("email", "erp"):
+            values = getattr(orders, f"{what}_s")[mine]
+            row[f"{what}_p50_s"] = percentile(values, 50)
+            row[f"{what}_p99_s"] = percentile(values, 99)
+            row[f"{what}_never"] = int(np.isnan(values).sum())
+        out.append(_clean(row))
+    return out
+
+
 def scenario_summary(res: ScenarioResult) -> dict[str, Any]:
     req = res.requests
     steps = step_summaries(res)
@@ -133,6 +169,10 @@ def scenario_summary(res: ScenarioResult) -> dict[str, Any]:
         "all_jobs_completed": deferred and jobs["queued"] == 0 and jobs_done >= jobs["enqueued"],
         "unreliable_steps": [s.step for s in steps if s.unreliable],
         "steps": [_clean(asdict(s)) for s in steps],
+        "workers": res.info.get("workers"),
+        "sizing": res.info.get("sizing"),
+        "oldest_age_max_s": oldest_age_max(res),
+        "when": step_delays(res),
     }
 
 
@@ -170,6 +210,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                 f"  {s['offered']:>5g} {unit:<5}{s['achieved']:>7.2f}/s {_ms(s['p50_ms'])} "
                 f"{_ms(s['p95_ms'])} {_ms(s['p99_ms'])} {s['errors']:>6}{flag}"
             )
+        lines += _format_deferred_side(sc, unit)
         if sc["mode"] == "deferred":
             drain = sc["drain_seconds"]
             drained = "not drained" if drain is None else f"drained {drain:.1f} s after the load"
@@ -179,6 +220,27 @@ def format_summary(summary: dict[str, Any]) -> str:
                 f"{jobs['enqueued']}, processed {jobs['processed']}, failed {jobs['failed']}"
             )
     return "\n".join(lines)
+
+
+def _format_deferred_side(sc: dict[str, Any], unit: str) -> list[str]:
+    """When the email and the ERP came, per step; the workers and their oldest waiting job."""
+    lines = []
+    if sc.get("when") and sc["loop"] == "open":
+        lines.append(f"  {'':>15} after the intended start: email p50/p99, ERP p50/p99 (s)")
+        for w in sc["when"]:
+            email, erp = _pair(w, "email"), _pair(w, "erp")
+            lines.append(f"  {w['offered']:>5g} {unit:<5}{'':>5} {email:>15} {erp:>15}")
+    if sc["mode"] == "deferred" and sc.get("workers"):
+        workers = ", ".join(f"{q}: {n}" for q, n in sc["workers"].items())
+        ages = sc.get("oldest_age_max_s") or {}
+        oldest = ", ".join(f"{q} {a:.1f} s" for q, a in ages.items()) or "not sampled"
+        lines.append(f"  queue workers {workers}; oldest waiting job at worst: {oldest}")
+    return lines
+
+
+def _pair(row: dict[str, Any], what: str) -> str:
+    p50, p99 = row[f"{what}_p50_s"], row[f"{what}_p99_s"]
+    return "-" if p50 is None else f"{p50:.2f} / {p99:.2f}"
 
 
 def _ms(v: float | None) -> str:

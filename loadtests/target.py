@@ -1,7 +1,8 @@
 """What the load is aimed at: the store stack the runner starts, or one already running.
 
 Either way the runner sees the same small face: ``store_url``, ``redis_url``, the queue
-names, a count of the store's web workers, the component logs, and ``check()``, which
+names, a count of the store's web workers, the component logs, the fake services' URLs
+(``mail_url``, ``erp_url``; None when someone else runs them), and ``check()``, which
 raises ComponentFailed naming the component and its log when one has died.
 """
 
@@ -59,6 +60,8 @@ class ExternalTarget:
         self.redis_url = redis_url
         self.queues = list(QUEUES)
         self.logs: dict[str, Path] = {}
+        self.mail_url: str | None = None
+        self.erp_url: str | None = None
 
     def web_workers(self) -> int | None:
         return None
@@ -83,6 +86,8 @@ class StackTarget:
         self.store_url = str(stack.store_url).rstrip("/")
         self.redis_url = stack.redis_url
         self.queues = [q for q in str(stack.worker_queues).split(",") if q]
+        self.mail_url: str | None = stack.mail_url
+        self.erp_url: str | None = stack.erp_url
 
     def web_workers(self) -> int | None:
         web = self.stack.web
@@ -105,18 +110,33 @@ class StackTarget:
 
 
 @contextlib.contextmanager
-def open_target(cfg: RunConfig, log_dir: Path, redis_url: str | None) -> Iterator[Any]:
+def open_target(
+    cfg: RunConfig,
+    log_dir: Path,
+    redis_url: str | None,
+    workers_per_queue: dict[str, int] | None = None,
+    job_events: Path | None = None,
+) -> Iterator[Any]:
     """The target for one scenario: external if ``--store-url`` was given, else a fresh
-    stack (its own logs in ``log_dir``), stopped on the way out whatever happened."""
+    stack (its own logs in ``log_dir``), stopped on the way out whatever happened. Its
+    queue workers: ``workers_per_queue`` (``{"email": 1, "erp": 5}``), else
+    ``cfg.queue_workers`` on every queue; ``job_events``: where they record each job."""
     if cfg.store_url:
         yield ExternalTarget(cfg.store_url, cfg.redis_url)
         return
 
     with tempfile.TemporaryDirectory(prefix="loadtest-store-") as scratch:
-        yield from _stack(cfg, log_dir, redis_url, scratch)
+        yield from _stack(cfg, log_dir, redis_url, scratch, workers_per_queue, job_events)
 
 
-def _stack(cfg: RunConfig, log_dir: Path, redis_url: str | None, scratch: str) -> Iterator[Any]:
+def _stack(
+    cfg: RunConfig,
+    log_dir: Path,
+    redis_url: str | None,
+    scratch: str,
+    workers_per_queue: dict[str, int] | None,
+    job_events: Path | None,
+) -> Iterator[Any]:
     from labqueue.demo.stack import Stack
 
     stack = Stack(
@@ -131,6 +151,8 @@ def _stack(cfg: RunConfig, log_dir: Path, redis_url: str | None, scratch: str) -
         port=cfg.port,
         log_dir=log_dir,
         db_path=str(Path(scratch) / "store.db"),
+        workers_per_queue=workers_per_queue,
+        job_events=job_events,
     )
     with stack:
         yield StackTarget(stack)

@@ -16,15 +16,17 @@
 #
 # The load test's hockey stick is not bad luck: it is what queueing theory predicts for
 # any system that serves requests with a fixed number of workers. Here we check three
-# pieces of that theory against the measurements of notebook 3.
+# pieces of that theory against the measurements of notebook 3, then use the same law to
+# size the queue workers.
 
 # %%
 # %matplotlib inline
 import ipywidgets as widgets
+from IPython.display import Markdown, display
 
 from labqueue.notebook import find_run, queueing
 from labqueue.notebook import theory_charts as charts
-from loadtests import plots, results, summary
+from loadtests import plots, results, story, summary
 
 run = results.load_run(find_run())
 sync, deferred = run["sync"], run["deferred"]
@@ -112,8 +114,8 @@ fig = plots.open_vs_closed(run)  # the load test's graph 5 (a quick run has no c
 # ## 4. The hockey stick, and what to do about it
 #
 # Latency stays low while the workers are mostly idle and explodes as they approach 100%
-# busy. Adding workers moves the wall to the right; deferring the slow work removes it
-# from the request altogether.
+# busy. Adding workers moves the wall to the right; deferring the slow work moves it out of
+# the request, to the queue workers, who obey the same law (section 5).
 
 # %%
 charts.hockey_stick(service, [2, 4, 8], cs2, top_rate=10)
@@ -131,3 +133,40 @@ sliders = widgets.interact(
     rate=widgets.FloatSlider(value=4.0, min=0.2, max=10.0, step=0.2, description="jobs/s"),
     workers=widgets.IntSlider(value=workers, min=1, max=12, description="workers"),
 )
+
+# %% [markdown]
+# ## 5. How many queue workers? Little's law, once more
+#
+# Deferring the slow steps takes them out of the request, not out of the world: a queue
+# worker still spends S seconds on each order's jobs. With λ orders a second, Little's law
+# (L = λW, with the jobs being run as what is inside) says λ × S workers are busy on
+# average. At 100% busy nothing absorbs a burst and the queue grows without end, so size
+# for a target utilisation ρ below 1, **queue by queue** (a worker taking `email` before
+# `erp` leaves `erp` whatever time is left):
+#
+# $$\text{workers} \ge \frac{\text{orders/s} \times \text{worker-seconds of jobs per order}}{\rho}$$
+#
+# The load test's `backlog` scenario holds 6 checkouts/s on today's 4 workers; its workers
+# recorded every job they ran (`jobs.csv`), so S is measured, not guessed:
+
+# %%
+display(Markdown(story.sizing_table(run)))
+
+# %% [markdown]
+# The `sized` scenario ran the same load on the workers this table asks for (the load test
+# computes them exactly this way from `backlog`, and keeps the sum in `sized/info.json`).
+# The two runs side by side:
+
+# %%
+display(Markdown(story.sized_vs_unsized(run)))
+
+# %%
+if plots.has_ages(run, ("backlog", "sized")):
+    fig = plots.queue_latency(run, ("backlog", "sized"))
+
+# %% [markdown]
+# **What to see:** with the workers it had, `backlog`'s `erp` queue grew in a straight line
+# for as long as the load lasted, and so did its oldest job's age: the ERP heard of each
+# sale later than the one before. Sized by the law, the same load leaves nothing to wait
+# for: the oldest job stays a fraction of a second old. The law needs two measured numbers,
+# the rate and the work per order; the target utilisation is the margin you choose.

@@ -17,6 +17,15 @@ from loadtests.net import is_loopback
         (["--scenarios", "sync,bogus"], "unknown ['bogus']"),
         (["--rates", "2,four"], "expected numbers"),
         (["--store-url", "http://127.0.0.1:8000"], "--store-url needs --redis-url"),
+        (["--queue-workers-per-queue", "email=1"], "no worker would take queue 'erp'"),
+        (["--queue-workers-per-queue", "email=1,erp=x"], "erp='x': expected a whole number"),
+        (["--queue-workers-per-queue", "email=1,erp=-2"], "erp=-2 is not a count"),
+        (["--queue-workers-per-queue", "email=1,erp=2,sms=1"], "unknown queue 'sms'"),
+        (["--queue-workers-per-queue", "email=1,email=2"], "'email' given twice"),
+        (["--queue-workers-per-queue", "email:1,erp:2"], "expected QUEUE=N pairs"),
+        (["--queue-workers-per-queue", "email=0,erp=0"], "at least one worker"),
+        (["--target-utilisation", "1.5"], "--target-utilisation"),
+        (["--target-utilisation", "0"], "--target-utilisation"),
         (
             ["--store-url", "http://10.1.2.3:8000", "--redis-url", "redis://127.0.0.1/0"],
             "only ever targets this machine",
@@ -27,6 +36,26 @@ def test_bad_options_are_refused_before_anything_starts(args: list[str], message
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     assert message in result.output
+    assert len(result.output.splitlines()) == 1 and "Usage:" not in result.output  # one line
+
+
+def test_workers_per_queue_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = {}
+
+    class Runner:
+        def __init__(self, cfg: RunConfig) -> None:
+            seen["cfg"] = cfg
+
+        def run(self) -> int:
+            return 0
+
+    monkeypatch.setattr("loadtests.run.Runner", Runner)
+    args = ["--queue-workers-per-queue", " erp=5, email=1 ", "--target-utilisation", "0.6"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    cfg = seen["cfg"]
+    assert cfg.queue_workers_per_queue == {"email": 1, "erp": 5}  # in the stack's queue order
+    assert cfg.target_utilisation == 0.6 and cfg.to_dict()["queue_workers_per_queue"]
 
 
 def test_help_lists_every_knob() -> None:
@@ -38,6 +67,8 @@ def test_help_lists_every_knob() -> None:
         "--rates",
         "--web-workers",
         "--queue-workers",
+        "--queue-workers-per-queue",
+        "--target-utilisation",
         "--processes",
         "--redis-url",
         "--store-url",
@@ -49,15 +80,23 @@ def test_help_lists_every_knob() -> None:
 
 def test_defaults_make_the_story() -> None:
     full = {s.name: s for s in RunConfig().build_scenarios()}
-    assert list(full) == ["sync", "deferred", "sync-closed"]
+    assert list(full) == ["sync", "deferred", "sync-closed", "backlog", "sized"]
     assert [st.rate for st in full["sync"].steps] == [2, 4, 6, 8, 10]
     assert full["sync"].steps == full["deferred"].steps  # same offered load, both modes
     assert full["sync"].timeout == 30 and full["sync"].arrival == "poisson"
     assert full["sync-closed"].loop == "closed"
     quick = {s.name: s for s in RunConfig(quick=True).build_scenarios()}
-    assert list(quick) == ["sync", "deferred"]
+    assert list(quick) == ["sync", "deferred", "backlog", "sized"]
     assert [st.rate for st in quick["sync"].steps] == [2, 6, 10]
     assert quick["sync"].duration < full["sync"].duration
+    # where the wall went: 6 req/s held, above 4 workers' ~4 orders/s; then sized workers
+    for scenarios, seconds in ((full, 60), (quick, 20)):
+        backlog, sized = scenarios["backlog"], scenarios["sized"]
+        assert [(st.rate, st.duration) for st in backlog.steps] == [(6.0, seconds)]
+        assert sized.steps == backlog.steps and backlog.mode == sized.mode == "deferred"
+        assert sized.size_workers and not backlog.size_workers
+    assert sum(sc.duration for sc in quick.values()) <= 90  # QUICK: at most 90 s of load
+    assert RunConfig().estimate_seconds() < 9 * 60  # the full run: about 8 minutes
 
 
 def test_options_change_the_scenarios() -> None:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import psutil
 import pytest
 
@@ -106,9 +107,11 @@ def test_a_short_run_writes_every_file_and_leaves_nothing(tmp_path: Path) -> Non
     assert meta["partial"] is False and meta["status"] == "complete"
     assert meta["machine"]["cpu_count"] and meta["versions"]["locust"]
     assert meta["settings"]["processes"] == 2 and meta["ended"]
-    for png in ("1-latency-over-time", "2-throughput", "3-queue-depth", "4-latency-vs-load"):
+    graphs = ("1-latency-over-time", "2-throughput", "3-queue-depth", "4-latency-vs-load")
+    for png in (*graphs, "6-when-did-it-happen", "7-queue-latency"):
         assert (run_dir / f"{png}.png").stat().st_size > 10_000
         assert f"{png}.png" in out
+    assert "<scenario>/jobs.csv" in meta["files"]
     run = results.load_run(run_dir)
     for name in ("sync", "deferred"):
         check_scenario(run_dir / name, run[name])
@@ -118,6 +121,50 @@ def test_a_short_run_writes_every_file_and_leaves_nothing(tmp_path: Path) -> Non
     assert deferred["jobs"]["processed"] == 3 * deferred["ok"]  # 3 jobs per order, all run
     assert deferred["jobs"]["failed"] == 0
     assert deferred["drain_seconds"] is not None
+    check_jobs_and_orders(run["deferred"], deferred["ok"])
+    assert run["sync"].jobs is None  # no job ran: no jobs.csv
+    assert all(run["sync"].orders.erp_s <= run["sync"].orders.answered_s)  # before the answer
+    assert_nothing_left(tmp_path, run_dir)
+
+
+def check_jobs_and_orders(res: results.ScenarioResult, ok: int) -> None:
+    """Every job the deferred checkouts enqueued has a row (recorded by the worker that ran
+    it), with its enqueue, start and finish; every order its answer, email and ERP times."""
+    jobs, orders = res.jobs, res.orders
+    assert jobs is not None and orders is not None and res.calls is not None
+    assert len(jobs) == 3 * ok and len(set(jobs.id)) == len(jobs)
+    assert sorted(set(jobs.order_id)) == sorted(orders.order_id)  # the same orders
+    assert all((jobs.enqueued <= jobs.started) & (jobs.started <= jobs.finished))
+    assert all(jobs.finished <= res.info["ended_epoch"]) and set(jobs.outcome) == {"done"}
+    assert sorted(set(jobs.queue)) == ["email", "erp"]
+    assert min(jobs.enqueued) >= min(res.requests.intended)
+    for key in ("answered_s", "email_s", "erp_sale_s", "erp_stock_s", "erp_s"):
+        assert not any(np.isnan(getattr(orders, key))), key
+    assert all(orders.answered_s < orders.email_s)  # deferred: the answer first
+    assert len(res.calls) == 3 * ok and set(res.calls.result) == {"accepted", "recorded", "applied"}
+    assert res.info["workers"] == {"email,erp": 2} and res.info["jobs"] == 3 * ok
+    assert "age_email" in res.samples and "age_erp" in res.samples
+
+
+def test_backlog_then_sized_workers_by_littles_law(tmp_path: Path) -> None:
+    args = ["--scenarios", "backlog,sized", "--rates", "6", "--step-seconds", "5"]
+    proc = runner(tmp_path, *args, "--timeout", "5", "--web-workers", "2", "--queue-workers", "2")
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out
+    run_dir = (tmp_path / "results" / "latest").resolve()
+    run = results.load_run(run_dir)
+    backlog, sized = run["backlog"], run["sized"]
+    sizing = sized.info["sizing"]
+    assert sizing["source"].startswith("measured in backlog") and sizing["rate"] == 6.0
+    assert "sizing by Little's law (measured in backlog" in out
+    workers = sized.info["workers"]
+    assert workers == sizing["workers"] and set(workers) == {"email", "erp"}
+    assert sum(workers.values()) > 2  # more than the backlog's two shared workers
+    assert {w.rsplit(":", 1)[1] for w in sized.jobs.worker} == {"email", "erp"}  # one queue each
+    assert {w.rsplit(":", 1)[1] for w in backlog.jobs.worker} == {"email,erp"}
+    for res in (backlog, sized):
+        assert len(res.jobs) == 3 * int(res.requests.ok.sum())
+    assert (run_dir / "7-queue-latency.png").stat().st_size > 10_000
     assert_nothing_left(tmp_path, run_dir)
 
 

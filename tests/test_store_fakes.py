@@ -196,3 +196,57 @@ def test_the_store_command_tells_its_errors_in_one_line() -> None:
     usage = CliRunner().invoke(store_main, ["erp", "--error-rate", "2"])
     assert usage.exit_code == 2 and "--error-rate" in usage.output
     assert len(usage.output.splitlines()) == 1 and "Usage:" not in usage.output
+
+
+# -- the call logs: when each call really happened --------------------------------------
+def test_the_erp_logs_every_call_with_its_order_time_and_result(erp: FakeERP) -> None:
+    post(f"{erp.url}/sales", SALE)
+    post(f"{erp.url}/sales", SALE)
+    post(f"{erp.url}/inventory/decrease", {"order_id": 7, "items": [{"sku": "SKU-1", "qty": 1}]})
+    post(f"{erp.url}/sales", {"order_id": 0})  # refused before it is a call: not logged
+    post(f"{erp.url}/config", {"error_rate": 1.0})
+    post(f"{erp.url}/sales", {**SALE, "order_id": 8})
+    log = requests.get(f"{erp.url}/calls", timeout=5).json()
+    calls = log["calls"]
+    assert [(c["call"], c["order_id"], c["result"]) for c in calls] == [
+        ("sales", 7, "recorded"),
+        ("sales", 7, "duplicate"),
+        ("inventory", 7, "applied"),
+        ("sales", 8, "failed"),
+    ]
+    assert calls[0]["to"] == "a@b.c" and calls[2]["to"] is None
+    assert all(c["received"] <= c["answered"] for c in calls)
+    assert [c["answered"] for c in calls] == sorted(c["answered"] for c in calls)
+    assert (log["total"], log["first"], log["next"]) == (4, 0, 4)
+    page = requests.get(f"{erp.url}/calls?since=1&limit=2", timeout=5).json()
+    assert [c["result"] for c in page["calls"]] == ["duplicate", "applied"] and page["next"] == 3
+    assert requests.get(f"{erp.url}/calls?since=x", timeout=5).status_code == 400
+    post(f"{erp.url}/reset", {})
+    after = requests.get(f"{erp.url}/calls", timeout=5).json()
+    assert (after["total"], after["calls"]) == (4, [])  # forgotten, still counted
+
+
+def test_the_mail_server_logs_accepted_and_refused_messages(mail: FakeMail) -> None:
+    send(mail, receipt(5))
+    post(f"{mail.url}/config", {"error_rate": 1.0})
+    with pytest.raises(smtplib.SMTPDataError):
+        send(mail, receipt(6))
+    calls = requests.get(f"{mail.url}/calls", timeout=5).json()["calls"]
+    assert [(c["call"], c["order_id"], c["result"], c["to"]) for c in calls] == [
+        ("mail", 5, "accepted", "shopper@example.com"),
+        ("mail", 6, "refused", "shopper@example.com"),
+    ]
+    message = requests.get(f"{mail.url}/messages/1", timeout=5).json()
+    assert calls[0]["received"] <= message["received_at"] <= calls[0]["answered"]
+
+
+def test_a_call_log_forgets_the_oldest_past_its_limit() -> None:
+    from labqueue.demo.netfake import CallLog
+
+    log = CallLog(limit=3)
+    for i in range(5):
+        log.add("sales", i, 0.0, "recorded")
+    page = log.since(0, 10)
+    assert [c["order_id"] for c in page["calls"]] == [2, 3, 4]
+    assert (page["first"], page["next"], page["total"]) == (2, 5, 5)
+    assert log.since(4, 10)["calls"][0]["order_id"] == 4 and log.since(5, 10)["calls"] == []

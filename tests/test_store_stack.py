@@ -191,3 +191,44 @@ def test_python_m_labqueue_demo_up_runs_until_ctrl_c(tmp_path: Path) -> None:
     assert "toy store stopped." in out
     assert left_behind(procs) == []
     assert not listening(port_of(store_url))
+
+
+@pytest.mark.slow  # the whole store: Redis, mail, ERP, gunicorn, workers
+def test_workers_per_queue_and_job_events(tmp_path: Path) -> None:
+    from labqueue.events import read_job_events
+    from labqueue.stats import read_workers
+
+    plan = {"erp": 2, "email": 1}
+    with fast_stack(web_workers=1, workers_per_queue=plan, job_events=tmp_path / "ev") as s:
+        assert sorted(tuple(w.queues) for w in read_workers(s.redis)) == [
+            ("email",),
+            ("erp",),
+            ("erp",),
+        ]
+        assert s.queue_workers == 3 and "1 on email, 2 on erp" in s.describe()
+        order = requests.post(f"{s.store_url}/checkout/deferred", json=CART, timeout=30).json()
+        order_url = f"{s.store_url}/orders/{order['order_id']}"
+        wait_for(lambda: requests.get(order_url, timeout=5).json()["status"] == "complete",
+                 what="the workers to run the deferred jobs")  # fmt: skip
+        calls = requests.get(f"{s.erp_url}/calls", timeout=5).json()["calls"]
+        assert sorted(c["call"] for c in calls) == ["inventory", "sales"]
+    events = read_job_events(tmp_path / "ev")
+    assert sorted(e.queue for e in events) == ["email", "erp", "erp"]
+    assert {e.args[0]["order_id"] for e in events} == {order["order_id"]}
+    assert all(e.outcome == "done" and e.enqueued <= e.started for e in events)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        ({"email": 1, "erp": 1, "sms": 1}, "unknown queue 'sms'"),
+        ({"email": 1}, "no worker would take queue 'erp'"),
+        ({"email": 1, "erp": -1}, "erp=-1 is not a count"),
+        ({"email": 0, "erp": 0}, "at least one worker"),
+    ],
+)
+def test_bad_workers_per_queue_are_refused_before_anything_starts(
+    plan: dict[str, int], message: str
+) -> None:
+    with pytest.raises(StackError, match=message):
+        Stack(workers_per_queue=plan)

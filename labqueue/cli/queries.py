@@ -11,7 +11,7 @@ import click
 from ..failures import FailedStore
 from ..payload import check_queue_name
 from ..queue import Queue
-from ..stats import snapshot
+from ..stats import oldest_ages, snapshot
 from ..status import get_status
 from .base import Group, Target, parse_args_json, pass_connection
 
@@ -46,14 +46,20 @@ def enqueue(
         click.echo(q.enqueue_at(when, job_class, *args, **data))
 
 
-def _print_snapshot(snap: Any) -> None:
+def _age(seconds: float | None, depth: int) -> str:
+    if not depth:
+        return ""
+    return "oldest waiting: unknown" if seconds is None else f"oldest waiting {seconds:.1f} s"
+
+
+def _print_snapshot(snap: Any, ages: dict[str, float | None]) -> None:
     click.echo(
         f"processed {snap.processed}  failed {snap.failed}  "
         f"in failed store {snap.failed_store}  delayed {snap.delayed}"
     )
     click.echo("queues:" if snap.queues else "queues: none")
     for name, depth in snap.queues.items():
-        click.echo(f"  {name:<20} {depth:>8}")
+        click.echo(f"  {name:<20} {depth:>8}  {_age(ages.get(name), depth)}".rstrip())
     click.echo(f"workers: {len(snap.workers)} ({snap.busy_workers} busy)")
     for w in snap.workers:
         doing = f"running {w.job_class} from {w.queue} since {w.run_at}" if w.busy else "idle"
@@ -65,12 +71,16 @@ def _print_snapshot(snap: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_connection()
 def stats(as_json: bool, target: Target) -> None:
-    """Queues and their depths, workers, processed and failed counts."""
+    """Queues, their depths and oldest waiting job's age, workers, processed and failed counts.
+
+    ``--json``'s ``oldest_age`` maps each queue to seconds (0 when empty; null when the job
+    at its head carries no queue_time, as Ruby Resque's do), measured on Redis's clock."""
     snap = snapshot(target.connection, target.namespace)
+    ages = oldest_ages(target.connection, snap.queues, target.namespace)
     if as_json:
-        click.echo(snap.to_json())
+        click.echo(json.dumps({**snap.to_dict(), "oldest_age": ages}))
     else:
-        _print_snapshot(snap)
+        _print_snapshot(snap, ages)
 
 
 @click.command()

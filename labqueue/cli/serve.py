@@ -90,6 +90,12 @@ def import_job_modules(modules: tuple[str, ...]) -> None:
 )
 @click.option("--fork", is_flag=True, help="Run each job in a child process, as Resque does.")
 @click.option("--verbose", "-v", is_flag=True, help="Log every job's start and end (DEBUG).")
+@click.option(
+    "--job-events",
+    type=click.Path(file_okay=False),
+    envvar="LABQUEUE_JOB_EVENTS",
+    help="Append one JSON line per job run (queued, started, finished, outcome) to DIR.",
+)
 @pass_connection()
 def worker(
     queues: str,
@@ -100,6 +106,7 @@ def worker(
     timeout: float | None,
     fork: bool,
     verbose: bool,
+    job_events: str | None,
     target: Target,
 ) -> None:
     """Run jobs from the queues until stopped (TERM/INT: finish the job, then exit)."""
@@ -131,6 +138,7 @@ def worker(
         poll_interval=poll_interval,
         job_timeout=timeout,
         fork=fork,
+        job_events=job_events,
     )
     w.work(burst=burst)
 

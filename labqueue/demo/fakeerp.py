@@ -10,6 +10,7 @@ every call on the order id, so a second call for the same order changes nothing.
     GET  {erp.url}/sales/7             one sale
     GET  {erp.url}/inventory           {"inventory": {"SKU-1": 99998, ..}, "orders_applied": ..}
     GET  {erp.url}/stats               calls, failures, duplicates, faults
+    GET  {erp.url}/calls?since=0       every call: {call, order_id, received, answered, result}
     POST {erp.url}/config              {"latency": 0.1, "error_rate": 0.5}
     POST {erp.url}/reset               forget the sales, restock
     erp.stop()
@@ -26,7 +27,15 @@ from typing import Any
 
 from .catalog import INITIAL_STOCK, PRODUCTS
 from .errors import shown
-from .netfake import Faults, HttpError, JsonService, Request, int_or_none, positive_or_none
+from .netfake import (
+    CallLog,
+    Faults,
+    HttpError,
+    JsonService,
+    Request,
+    int_or_none,
+    positive_or_none,
+)
 
 
 def _order_id(body: Any) -> int:
@@ -61,6 +70,10 @@ def _total(body: dict[str, Any]) -> int | None:
     return total
 
 
+def _text_or_none(value: Any) -> str | None:
+    return value[:200] if isinstance(value, str) else None
+
+
 class FakeERP:
     """The ERP's books (sales, stock) behind a JSON HTTP API, in a background thread."""
 
@@ -81,6 +94,7 @@ class FakeERP:
         self.inventory: dict[str, int] = {}
         self.decreased: set[int] = set()
         self.calls: Counter[str] = Counter()
+        self.call_log = CallLog()
         self._restock()
         self._routes()
 
@@ -109,8 +123,10 @@ class FakeERP:
         self.inventory = {p.sku: INITIAL_STOCK for p in PRODUCTS}
 
     # -- the ERP's two operations --------------------------------------------------------
-    def _slow_call(self, name: str) -> None:
-        """Spend this call's delay; a simulated failure answers 503 and changes nothing."""
+    def _slow_call(self, name: str, order_id: int, to: Any = None) -> float:
+        """Spend this call's delay (returns when the call arrived); a simulated failure is
+        logged, answers 503 and changes nothing."""
+        received = time.time()
         delay, fails = self.faults.draw()
         if delay:
             time.sleep(delay)
@@ -119,38 +135,50 @@ class FakeERP:
             if fails:
                 self.calls["failures"] += 1
         if fails:
+            self.call_log.add(name, order_id, received, "failed", _text_or_none(to))
             raise HttpError(503, "ERP unavailable (simulated failure), try again later")
+        return received
 
     def record_sale(self, req: Request) -> tuple[int, Any]:
         order_id = _order_id(req.body)
         items = _items(req.body)
         total = _total(req.body)
-        self._slow_call("sales")
+        email = req.body.get("email")
+        received = self._slow_call("sales", order_id, email)
         with self._lock:
-            if order_id in self.sales:
+            duplicate = order_id in self.sales
+            if duplicate:
                 self.calls["duplicates"] += 1
-                return 200, {"order_id": order_id, "recorded": False, "duplicate": True}
-            self.sales[order_id] = {
-                "order_id": order_id,
-                "email": req.body.get("email"),
-                "total_cents": total,
-                "items": items,
-                "recorded_at": time.time(),
-            }
+            else:
+                self.sales[order_id] = {
+                    "order_id": order_id,
+                    "email": email,
+                    "total_cents": total,
+                    "items": items,
+                    "recorded_at": time.time(),
+                }
+        result = "duplicate" if duplicate else "recorded"
+        self.call_log.add("sales", order_id, received, result, _text_or_none(email))
+        if duplicate:
+            return 200, {"order_id": order_id, "recorded": False, "duplicate": True}
         return 201, {"order_id": order_id, "recorded": True, "duplicate": False}
 
     def decrease_inventory(self, req: Request) -> tuple[int, Any]:
         order_id = _order_id(req.body)
         items = _items(req.body)
-        self._slow_call("inventory")
+        received = self._slow_call("inventory", order_id)
         with self._lock:
-            if order_id in self.decreased:
+            duplicate = order_id in self.decreased
+            if duplicate:
                 self.calls["duplicates"] += 1
-                return 200, {"order_id": order_id, "applied": False, "duplicate": True}
-            self.decreased.add(order_id)
-            for item in items:
-                self.inventory[item["sku"]] = self.inventory.get(item["sku"], 0) - item["qty"]
-            levels = {item["sku"]: self.inventory[item["sku"]] for item in items}
+            else:
+                self.decreased.add(order_id)
+                for item in items:
+                    self.inventory[item["sku"]] = self.inventory.get(item["sku"], 0) - item["qty"]
+                levels = {item["sku"]: self.inventory[item["sku"]] for item in items}
+        self.call_log.add("inventory", order_id, received, "duplicate" if duplicate else "applied")
+        if duplicate:
+            return 200, {"order_id": order_id, "applied": False, "duplicate": True}
         return 200, {"order_id": order_id, "applied": True, "duplicate": False, "levels": levels}
 
     # -- HTTP API ------------------------------------------------------------------------
@@ -163,6 +191,7 @@ class FakeERP:
         r("POST", "/inventory/decrease", self.decrease_inventory)
         r("GET", "/inventory", self._inventory)
         r("GET", "/stats", lambda req: (200, self.stats()))
+        self.call_log.route(self.api)
         self.faults.route(self.api)
         r("POST", "/reset", self._reset)
 
@@ -201,5 +230,6 @@ class FakeERP:
             self.sales.clear()
             self.decreased.clear()
             self.calls.clear()
+            self.call_log.clear()
             self._restock()
         return 200, {"reset": True}

@@ -6,6 +6,7 @@ keeping every message it accepted and showing them over HTTP.
     GET  {mail.url}/messages?order_id=7     {"count": 1, "messages": [{..., "html": "..."}]}
     GET  {mail.url}/messages/1              one message, with its HTML body
     GET  {mail.url}/stats                   {"received": .., "refused": .., "faults": {..}}
+    GET  {mail.url}/calls?since=0           every DATA: {order_id, to, received, answered, result}
     POST {mail.url}/config                  {"latency": 0.1, "error_rate": 0.5}
     DELETE {mail.url}/messages              forget them all
     mail.stop()
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
+import email.parser
 import email.policy
 import threading
 import time
@@ -29,6 +31,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from .errors import StoreError
 from .netfake import (
+    CallLog,
     Faults,
     HttpError,
     JsonService,
@@ -50,20 +53,19 @@ class Mailbox:
         self._messages: list[dict[str, Any]] = []
         self._bodies: deque[dict[str, Any]] = deque()
         self.refused = 0
+        self.calls = CallLog()
 
     def add(self, envelope: Envelope) -> int:
-        content = envelope.original_content or envelope.content or b""
-        raw = content if isinstance(content, bytes) else content.encode()
+        raw = _raw(envelope)
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         html_part = msg.get_body(("html",))
-        order = str(msg.get("X-Order-Id", "")).strip()
         record: dict[str, Any] = {
             "received_at": time.time(),
             "mail_from": envelope.mail_from,
             "to": list(envelope.rcpt_tos),
             "subject": str(msg.get("Subject", "")),
             "message_id": str(msg.get("Message-ID", "")),
-            "order_id": int(order) if order.isdigit() else None,
+            "order_id": _order_id(msg),
             "size": len(raw),
             "html": _text(html_part),
         }
@@ -95,11 +97,29 @@ class Mailbox:
             self._messages.clear()
             self._bodies.clear()
             self.refused = 0
+        self.calls.clear()
         return n
 
     @property
     def received(self) -> int:
         return len(self._messages)
+
+
+def _raw(envelope: Envelope) -> bytes:
+    content = envelope.original_content or envelope.content or b""
+    return content if isinstance(content, bytes) else content.encode()
+
+
+def _order_id(msg: Any) -> int | None:
+    order = str(msg.get("X-Order-Id", "")).strip()
+    return int(order) if order.isdigit() else None
+
+
+def log_call(mailbox: Mailbox, envelope: Envelope, received: float, result: str) -> None:
+    """One line in the call log: the order (from its X-Order-Id header) and the recipient."""
+    headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(_raw(envelope))
+    to = envelope.rcpt_tos[0] if envelope.rcpt_tos else None
+    mailbox.calls.add("mail", _order_id(headers), received, result, to)
 
 
 def _text(part: Any) -> str | None:
@@ -115,13 +135,16 @@ class _Handler:
         self.faults = faults
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        received = time.time()
         delay, fails = self.faults.draw()
         if delay:
             await asyncio.sleep(delay)
         if fails:
             self.mailbox.refused += 1
+            log_call(self.mailbox, envelope, received, "refused")
             return "451 4.3.0 fake mail server: simulated failure, try again later"
         number = self.mailbox.add(envelope)
+        log_call(self.mailbox, envelope, received, "accepted")
         return f"250 2.0.0 OK: queued as {number}"
 
 
@@ -222,6 +245,7 @@ class FakeMail:
         r("DELETE", "/messages", lambda req: (200, {"deleted": self.mailbox.clear()}))
         r("GET", r"/messages/(\d+)", self._one)
         r("GET", "/stats", lambda req: (200, self.stats()))
+        self.mailbox.calls.route(self.api)
         self.faults.route(self.api)
 
     def stats(self) -> dict[str, Any]:

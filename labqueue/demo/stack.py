@@ -12,7 +12,9 @@ fake ERP (``mail.log``, ``erp.log``), gunicorn serving ``create_app()`` with
 ``web_workers`` sync workers on 127.0.0.1 (``web.log``, ``web-access.log``), the outbox
 relay (``relay.log``: the jobs of an order whose request died after its commit) and
 ``queue_workers`` ``labqueue worker`` processes on the queues email and erp
-(``worker-N.log``). Leaving the block (normally, by an exception or by Ctrl-C) stops every
+(``worker-N.log``), or, with ``workers_per_queue={"email": 1, "erp": 5}``, that many
+workers on each queue alone; ``job_events=DIR`` makes them record every job's life there
+(:mod:`labqueue.events`). Leaving the block (normally, by an exception or by Ctrl-C) stops every
 one of them; ``port=0`` picks a free port. Just the fake services: :mod:`.services`.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -68,8 +71,26 @@ def _gunicorn_has(setting: str) -> bool:
     return any(s.name == setting for s in KNOWN_SETTINGS)
 
 
-def worker_argv(queues: str) -> list[str]:
-    return worker_command(queues=queues, imports=[JOBS_MODULE])
+def worker_argv(queues: str, job_events: str | None = None) -> list[str]:
+    return worker_command(queues=queues, imports=[JOBS_MODULE], job_events=job_events)
+
+
+def check_workers_per_queue(plan: Mapping[str, int], queues: str) -> dict[str, int]:
+    """``{"email": 1, "erp": 5}``: every queue of ``queues`` named once, counts >= 0, one
+    worker at least; StackError naming what is wrong otherwise."""
+    known = [q for q in queues.split(",") if q]
+    unknown = sorted(set(plan) - set(known))
+    if unknown:
+        raise StackError(f"workers per queue: unknown queue {unknown[0]!r}; queues: {known}")
+    missing = [q for q in known if q not in plan]
+    if missing:
+        raise StackError(f"workers per queue: no worker would take queue {missing[0]!r}")
+    bad = [q for q, n in plan.items() if isinstance(n, bool) or not isinstance(n, int) or n < 0]
+    if bad:
+        raise StackError(f"workers per queue: {bad[0]}={plan[bad[0]]!r} is not a count >= 0")
+    if not sum(plan.values()):
+        raise StackError("workers per queue: at least one worker is needed")
+    return {q: plan[q] for q in known}
 
 
 class Stack:
@@ -95,9 +116,15 @@ class Stack:
         worker_queues: str = "email,erp",
         fresh_db: bool = True,
         start_timeout: float = 60.0,
+        workers_per_queue: Mapping[str, int] | None = None,
+        job_events: str | os.PathLike[str] | None = None,
     ) -> None:
         if web_workers < 1 or queue_workers < 0:
             raise StackError("web_workers must be >= 1 and queue_workers >= 0")
+        self.workers_per_queue = (
+            check_workers_per_queue(workers_per_queue, worker_queues) if workers_per_queue else None
+        )
+        self.job_events = None if job_events is None else str(job_events)
         self.redis_url = redis_url
         self.web_workers, self.queue_workers = web_workers, queue_workers
         self.port, self.host = port, host
@@ -174,7 +201,12 @@ class Stack:
                 self._clear_queues()
             self._start_web()
             self._start_relay()
-            self.scale_workers(self.queue_workers)
+            if self.workers_per_queue:
+                for queue, count in self.workers_per_queue.items():
+                    self._add_workers(count, queue)
+                self.queue_workers = len(self.workers)
+            else:
+                self.scale_workers(self.queue_workers)
         except BaseException:
             self.stop()
             raise
@@ -236,19 +268,23 @@ class Stack:
         """Run ``n`` labqueue workers (start more, or stop the newest ones)."""
         extra, self.workers = self.workers[n:], self.workers[:n]
         stop_all(extra)
+        self._add_workers(n - len(self.workers), self.worker_queues)
+        self.queue_workers = n
+
+    def _add_workers(self, count: int, queues: str) -> None:
+        """Start ``count`` more workers on ``queues``, and wait until each has registered."""
         env = child_env(self.config.to_env())
         started = []
-        while len(self.workers) < n:
+        for _ in range(count):
             self._worker_count += 1
             name = f"worker-{self._worker_count}"
             log = self.log_dir / f"{name}.log"
-            argv = worker_argv(self.worker_queues)
+            argv = worker_argv(queues, self.job_events)
             child = Child(name, argv, env, log, stop_timeout=20, error=StackError)
             self.workers.append(child.start())
             started.append(child)
         for child in started:
             child.wait_until(partial(self._registered, child), self.start_timeout, "ready")
-        self.queue_workers = n
 
     def _registered(self, child: Child) -> bool:
         return any(w.pid == str(child.pid) for w in read_workers(self.redis))
@@ -274,11 +310,17 @@ class Stack:
             f"  fake ERP   {self.erp_url}/sales  {self.erp_url}/inventory",
             f"  redis      {redis_url}",
             f"  relay      the outbox relay, every {RELAY_INTERVAL:g} s",
-            f"  workers    {len(self.workers)} x labqueue worker --queues {self.worker_queues}",
+            f"  workers    {self._describe_workers()}",
             f"  database   {self.config.db_path}",
             f"  logs       {self.log_dir}/",
         ]
         return "\n".join(lines)
+
+    def _describe_workers(self) -> str:
+        if self.workers_per_queue:
+            each = ", ".join(f"{n} on {q}" for q, n in self.workers_per_queue.items())
+            return f"{len(self.workers)} x labqueue worker: {each}"
+        return f"{len(self.workers)} x labqueue worker --queues {self.worker_queues}"
 
     # -- down --------------------------------------------------------------------------
     def stop(self) -> None:

@@ -34,6 +34,7 @@ import redis
 from .. import timefmt
 from ..delayed import DelayedMover
 from ..errors import ConfigurationError
+from ..events import JobEventLog
 from ..failures import Failure
 from ..jobs import Registry, registry
 from ..keys import DEFAULT_NAMESPACE, Keys, WorkerId
@@ -101,10 +102,12 @@ class Worker:
         scheduler_interval: float | None = 0.5,
         crash_limit: int | None = crashes.DEFAULT_CRASH_LIMIT,
         rng: random.Random | None = None,
+        job_events: str | os.PathLike[str] | None = None,
     ) -> None:
         """``crash_limit``: worker deaths a job may cause before it is failed (None: no cap;
         a job class's own wins, see :mod:`.crashes`); ``rng``: draws retry jitter (seed one
-        for a repeatable run, see :mod:`.retry`)."""
+        for a repeatable run, see :mod:`.retry`); ``job_events``: a folder to record every
+        job's life in (:mod:`labqueue.events`)."""
         from ..connection import connect, connection_url
 
         if connection is None:
@@ -137,6 +140,9 @@ class Worker:
         self._wakeups = Wakeups(self._redis, self.keys, self.queues, db)
         self._steps: WorkerSteps | None = None  # STEP's arguments for this process's id
         self._steps_for = 0
+        if job_events is not None:  # opt-in, one row per job (labqueue.events); off: no change
+            recorder = JobEventLog(job_events)
+            self._perform = recorder.wrap(self._perform, lambda: self.id)  # type: ignore[method-assign,assignment]
 
     @property
     def id(self) -> str:
