@@ -191,6 +191,29 @@ return {moved, soonest and tostring(soonest) or ''}
     args=8,
 )
 
+#: Lua helpers pasted into the scripts that write statuses (STEP, RELEASE): php-resque's
+#: status rules for payloads that carry php-resque's ``prefix`` field (every php-resque
+#: payload does, ``""`` when it has none): the key is ``job:<prefix>_<id>:status`` (no
+#: prefix for ``""``/``"0"``), a status is updated only if it exists (php-resque creates it
+#: only when tracking is on), ``started`` stays what creation wrote, ``result`` comes last.
+#: ``php_status(key, head, tail, ttl)`` writes ``head .. started .. tail``.
+_PHP_STATUS = """
+local function php_key(prefix, job, suffix)
+  local p, id = job['prefix'], job['id']
+  if type(p) == 'string' and p ~= '' and p ~= '0' then id = p .. '_' .. id end
+  return prefix .. id .. suffix
+end
+local function php_status(key, head, tail, ttl)
+  local old = redis.call('GET', key)
+  if not old then return end
+  local ok, rec = pcall(cjson.decode, old)
+  local started = ok and type(rec) == 'table' and rec['started'] or nil
+  if started == nil then started = cjson.null end
+  local text = head .. cjson.encode(started) .. tail
+  if ttl then redis.call('SET', key, text, 'EX', ttl) else redis.call('SET', key, text) end
+end
+"""
+
 #: STEP: FINISH the job this worker ran (if any), then FETCH the next (if asked), in one
 #: script call, so a worker needs one round trip per job.
 #: FINISH records the outcome and lets go of the job in one step: the counters, the status
@@ -202,9 +225,10 @@ return {moved, soonest and tostring(soonest) or ''}
 #: ``{queue, run_at, payload}`` is the one JSON built here: only the script has the payload
 #: (shown as a JSON string when it is not a JSON object).
 #: KEYS[1] in-progress hash, KEYS[2] worker busy key, KEYS[3] queues set, KEYS[4] global
-#: counter (processed or failed), KEYS[5] worker counter, KEYS[6] failed list, KEYS[7] status
-#: key of the finished job.
-#: ARGV[1] '1' = finish a job ('' = fetch only), ARGV[2] its status JSON ('' = no id),
+#: processed counter, KEYS[5] worker processed counter, KEYS[6] failed list, KEYS[7] status
+#: key of the finished job, KEYS[8] global failed counter, KEYS[9] worker failed counter.
+#: ARGV[1] '1' = finish a job, '2' = count a retried run processed ('' = fetch only),
+#: ARGV[2] its status JSON ('' = no id; '?'-marked: php-resque's rules, see _PHP_STATUS),
 #: ARGV[3] failure record ('' = none), ARGV[4] run_at, ARGV[5] the fetched job's status JSON
 #: (running), ARGV[6] status TTL, ARGV[7] queue key prefix, ARGV[8] status prefix, ARGV[9]
 #: status suffix, ARGV[10..] queue names or the single '*' (none = don't fetch).
@@ -215,12 +239,28 @@ return {moved, soonest and tostring(soonest) or ''}
 #: ours, 0 if a pruner had already put it back.
 STEP = Script(
     "STEP",
-    """
-local finishing = ARGV[1] == '1'
+    _PHP_STATUS
+    + """
+local finishing = ARGV[1] == '1' or ARGV[1] == '2'
 if finishing then
   redis.call('INCR', KEYS[4])
   redis.call('INCR', KEYS[5])
-  if ARGV[2] ~= '' then redis.call('SET', KEYS[7], ARGV[2], 'EX', ARGV[6]) end
+end
+-- counting as Resque does: every finished job is processed (KEYS[4], KEYS[5]), a failed one
+-- is failed as well (KEYS[8], KEYS[9]); '2' = a retried run, which RETRY already let go of
+-- and counted failed: only processed is counted here
+if ARGV[1] == '1' and ARGV[3] ~= '' then
+  redis.call('INCR', KEYS[8])
+  redis.call('INCR', KEYS[9])
+end
+if ARGV[1] == '1' then
+  if string.sub(ARGV[2], 1, 1) == '?' then
+    -- a php-resque payload: '?' .. head .. '\\1' .. tail (see _PHP_STATUS)
+    local cut = string.find(ARGV[2], '\\1', 1, true)
+    php_status(KEYS[7], string.sub(ARGV[2], 2, cut - 1), string.sub(ARGV[2], cut + 1), ARGV[6])
+  elseif ARGV[2] ~= '' then
+    redis.call('SET', KEYS[7], ARGV[2], 'EX', ARGV[6])
+  end
   if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[6], ARGV[3]) end
 end
 if #ARGV >= 10 then
@@ -243,7 +283,14 @@ if #ARGV >= 10 then
       redis.call('SET', KEYS[2], '{"queue":' .. cjson.encode(q) .. ',"run_at":"' .. ARGV[4]
         .. '","payload":' .. shown .. '}')
       if ok and type(job) == 'table' and type(job['id']) == 'string' then
-        redis.call('SET', ARGV[8] .. job['id'] .. ARGV[9], ARGV[5])
+        if job['prefix'] == nil then
+          redis.call('SET', ARGV[8] .. job['id'] .. ARGV[9], ARGV[5])
+        else
+          -- a php-resque payload: running, only if tracked, started kept
+          local updated = string.match(ARGV[5], '"updated":(%d+)')
+          php_status(php_key(ARGV[8], job, ARGV[9]), '{"status":2,"updated":' .. updated
+            .. ',"started":', ',"result":null}', nil)
+        end
       end
       return {q, raw}
     end
@@ -255,7 +302,7 @@ redis.call('DEL', KEYS[2])
 if #ARGV >= 10 then return false end
 return ours
 """,
-    keys=7,
+    keys=9,
     args=(9, None),
 )
 
@@ -264,27 +311,37 @@ return ours
 #: worker for a dead one; two callers racing for the same job cannot both requeue it.
 #: KEYS[1] in-progress, KEYS[2] workers set, KEYS[3] busy key, KEYS[4] started key,
 #: KEYS[5] heartbeat hash, KEYS[6] worker processed counter, KEYS[7] worker failed counter,
-#: KEYS[8] queues set.
+#: KEYS[8] queues set, KEYS[9] labqueue's worker records.
 #: ARGV[1] worker id, ARGV[2] queue key prefix, ARGV[3] status prefix, ARGV[4] status
 #: suffix, ARGV[5] the requeued job's status JSON (waiting). Returns the requeued payload
 #: or false.
 RELEASE = Script(
     "RELEASE",
-    """
+    _PHP_STATUS
+    + """
 local job = redis.call('HMGET', KEYS[1], 'queue', 'payload')
 redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[6], KEYS[7])
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])
+-- labqueue's own record of the worker goes with its registration
+redis.call('HDEL', KEYS[9], ARGV[1])
 if not job[1] or not job[2] then return false end
 redis.call('LPUSH', ARGV[2] .. job[1], job[2])
 redis.call('SADD', KEYS[8], job[1])
 local ok, payload = pcall(cjson.decode, job[2])
 if ok and type(payload) == 'table' and type(payload['id']) == 'string' then
-  redis.call('SET', ARGV[3] .. payload['id'] .. ARGV[4], ARGV[5])
+  if payload['prefix'] == nil then
+    redis.call('SET', ARGV[3] .. payload['id'] .. ARGV[4], ARGV[5])
+  else
+    -- a php-resque payload: waiting again, only if tracked, started kept
+    local updated = string.match(ARGV[5], '"updated":(%d+)')
+    php_status(php_key(ARGV[3], payload, ARGV[4]), '{"status":1,"updated":' .. updated
+      .. ',"started":', ',"result":null}', nil)
+  end
 end
 return job[2]
 """,
-    keys=8,
+    keys=9,
     args=5,
 )
 
@@ -323,7 +380,8 @@ return 1
 #: QUARANTINE: move the job in a worker's in-progress hash to the failed store, if it is
 #: still the one the worker read, with the failure counted: one step, as FINISH does.
 #: KEYS[1] in-progress, KEYS[2] worker busy key, KEYS[3] global failed counter, KEYS[4] the
-#: worker's failed counter, KEYS[5] failed list. ARGV[1] the payload as read, ARGV[2] the
+#: worker's failed counter, KEYS[5] failed list, KEYS[6] global processed counter, KEYS[7]
+#: the worker's processed counter. ARGV[1] the payload as read, ARGV[2] the
 #: failure record. Returns 1 if moved, 0 if the job was no longer there.
 QUARANTINE = Script(
     "QUARANTINE",
@@ -333,11 +391,85 @@ redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('INCR', KEYS[3])
 redis.call('INCR', KEYS[4])
 redis.call('RPUSH', KEYS[5], ARGV[2])
+-- a failed job is processed as well, as Resque counts (processed >= failed)
+redis.call('INCR', KEYS[6])
+redis.call('INCR', KEYS[7])
 return 1
 """,
-    keys=5,
+    keys=7,
     args=2,
 )
 
+#: CLAIM: take a worker id in labqueue's record, only if the record is still what the
+#: caller judged (compare and set: two workers starting with one id cannot both win).
+#: KEYS[1] labqueue's worker records. ARGV[1] worker id, ARGV[2] the record as read ('' =
+#: none), ARGV[3] the new record. Returns 1 if claimed, 0 if the record changed meanwhile.
+CLAIM = Script(
+    "CLAIM",
+    """
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if (held or '') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+""",
+    keys=1,
+    args=3,
+)
+
+#: BEAT: a worker's heartbeat, which also registers it again: in the workers set, its start
+#: time (only if missing, so resque-web's "Started" stays), the Resque heartbeat, labqueue's
+#: own record, and, while a job of ours still sits in our in-progress hash, the busy record
+#: (built as FETCH builds it). Whoever pruned us wrongly (a Resque or php-resque worker
+#: starting on this host) is undone within one beat.
+#: KEYS[1] workers set, KEYS[2] started key, KEYS[3] heartbeat hash, KEYS[4] labqueue's
+#: worker records, KEYS[5] busy key, KEYS[6] in-progress hash.
+#: ARGV[1] worker id, ARGV[2] start time text, ARGV[3] heartbeat text (Redis' clock),
+#: ARGV[4] labqueue's record, ARGV[5] run_at of the job we run. Returns 1.
+BEAT = Script(
+    "BEAT",
+    """
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2], 'NX')
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[4])
+if redis.call('EXISTS', KEYS[5]) == 0 then
+  local job = redis.call('HMGET', KEYS[6], 'queue', 'payload')
+  if job[1] and job[2] then
+    local ok, decoded = pcall(cjson.decode, job[2])
+    local shown = job[2]
+    if not ok or type(decoded) ~= 'table' then shown = cjson.encode(job[2]) end
+    redis.call('SET', KEYS[5], '{"queue":' .. cjson.encode(job[1]) .. ',"run_at":"' .. ARGV[5]
+      .. '","payload":' .. shown .. '}')
+  end
+end
+return 1
+""",
+    keys=6,
+    args=5,
+)
+
+#: DROP_FOREIGN: unregister a dead Resque or php-resque worker as Resque's own
+#: ``unregister_worker`` does (SREM workers; DEL its busy, started and counter keys; HDEL its
+#: heartbeat), with the failure record Resque writes for the job it was running
+#: (``Resque::DirtyExit`` / ``Resque::PruneDeadWorkerDirtyExit``), in one step, and only if
+#: its busy record is still the one the record was built from.
+#: KEYS[1] workers set, KEYS[2] busy key, KEYS[3] started key, KEYS[4] heartbeat hash,
+#: KEYS[5] worker processed counter, KEYS[6] worker failed counter, KEYS[7] failed list.
+#: ARGV[1] worker id, ARGV[2] the busy record as read ('' = none), ARGV[3] the failure
+#: record ('' = none). Returns 1, or 0 when the busy record changed meanwhile.
+DROP_FOREIGN = Script(
+    "DROP_FOREIGN",
+    """
+if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return 0 end
+if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[7], ARGV[3]) end
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[5], KEYS[6])
+redis.call('HDEL', KEYS[4], ARGV[1])
+return 1
+""",
+    keys=7,
+    args=3,
+)
+
 #: Every script, for tests and for loading them all ahead of time.
-ALL = (ENQUEUE, SCHEDULE, MOVE_DUE, STEP, RELEASE, RETRY, QUARANTINE)
+ALL = (ENQUEUE, SCHEDULE, MOVE_DUE, STEP, RELEASE, RETRY, QUARANTINE, CLAIM, BEAT, DROP_FOREIGN)
