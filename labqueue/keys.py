@@ -123,6 +123,12 @@ class Keys:
         """resque-scheduler: list of payloads (with ``queue``) due at ``timestamp``."""
         return self.delayed_prefix + str(int(timestamp))
 
+    @staticmethod
+    def delayed_member(timestamp: int | str) -> str:
+        """``delayed:<ts>`` without the namespace: what resque-scheduler puts in a
+        ``timestamps:`` set (redis-namespace prefixes key names, not values)."""
+        return f"delayed:{timestamp}"
+
     @property
     def timestamps_prefix(self) -> str:
         return self._k("timestamps", "")

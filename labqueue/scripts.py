@@ -107,18 +107,31 @@ return n
 
 #: SCHEDULE: add one payload to the second it is due in and that second to the schedule,
 #: and mark the job waiting, in one step (a reader never sees a second without its list).
-#: KEYS[1] delayed:<second>, KEYS[2] the schedule zset, KEYS[3] status key.
-#: ARGV[1] the second, ARGV[2] payload, ARGV[3] status JSON ('' = no status).
+#: With resque-scheduler's index (see :mod:`labqueue.delayed_index`): the item's
+#: ``timestamps:`` set names the list, and labqueue's note of the copy (its id, exact time)
+#: is appended beside it, in the same step.
+#: KEYS[1] delayed:<second>, KEYS[2] the schedule zset, KEYS[3] status key, KEYS[4] the
+#: item's timestamps set, KEYS[5] the second's notes hash.
+#: ARGV[1] the second, ARGV[2] payload, ARGV[3] status JSON ('' = no status), ARGV[4] the
+#: index member ``delayed:<second>`` ('' = no index), ARGV[5] the note ('' = none), ARGV[6]
+#: when the notes expire (epoch s).
 SCHEDULE = Script(
     "SCHEDULE",
     """
 redis.call('RPUSH', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
 if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3]) end
+-- resque-scheduler's index, and labqueue's note of what the item cannot carry
+if ARGV[4] ~= '' then redis.call('SADD', KEYS[4], ARGV[4]) end
+if ARGV[5] ~= '' then
+  local notes = redis.call('HGET', KEYS[5], ARGV[2])
+  redis.call('HSET', KEYS[5], ARGV[2], notes and (notes .. '\\n' .. ARGV[5]) or ARGV[5])
+  redis.call('EXPIREAT', KEYS[5], ARGV[6])
+end
 return 1
 """,
-    keys=3,
-    args=3,
+    keys=5,
+    args=6,
 )
 
 #: MOVE_DUE: move every job due at ``now`` (up to a budget) from the schedule to the tail
@@ -127,10 +140,15 @@ return 1
 #: a usable "queue" goes to the failed store, never dropped: its failure record is the two
 #: halves passed in with the raw payload, as a JSON string, between them. Seconds wholly
 #: past are moved whole; in the current second only jobs whose exact time has come.
+#: resque-scheduler's index and labqueue's notes (see :mod:`labqueue.delayed_index`): a
+#: copy with a note moves as the item with the note's fields, at the note's exact time; the
+#: item's ``timestamps:`` set loses the list once no copy is left in it; a list left empty
+#: goes with its notes and its schedule entry (also one emptied by Ruby's remove_delayed).
 #: KEYS[1] schedule zset, KEYS[2] queues set, KEYS[3] failed list.
 #: ARGV[1] now (epoch s, float), ARGV[2] delayed key prefix, ARGV[3] queue key prefix,
 #: ARGV[4] wake-up channel, ARGV[5] budget, ARGV[6] exact-time field, ARGV[7] failure
-#: record up to its payload, ARGV[8] the rest of it.
+#: record up to its payload, ARGV[8] the rest of it, ARGV[9] timestamps key prefix,
+#: ARGV[10] notes key prefix, ARGV[11] index member prefix (``delayed:``).
 #: Returns {moved, soonest due time still waiting ('' = none)}.
 MOVE_DUE = Script(
     "MOVE_DUE",
@@ -157,38 +175,143 @@ local function decoded(raw)
   if ok then return job end
   return nil
 end
+-- the notes of one second: item -> its notes (a list), read once; copies skipped so far
+local notes, skipped, touched = {}, {}, {}
+local function note_of(ts, raw)
+  if notes[raw] == nil then
+    local list = {}
+    local text = redis.call('HGET', ARGV[10] .. ts, raw)
+    if text then for line in string.gmatch(text, '[^\\n]+') do list[#list + 1] = line end end
+    notes[raw] = list
+  end
+  local i = (skipped[raw] or 0) + 1
+  local line = notes[raw][i]
+  if not line then return i, nil, nil end
+  local cut = string.find(line, ' ', 1, true)
+  if not cut then return i, nil, nil end
+  return i, tonumber(string.sub(line, 1, cut - 1)), string.sub(line, cut + 1)
+end
+local function take(raw, job, i, tail)
+  touched[raw] = true
+  if tail then
+    table.remove(notes[raw], i)
+    move(string.sub(raw, 1, -2) .. tail .. '}', job)
+  else
+    move(raw, job)
+  end
+end
+local function tidy(ts, key)
+  local empty = redis.call('LLEN', key) == 0
+  for raw, _ in pairs(touched) do
+    if #notes[raw] == 0 then redis.call('HDEL', ARGV[10] .. ts, raw)
+    else redis.call('HSET', ARGV[10] .. ts, raw, table.concat(notes[raw], '\\n')) end
+    if empty or not redis.call('LPOS', key, raw) then
+      redis.call('SREM', ARGV[9] .. raw, ARGV[11] .. ts)
+    end
+  end
+  if empty then
+    redis.call('DEL', key, ARGV[10] .. ts)
+    redis.call('ZREM', KEYS[1], ts)
+  end
+end
 local stamps = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(now), 'LIMIT', 0, 100)
 for _, ts in ipairs(stamps) do
   local key, second = ARGV[2] .. ts, tonumber(ts)
+  notes, skipped, touched = {}, {}, {}
   if second ~= nil and moved < budget then
     if second + 1 <= now then
       local items = redis.call('LRANGE', key, 0, budget - moved - 1)
-      for _, raw in ipairs(items) do move(raw, decoded(raw)) end
+      for _, raw in ipairs(items) do
+        local i, _, tail = note_of(ts, raw)
+        take(raw, decoded(raw), i, tail)
+      end
       redis.call('LTRIM', key, #items, -1)
     else
       for _, raw in ipairs(redis.call('LRANGE', key, 0, 999)) do
         local job = decoded(raw)
-        local at = type(job) == 'table' and tonumber(job[ARGV[6]]) or nil
+        local i, at, tail = note_of(ts, raw)
+        if at == nil then at = type(job) == 'table' and tonumber(job[ARGV[6]]) or nil end
         if moved < budget and (at == nil or at <= now) then
           redis.call('LREM', key, 1, raw)
-          move(raw, job)
+          take(raw, job, i, tail)
         else
+          skipped[raw] = i
           later(at or now)
         end
       end
     end
   end
-  if redis.call('LLEN', key) == 0 then
-    redis.call('DEL', key)
-    redis.call('ZREM', KEYS[1], ts)
-  end
+  tidy(ts, key)
 end
 local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. math.floor(now), '+inf', 'LIMIT', 0, 1)
 if nxt[1] and tonumber(nxt[1]) then later(tonumber(nxt[1])) end
 return {moved, soonest and tostring(soonest) or ''}
 """,
     keys=3,
-    args=8,
+    args=11,
+)
+
+#: UNSCHEDULE: remove delayed items, Ruby's ``remove_delayed`` way or one copy, and keep
+#: resque-scheduler's index and labqueue's notes true, in one step. ARGV[5..] in threes:
+#: (second or '', item, note or ''): no second = every list the item's
+#: ``timestamps:`` set names, every copy (LREM 0, SREM each member: ``remove_delayed_job``);
+#: a second and no note = every copy in that list; a note = that one copy, if its note is
+#: still there. A list left empty goes with its notes and schedule entry.
+#: KEYS[1] schedule zset. ARGV[1] delayed key prefix, ARGV[2] timestamps key prefix,
+#: ARGV[3] notes key prefix, ARGV[4] index member prefix (``delayed:``).
+#: Returns how many list elements were removed (Ruby's count).
+UNSCHEDULE = Script(
+    "UNSCHEDULE",
+    """
+local removed = 0
+local function tidy(ts, item)
+  local key = ARGV[1] .. ts
+  local empty = redis.call('LLEN', key) == 0
+  if empty or not redis.call('LPOS', key, item) then
+    redis.call('SREM', ARGV[2] .. item, ARGV[4] .. ts)
+    redis.call('HDEL', ARGV[3] .. ts, item)
+  end
+  if empty then
+    redis.call('DEL', key, ARGV[3] .. ts)
+    redis.call('ZREM', KEYS[1], ts)
+  end
+end
+local function drop_all(ts, item)
+  local n = redis.call('LREM', ARGV[1] .. ts, 0, item)
+  redis.call('HDEL', ARGV[3] .. ts, item)
+  tidy(ts, item)
+  return n
+end
+local function drop_one(ts, item, line)
+  local text = redis.call('HGET', ARGV[3] .. ts, item)
+  local kept, found = {}, false
+  for l in string.gmatch(text or '', '[^\\n]+') do
+    if not found and l == line then found = true else kept[#kept + 1] = l end
+  end
+  if not found then return 0 end
+  local n = redis.call('LREM', ARGV[1] .. ts, 1, item)
+  if #kept == 0 then redis.call('HDEL', ARGV[3] .. ts, item)
+  else redis.call('HSET', ARGV[3] .. ts, item, table.concat(kept, '\\n')) end
+  tidy(ts, item)
+  return n
+end
+for i = 5, #ARGV, 3 do
+  local ts, item, line = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if ts == '' then
+    for _, member in ipairs(redis.call('SMEMBERS', ARGV[2] .. item)) do
+      removed = removed + drop_all(string.sub(member, #ARGV[4] + 1), item)
+      redis.call('SREM', ARGV[2] .. item, member)
+    end
+  elseif line == '' then
+    removed = removed + drop_all(ts, item)
+  else
+    removed = removed + drop_one(ts, item, line)
+  end
+end
+return removed
+""",
+    keys=1,
+    args=(4, None),
 )
 
 #: Lua helpers pasted into the scripts that write statuses (STEP, RELEASE): php-resque's
@@ -472,4 +595,16 @@ return 1
 )
 
 #: Every script, for tests and for loading them all ahead of time.
-ALL = (ENQUEUE, SCHEDULE, MOVE_DUE, STEP, RELEASE, RETRY, QUARANTINE, CLAIM, BEAT, DROP_FOREIGN)
+ALL = (
+    ENQUEUE,
+    SCHEDULE,
+    MOVE_DUE,
+    STEP,
+    RELEASE,
+    RETRY,
+    QUARANTINE,
+    CLAIM,
+    BEAT,
+    DROP_FOREIGN,
+    UNSCHEDULE,
+)

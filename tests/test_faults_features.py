@@ -89,15 +89,21 @@ def test_enqueue_in_writes_resque_schedulers_layout(conn: Any) -> None:
     due = int(member)
     assert abs(due - (time.time() + 60)) < 5 and conn.zscore(K.delayed_schedule, member) == due
     [raw] = conn.lrange(f"{K.delayed_prefix}{member}", 0, -1)
-    payload = json.loads(raw)
-    assert payload["class"] == "Faults::Mark" and payload["args"] == [{"ms": 1}]
-    assert payload["queue"] == "default" and payload["id"] == job_id
-    assert math.floor(payload["scheduled_for"]) == due
+    # exactly resque-scheduler's item (class, args, queue; Ruby's compact JSON), indexed as
+    # resque-scheduler indexes it, so Ruby's remove_delayed finds it
+    assert raw == '{"class":"Faults::Mark","args":[{"ms":1}],"queue":"default"}'
+    assert conn.smembers(K.timestamps(raw)) == {f"delayed:{member}"}
     assert labqueue.get_status(conn, job_id).status is labqueue.JobStatus.WAITING
     assert q.length == 0 and snapshot(conn).delayed == 1
     assert worker(conn).work(burst=True) == 0  # not due: nothing runs
-    [listed] = delayed_jobs(conn)
+    [listed] = delayed_jobs(conn)  # the id and exact time, kept beside the item
     assert listed.queue == "default" and listed.payload and listed.payload.id == job_id
+    assert listed.payload.args == [{"ms": 1}] and math.floor(listed.due) == due
+    moved = move_due(conn, K, now=listed.due)[0]
+    [payload] = [json.loads(r) for r in conn.lrange(K.queue("default"), 0, -1)]
+    assert moved == 1 and payload["id"] == job_id and payload["scheduled_for"] == listed.due
+    assert payload["class"] == "Faults::Mark" and payload["queue"] == "default"
+    assert conn.keys("resque:timestamps:*") == [] and conn.keys(K.scheduled_prefix + "*") == []
 
 
 def test_a_job_is_not_moved_before_its_exact_time(conn: Any) -> None:

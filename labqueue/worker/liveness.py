@@ -198,8 +198,8 @@ def read_view(connection: redis.Redis, keys: Keys, scan: bool = True) -> View:
     view = View(redis_time(connection), socket.gethostname(), holders=holders)
     view.registered = set(_texts(members, keys.workers))
     view.beats = dict(_pairs(beats, keys.heartbeat))
-    for wid, raw in _pairs(records, keys.labqueue_workers):
-        record = WorkerRecord.from_json(raw)
+    for wid, text in _pairs(records, keys.labqueue_workers):
+        record = WorkerRecord.from_json(text)
         if record is None:
             report_once(f"{keys.labqueue_workers} holds an unreadable record for {wid}")
         else:
