@@ -202,7 +202,7 @@ class DelayedJob:
 
     due: float  #: exact due time if the payload has one, else its second
     queue: str | None
-    raw: str
+    raw: str  #: the payload as it moves (an item with its note: see delayed_index)
     payload: Payload | None  #: None when the payload cannot be read
     position: int = 0  #: its place in its second's list
 
@@ -234,9 +234,11 @@ class DelayedJob:
 
 
 def _delayed_job(second: float, raw: str, position: int, tail: str = "") -> DelayedJob:
-    """One copy of an item (``tail``: its note's fields, see :mod:`labqueue.delayed_index`)."""
+    """One copy of an item (``tail``: its note's fields, see :mod:`labqueue.delayed_index`),
+    its ``raw`` the payload it moves as."""
+    raw = with_note(raw, tail) if tail else raw
     try:
-        payload: Payload | None = Payload.from_json(with_note(raw, tail) if tail else raw)
+        payload: Payload | None = Payload.from_json(raw)
     except Exception:
         payload = None
     extra = payload.extra if payload else {}

@@ -48,7 +48,7 @@ def enqueue(
 
 def _print_snapshot(snap: Any) -> None:
     click.echo(
-        f"processed {snap.processed}  failed {snap.failed}  "
+        f"processed {snap.processed} ({snap.succeeded} succeeded)  failed {snap.failed}  "
         f"in failed store {snap.failed_store}  delayed {snap.delayed}"
     )
     click.echo("queues:" if snap.queues else "queues: none")
@@ -65,7 +65,8 @@ def _print_snapshot(snap: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_connection()
 def stats(as_json: bool, target: Target) -> None:
-    """Queues and their depths, workers, processed and failed counts."""
+    """Queues and their depths, workers, processed (failed ones too, as Resque counts) and
+    failed counts."""
     snap = snapshot(target.connection, target.namespace)
     if as_json:
         click.echo(snap.to_json())
