@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
@@ -42,6 +43,9 @@ log = logging.getLogger("labqueue.worker")
 
 #: A worker whose clock is further than this (seconds) from Redis' says so, once.
 CLOCK_SKEW_WARN = 5.0
+
+#: This machine's clock (a name of its own, so a test can set it wrong).
+local_clock = time.time
 
 
 @cache
@@ -175,9 +179,7 @@ class Presence:
 
     def now(self) -> float:
         """Redis' clock; warns once when ours is off by more than CLOCK_SKEW_WARN."""
-        import time
-
-        local = time.time()
+        local = local_clock()
         now = redis_time(self.connection)
         skew = local - now
         if abs(skew) > CLOCK_SKEW_WARN and not self.skew_warned:
