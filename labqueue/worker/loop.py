@@ -44,7 +44,7 @@ from ..status import FINISHED_TTL, JobStatus, php_prefix, php_status, status_jso
 from . import retry
 from .execution import Executor
 from .guard import Outage, quarantine, unavailable, without_retries
-from .liveness import DEAD_AFTER, prune_dead_workers
+from .liveness import DEAD_AFTER, labqueue_dead, prune_dead_workers
 from .presence import Presence, Title
 from .reliable import Fetched, ReliableFetch, WorkerSteps
 from .wakeups import DRAIN_EVERY, Wakeups
@@ -160,7 +160,7 @@ class Worker:
         self._title = Title(self.queues, self.proctitle)
         self._title.wait()  # before registering: a Resque worker starting now must see it
         try:
-            self._presence.claim(self.dead_after)
+            self._presence.claim(lambda rec, now: labqueue_dead(self.id, rec, now, self.dead_after))
         except BaseException:
             self._title.restore()
             raise

@@ -21,12 +21,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
@@ -51,9 +51,13 @@ local_clock = time.time
 @cache
 def version() -> str:
     """labqueue's version for the title (a digit first, as Resque's pattern wants)."""
-    from .. import __version__
+    from importlib import metadata
 
-    return __version__ if __version__[:1].isdigit() else "0"
+    try:
+        found = metadata.version("labqueue")
+    except metadata.PackageNotFoundError:  # a bare checkout
+        found = "0"
+    return found if found[:1].isdigit() else "0"
 
 
 @cache
@@ -156,17 +160,16 @@ class Presence:
     def record(self, now: float) -> WorkerRecord:
         return WorkerRecord(pid_namespace(), self.token, now, self.every, version())
 
-    def claim(self, dead_after: float) -> None:
+    def claim(self, dead: Callable[[WorkerRecord, float], bool]) -> None:
         """Take our id in labqueue's record; ConfigurationError when a live labqueue worker
-        (another process, or another Worker object) holds it."""
-        from .liveness import labqueue_dead
-
+        (another process, or another Worker object) holds it: one that ``dead(record, now)``,
+        labqueue's rule (:func:`.liveness.labqueue_dead`), does not call dead."""
         for _ in range(5):
             now = self.now()
             held = self.connection.hget(self.keys.labqueue_workers, self.id)
             other = WorkerRecord.from_json(held) if held is not None else None
             mine = other is None or other.token == self.token
-            if other and not mine and not labqueue_dead(self.id, other, now, dead_after):
+            if other and not mine and not dead(other, now):
                 raise ConfigurationError(
                     f"worker id {self.id} is taken by a live labqueue worker (last beat "
                     f"{max(now - other.beat, 0):.0f} s ago): two workers with one id would "
@@ -212,8 +215,3 @@ class Presence:
             self.run_at or timefmt.run_at(now),
         )
         BEAT.call(self.connection, keys, args)
-
-    def forget(self) -> None:
-        """Drop our record (RELEASE does it too; this is for a worker that never ran)."""
-        with contextlib.suppress(redis.RedisError):
-            self.connection.hdel(self.keys.labqueue_workers, self.id)
