@@ -2,7 +2,8 @@
 
 Workers are real processes (``python -m labqueue worker``), started idle, warmed up with a
 job each. A drain starts when its staged jobs are RENAMEd onto the queue and a wake-up is
-published (one MULTI), and ends when ``stat:processed`` counts them all: process start-up
+published (one MULTI), and ends when ``stat:processed`` counts them all (failed ones count
+there too, as in Resque, and :meth:`Labqueue.check` then fails the round): process start-up
 is not drain time. ``enqueue_many`` is timed in :func:`bench.rounds.bulk_round`.
 """
 

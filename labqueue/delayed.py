@@ -3,14 +3,19 @@
     resque:delayed_queue_schedule   zset, member and score = a whole second (epoch)
     resque:delayed:<second>         list of payloads due in that second, each with "queue"
 
+    resque:timestamps:<item>        set of the delayed:<second> lists holding that item
+
 ``Queue.enqueue_at(when, Job, ...)`` and ``Queue.enqueue_in(seconds, Job, ...)`` put a job
 there (its status says waiting); every worker moves due jobs to their queues from a small
 timer thread (:class:`DelayedMover`), and ``labqueue scheduler`` does the same on its own.
 Moving is one Lua script, so a due job reaches its queue exactly once however many workers
-and schedulers run. resque-scheduler's keys hold whole seconds; labqueue also writes the
-exact time into the payload (``scheduled_for``) and never moves a job before it, so a job
-due at 12.7 s runs at 12.7 s, not at 12 s. Jobs that resque-scheduler wrote (no exact time)
-are due at their second, as there.
+and schedulers run. The item is exactly what resque-scheduler writes, indexed as it indexes
+it, so ``Resque.remove_delayed`` cancels labqueue's delayed jobs and ``labqueue delayed
+remove`` cancels Ruby's (see :mod:`labqueue.delayed_index`). resque-scheduler's keys hold
+whole seconds; labqueue also keeps each job's exact time (and id) in a note beside the item
+and never moves a job before it, so a job due at 12.7 s runs at 12.7 s, not at 12 s. Jobs
+that resque-scheduler wrote (no note) are due at their second, as there. Retries keep their
+id and exact time in the payload (``scheduled_for``), as before.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any, cast
 import redis
 
 from . import timefmt
+from .delayed_index import NOTES_TTL, note, parse_notes, ruby_item, with_note
 from .errors import ConfigurationError
 from .failures import Failure
 from .keys import DEFAULT_NAMESPACE, Keys
@@ -90,19 +96,28 @@ def push_delayed(
     at: float,
     status: bool = True,
 ) -> str:
-    """Put ``payload`` in the schedule, due at ``at``, for ``queue``; returns its raw JSON."""
+    """Put ``payload`` in the schedule, due at ``at``, for ``queue``: resque-scheduler's item,
+    indexed, with labqueue's note beside it (see :mod:`labqueue.delayed_index`); returns the
+    payload it will move as."""
     check_queue_name(queue)
     extra = {**payload.extra, QUEUE_FIELD: queue, SCHEDULED_FOR_FIELD: at}
-    raw = dataclasses.replace(payload, extra=extra).to_json()
+    full = dataclasses.replace(payload, extra=extra)
+    full.to_json()  # PayloadError for what no JSON carries, before anything is written
+    item = ruby_item(payload.class_name, payload.args, queue)
+    line = note(full, at)
     second = math.floor(at)
     status_key = keys.status(payload.id) if payload.id else ""
     state = status_json(JobStatus.WAITING) if status and payload.id else ""
-    SCHEDULE.call(
-        connection,
-        (keys.delayed(second), keys.delayed_schedule, status_key or keys.delayed(second)),
-        (second, raw, state),
+    keys_ = (
+        keys.delayed(second),
+        keys.delayed_schedule,
+        status_key or keys.delayed(second),
+        keys.timestamps(item),
+        keys.scheduled(second),
     )
-    return raw
+    args = (second, item, state, keys.delayed_member(second), line, second + NOTES_TTL)
+    SCHEDULE.call(connection, keys_, args)
+    return with_note(item, line.partition(" ")[2])
 
 
 #: Why a delayed job without a queue name fails (its failure record's ``error``).
@@ -126,6 +141,9 @@ def move_due(
             BUDGET,
             SCHEDULED_FOR_FIELD,
             *unmovable.halves(),
+            keys.timestamps_prefix,
+            keys.scheduled_prefix,
+            keys.delayed_member(""),
         ),
     )
     return int(moved), float(soonest) if soonest else None
@@ -184,7 +202,7 @@ class DelayedJob:
 
     due: float  #: exact due time if the payload has one, else its second
     queue: str | None
-    raw: str
+    raw: str  #: the payload as it moves (an item with its note: see delayed_index)
     payload: Payload | None  #: None when the payload cannot be read
     position: int = 0  #: its place in its second's list
 
@@ -215,7 +233,10 @@ class DelayedJob:
         return f"{when} (in {max(left, 0):.0f}s) {self.queue or '?'}: {what}{retry}"
 
 
-def _delayed_job(second: float, raw: str, position: int) -> DelayedJob:
+def _delayed_job(second: float, raw: str, position: int, tail: str = "") -> DelayedJob:
+    """One copy of an item (``tail``: its note's fields, see :mod:`labqueue.delayed_index`),
+    its ``raw`` the payload it moves as."""
+    raw = with_note(raw, tail) if tail else raw
     try:
         payload: Payload | None = Payload.from_json(raw)
     except Exception:
@@ -224,6 +245,16 @@ def _delayed_job(second: float, raw: str, position: int) -> DelayedJob:
     at, queue = extra.get(SCHEDULED_FOR_FIELD), extra.get(QUEUE_FIELD)
     due = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else second
     return DelayedJob(due, queue if isinstance(queue, str) else None, raw, payload, position)
+
+
+def _copies(second: float, raws: list[str], notes: dict[str, Any]) -> list[DelayedJob]:
+    """The jobs of one second's list, each copy of an item paired with one of its notes."""
+    left = {raw: [tail for _at, tail in parse_notes(str(text))] for raw, text in notes.items()}
+    jobs = []
+    for i, raw in enumerate(raws):
+        tails = left.get(raw) or [""]
+        jobs.append(_delayed_job(second, raw, i, tails.pop(0)))
+    return jobs
 
 
 def read_delayed(
@@ -248,13 +279,16 @@ def read_delayed(
             wanted.append((float(second), key, min(count, left)))
             left -= min(count, left)
     with connection.pipeline(transaction=False) as pipe:
-        for _second, key, take in wanted:
+        for second, key, take in wanted:
             pipe.lrange(key, 0, take - 1)
-        raws = pipe.execute() if wanted else []
+            pipe.hgetall(keys.scheduled(int(second)))
+        replies = pipe.execute() if wanted else []
     jobs = [
-        _delayed_job(second, raw, i)
-        for (second, _key, _take), found in zip(wanted, raws, strict=True)
-        for i, raw in enumerate(found)
+        job
+        for (second, _key, _take), found, notes in zip(
+            wanted, replies[::2], replies[1::2], strict=True
+        )
+        for job in _copies(second, found, notes)
     ]
     return sorted(jobs, key=lambda d: d.due), sum(counts)
 

@@ -43,6 +43,11 @@ class WorkerId:
         return int(self.pid) if self.pid.isdigit() else None
 
 
+def status_id(job_id: str, prefix: str = "") -> str:
+    """``P_ID`` for php-resque's prefix P, else the id (PHP's empty(): ``""``, ``"0"``)."""
+    return f"{prefix}_{job_id}" if prefix and prefix != "0" else job_id
+
+
 @dataclass(frozen=True)
 class Keys:
     """Key names for one namespace (``resque`` unless configured otherwise)."""
@@ -100,9 +105,10 @@ class Keys:
 
     STATUS_SUFFIX = ":status"
 
-    def status(self, job_id: str) -> str:
-        """php-resque status JSON of one job."""
-        return self.status_prefix + job_id + self.STATUS_SUFFIX
+    def status(self, job_id: str, prefix: str = "") -> str:
+        """php-resque status JSON of one job; php-resque's ``prefix`` P (a payload field)
+        makes it ``job:P_ID:status`` (``""`` and ``"0"`` are no prefix, as PHP's empty())."""
+        return self.status_prefix + status_id(job_id, prefix) + self.STATUS_SUFFIX
 
     @property
     def delayed_schedule(self) -> str:
@@ -116,6 +122,21 @@ class Keys:
     def delayed(self, timestamp: int) -> str:
         """resque-scheduler: list of payloads (with ``queue``) due at ``timestamp``."""
         return self.delayed_prefix + str(int(timestamp))
+
+    @staticmethod
+    def delayed_member(timestamp: int | str) -> str:
+        """``delayed:<ts>`` without the namespace: what resque-scheduler puts in a
+        ``timestamps:`` set (redis-namespace prefixes key names, not values)."""
+        return f"delayed:{timestamp}"
+
+    @property
+    def timestamps_prefix(self) -> str:
+        return self._k("timestamps", "")
+
+    def timestamps(self, item: str) -> str:
+        """resque-scheduler's index: set of the ``delayed:<ts>`` keys holding the encoded
+        item ``{"class":..,"args":..,"queue":..}`` (the key ends with the item's exact text)."""
+        return self.timestamps_prefix + item
 
     # -- labqueue's additions ----------------------------------------------------------
     @property
@@ -136,6 +157,23 @@ class Keys:
         """Keyevent channels of list pushes (their message is the key): how a worker hears of
         jobs that Resque or php-resque producers push, which publish no wake-up."""
         return [f"__keyevent@{db}__:{event}" for event in ("rpush", "lpush")]
+
+    @property
+    def scheduled_prefix(self) -> str:
+        return self._k("labqueue", "scheduled", "")
+
+    def scheduled(self, timestamp: int) -> str:
+        """Hash beside ``delayed:<ts>``: encoded item -> JSON list of what labqueue keeps of
+        each copy (its id, queue_time, exact due time), which resque-scheduler's item cannot
+        carry without breaking Ruby's ``remove_delayed`` matching."""
+        return self.scheduled_prefix + str(int(timestamp))
+
+    @property
+    def labqueue_workers(self) -> str:
+        """Hash worker id -> JSON record of labqueue's own workers (pid namespace, version,
+        instance token, last beat on Redis' clock): how labqueue tells its workers from
+        Resque's and php-resque's, and judges them by its own rule."""
+        return self._k("labqueue", "workers")
 
     @property
     def prune_lock(self) -> str:

@@ -32,7 +32,7 @@ class WorkerInfo:
     pid: str = ""
     started: float | None = None  #: when it started (epoch s)
     heartbeat: float | None = None  #: its last beat (epoch s)
-    processed: int = 0  #: jobs it finished (its own counter)
+    processed: int = 0  #: jobs it finished, failed ones included (its own counter)
     failed: int = 0  #: of which failed
     payload: str | None = None  #: the JSON of the job it runs (the busy record, if unreadable)
 
@@ -54,12 +54,19 @@ class Snapshot:
         return sum(w.busy for w in self.workers)
 
     @property
+    def succeeded(self) -> int:
+        """Jobs that finished without failing: ``processed`` counts failed ones too, as
+        Resque and php-resque count."""
+        return max(self.processed - self.failed, 0)
+
+    @property
     def queued(self) -> int:
         return sum(self.queues.values())
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["busy_workers"] = self.busy_workers
+        data["succeeded"] = self.succeeded
         data["queued"] = self.queued
         return data
 

@@ -1,8 +1,16 @@
-"""Per-job status, as php-resque keeps it: ``job:ID:status`` = ``{status, updated, started}``."""
+"""Per-job status, as php-resque keeps it: ``job:ID:status`` = ``{status, updated, started}``.
+
+labqueue's own producers create a status for every job and the worker writes every step.
+A payload from php-resque (it always carries a ``prefix`` field, ``""`` when none) follows
+php-resque's rules instead: its key is ``job:<prefix>_<id>:status``, a status is updated
+only if it exists (php-resque creates one only with tracking on), ``started`` keeps what
+creation wrote, and ``result`` holds what ``perform`` returned (see :func:`php_status`).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +20,7 @@ import redis
 
 from .errors import JobNotFound
 from .keys import Keys
+from .payload import Payload
 
 #: How long a finished job's status is kept, as php-resque does (one day).
 FINISHED_TTL = 24 * 3600
@@ -105,3 +114,33 @@ def get_statuses(
         job_id: None if raw is None else StatusRecord.from_json(raw)
         for job_id, raw in zip(job_ids, raws, strict=True)
     }
+
+
+#: The payload field php-resque writes on every job (``""`` when it has no prefix).
+PREFIX_FIELD = "prefix"
+
+
+def php_prefix(payload: Payload | None) -> str | None:
+    """php-resque's prefix of a payload (``""``: none), or None for a payload that is not
+    php-resque's (no ``prefix`` field): labqueue's and Ruby's, whose status rules are ours."""
+    if payload is None or PREFIX_FIELD not in payload.extra:
+        return None
+    prefix = payload.extra[PREFIX_FIELD]
+    return prefix if isinstance(prefix, str) else ""
+
+
+def result_json(value: object) -> str:
+    """What ``perform`` returned, as JSON for php-resque's ``result`` (null if not JSON)."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return "null"
+
+
+def php_status(status: JobStatus, result: object = None, now: float | None = None) -> str:
+    """The STEP argument for a php-resque payload's status: ``'?' head \\x01 tail``, where
+    the script writes ``head + started + tail`` only if the status exists, with ``started``
+    read from it (php-resque's ``Resque_Job_Status::update``)."""
+    updated = math.floor(time.time() if now is None else now)
+    head = f'{{"status":{int(status)},"updated":{updated},"started":'
+    return f'?{head}\x01,"result":{result_json(result)}}}'

@@ -3,9 +3,10 @@ waiting job (``age_<queue>``, seconds, on Redis's clock: :func:`labqueue.stats.o
 jobs processed and failed, busy labqueue workers, the store's web workers, and how hard
 Locust works (CPU per process).
 
-One CSV row per sample (``sampler.csv``). ``processed`` and ``failed`` count from the
-sampler's start; ``enqueued`` is processed + failed + queued + running, so "processed
-catching up with enqueued" is visible on one graph.
+One CSV row per sample (``sampler.csv``). ``processed`` (jobs that succeeded) and
+``failed`` count from the sampler's start; ``enqueued`` is processed + failed + queued +
+running, so "processed catching up with enqueued" is visible on one graph. Redis'
+``stat:processed`` counts failed jobs too (as Resque's does): successes are its difference.
 """
 
 from __future__ import annotations
@@ -116,8 +117,8 @@ class Sampler(threading.Thread):
     def take(self) -> Sample:
         snap = snapshot(self.connection, self.namespace)
         if self._base is None:
-            self._base = (snap.processed, snap.failed)
-        processed = snap.processed - self._base[0]
+            self._base = (snap.succeeded, snap.failed)
+        processed = snap.succeeded - self._base[0]
         failed = snap.failed - self._base[1]
         cpu_max, cpu_total = self.cpu.read()
         web = self.web_workers()

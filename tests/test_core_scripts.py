@@ -16,6 +16,7 @@ import redis
 import labqueue
 from labqueue import scripts
 from labqueue.delayed import move_due
+from labqueue.delayed_index import remove_delayed
 from labqueue.keys import Keys
 from labqueue.scripts import ALL, Script
 
@@ -43,7 +44,7 @@ def literal_indices(script: Script, table: str) -> set[int]:
 
 
 def test_names_are_unique_and_shas_are_the_texts() -> None:
-    assert len({s.name for s in ALL}) == len(ALL) == 8
+    assert len({s.name for s in ALL}) == len(ALL) == 12
     for script in ALL:
         assert script.sha == hashlib.sha1(script.text.encode()).hexdigest()
         assert getattr(scripts, script.name) is script
@@ -104,7 +105,8 @@ def test_every_call_passes_the_counts_its_script_declares(
     real: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each workflow (enqueue one, many, later; run, fail, retry now and later, quarantine,
-    release, move due jobs) on a real server: every script called, each call as declared."""
+    release, claim, beat, drop a dead Ruby worker, move due jobs, remove a delayed job) on a
+    real server: every script called, each call as declared."""
     calls: list[tuple[str, int, int]] = []
 
     def recording(method: Any) -> Any:
@@ -126,9 +128,13 @@ def test_every_call_passes_the_counts_its_script_declares(
     real.rpush(K.queue("default"), b"\xff not UTF-8")
     real.zadd(K.delayed_schedule, {str(math.floor(time.time()) - 1): 1})
     real.rpush(K.delayed(math.floor(time.time()) - 1), '{"class": "Scripts::Fine", "args": []}')
+    real.sadd(K.workers, "far:1:default")  # a dead Ruby worker: Resque's prune rule drops it
+    real.hset(K.heartbeat, "far:1:default", "2020-01-01T00:00:00+00:00")
     labqueue.Worker("default", real, poll_interval=0.05).work(burst=True)
     time.sleep(0.06)
     move_due(real, K)
+    q.enqueue_in(60, Fine)
+    assert remove_delayed(real, K, "Scripts::Fine", [], "default") == 1
     assert {name for name, _, _ in calls} == {s.name for s in ALL}
     by_name = {s.name: s for s in ALL}
     wrong = [c for c in calls if not by_name[c[0]].takes(c[1], c[2])]

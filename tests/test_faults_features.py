@@ -39,7 +39,8 @@ from labqueue import timefmt
 from labqueue.delayed import delayed_jobs, move_due
 from labqueue.keys import Keys
 from labqueue.stats import snapshot
-from labqueue.worker.liveness import is_dead
+from labqueue.worker.liveness import PRUNED_EXIT, View, verdict
+from labqueue.worker.presence import WorkerRecord, pid_namespace
 
 K = Keys()
 
@@ -88,15 +89,21 @@ def test_enqueue_in_writes_resque_schedulers_layout(conn: Any) -> None:
     due = int(member)
     assert abs(due - (time.time() + 60)) < 5 and conn.zscore(K.delayed_schedule, member) == due
     [raw] = conn.lrange(f"{K.delayed_prefix}{member}", 0, -1)
-    payload = json.loads(raw)
-    assert payload["class"] == "Faults::Mark" and payload["args"] == [{"ms": 1}]
-    assert payload["queue"] == "default" and payload["id"] == job_id
-    assert math.floor(payload["scheduled_for"]) == due
+    # exactly resque-scheduler's item (class, args, queue; Ruby's compact JSON), indexed as
+    # resque-scheduler indexes it, so Ruby's remove_delayed finds it
+    assert raw == '{"class":"Faults::Mark","args":[{"ms":1}],"queue":"default"}'
+    assert conn.smembers(K.timestamps(raw)) == {f"delayed:{member}"}
     assert labqueue.get_status(conn, job_id).status is labqueue.JobStatus.WAITING
     assert q.length == 0 and snapshot(conn).delayed == 1
     assert worker(conn).work(burst=True) == 0  # not due: nothing runs
-    [listed] = delayed_jobs(conn)
+    [listed] = delayed_jobs(conn)  # the id and exact time, kept beside the item
     assert listed.queue == "default" and listed.payload and listed.payload.id == job_id
+    assert listed.payload.args == [{"ms": 1}] and math.floor(listed.due) == due
+    moved = move_due(conn, K, now=listed.due)[0]
+    [payload] = [json.loads(r) for r in conn.lrange(K.queue("default"), 0, -1)]
+    assert moved == 1 and payload["id"] == job_id and payload["scheduled_for"] == listed.due
+    assert payload["class"] == "Faults::Mark" and payload["queue"] == "default"
+    assert conn.keys("resque:timestamps:*") == [] and conn.keys(K.scheduled_prefix + "*") == []
 
 
 def test_a_job_is_not_moved_before_its_exact_time(conn: Any) -> None:
@@ -183,7 +190,8 @@ def test_a_retried_job_keeps_its_id_and_then_succeeds(conn: Any) -> None:
     assert [(t[0], t[1]) for t in tries] == [(job_id, "1"), (job_id, "2")]
     assert conn.lrange(DONE, 0, -1) == [job_id] and failures(conn) == []
     assert labqueue.get_status(conn, job_id).status is labqueue.JobStatus.COMPLETE
-    assert conn.get(K.stat("failed")) == "1" and conn.get(K.stat("processed")) == "1"
+    # two runs ended, one of them failed: processed counts both, as Resque does
+    assert conn.get(K.stat("failed")) == "1" and conn.get(K.stat("processed")) == "2"
 
 
 def test_spent_retries_land_in_the_failed_store_once_with_attempts(conn: Any) -> None:
@@ -274,7 +282,7 @@ def test_fork_mode_contains_crashes_leaks_and_time_limits(real: redis.Redis) -> 
     assert failures(real)[5].extra["attempts"] == 2
     assert any("perform" in line for line in failures(real)[3].backtrace)
     assert real.lrange("labqueue-test:faults:leak", 0, -1) == ["1", "1", "1"]  # no build-up
-    assert real.lrange(DONE, 0, -1) == [done] and w.processed == 4 and w.failed == 7
+    assert real.lrange(DONE, 0, -1) == [done] and w.processed == 11 and w.failed == 7
 
 
 def test_fork_mode_needs_a_redis_server() -> None:
@@ -325,12 +333,23 @@ def test_odd_json_payloads_fail_cleanly(conn: Any) -> None:
 
 def test_the_pruner_never_takes_a_live_local_workers_job() -> None:
     host, now, beat = socket.gethostname(), time.time(), timefmt.heartbeat()
-    me = f"{host}:{os.getpid()}:default"
-    assert not is_dead(me, set(), beat, now)  # registered a moment after the pruner looked
-    assert not is_dead(me, {me}, None, now)
-    assert is_dead(me, set(), None, now)
-    assert is_dead(f"{host}:999999999:default", {f"{host}:999999999:default"}, beat, now)
-    assert is_dead("far:1:default", {"far:1:default"}, "2020-01-01T00:00:00+00:00", now)
+    me, gone = f"{host}:{os.getpid()}:default", f"{host}:999999999:default"
+    fresh = WorkerRecord(pid_namespace(), "t", now, 5.0)
+
+    def judged(wid: str, registered: set[str], **seen: Any) -> str | None:
+        return verdict(wid, View(now, host, registered, **seen), 60.0)
+
+    # holding a job, registered a moment after the pruner looked: its record, or (a labqueue
+    # from before records) its heartbeat, says it lives
+    assert judged(me, set(), holders={me}, records={me: fresh}) is None
+    assert judged(me, set(), holders={me}, beats={me: beat}) is None
+    assert judged(me, {me}) is None  # registered, no heartbeat, its process runs
+    assert judged(me, set(), holders={me}) == "labqueue"  # neither registered nor beating
+    assert judged(gone, {gone}, records={gone: fresh}) == "labqueue"  # its process is gone
+    old = "2020-01-01T00:00:00+00:00"
+    assert judged("far:1:default", {"far:1:default"}, beats={"far:1:default": old}) == PRUNED_EXIT
+    stale = WorkerRecord("elsewhere", "t", now - 61, 5.0)
+    assert judged("far:1:default", {"far:1:default"}, records={"far:1:default": stale})
 
 
 def test_the_workers_own_commands_are_never_resent(redis_url: str) -> None:

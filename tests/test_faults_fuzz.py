@@ -68,7 +68,8 @@ payloads = st.one_of(
 
 
 def counted(r: redis.Redis) -> int:
-    return sum(int(r.get(K.stat(n)) or 0) for n in ("processed", "failed"))
+    """Jobs finished: ``stat:processed`` counts failed ones too, as Resque counts."""
+    return int(r.get(K.stat("processed")) or 0)
 
 
 def check_kept(record: labqueue.Failure, raw: bytes) -> None:

@@ -54,7 +54,7 @@ def _age(seconds: float | None, depth: int) -> str:
 
 def _print_snapshot(snap: Any, ages: dict[str, float | None]) -> None:
     click.echo(
-        f"processed {snap.processed}  failed {snap.failed}  "
+        f"processed {snap.processed} ({snap.succeeded} succeeded)  failed {snap.failed}  "
         f"in failed store {snap.failed_store}  delayed {snap.delayed}"
     )
     click.echo("queues:" if snap.queues else "queues: none")
@@ -71,7 +71,8 @@ def _print_snapshot(snap: Any, ages: dict[str, float | None]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_connection()
 def stats(as_json: bool, target: Target) -> None:
-    """Queues, their depths and oldest waiting job's age, workers, processed and failed counts.
+    """Queues, their depths and oldest waiting job's age, workers, processed (failed ones
+    too, as Resque counts) and failed counts.
 
     ``--json``'s ``oldest_age`` maps each queue to seconds (0 when empty; null when the job
     at its head carries no queue_time, as Ruby Resque's do), measured on Redis's clock."""
@@ -119,18 +120,47 @@ def failed_list(as_json: bool, target: Target) -> None:
         )
 
 
-@click.command()
+@click.group(cls=Group, invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True)
+@click.pass_context
 @pass_connection(announce=False)
-def delayed(as_json: bool, target: Target) -> None:
-    """Delayed jobs and retries waiting for their time, soonest first."""
+def delayed(ctx: click.Context, as_json: bool, target: Target) -> None:
+    """Delayed jobs and retries waiting for their time, soonest first (or: remove)."""
     from ..delayed import delayed_jobs
 
+    if ctx.invoked_subcommand is not None:
+        return
     jobs = delayed_jobs(target.connection, target.namespace)
     if as_json:
         click.echo(json.dumps([j.to_dict() for j in jobs]))
         return
     click.echo("\n".join(j.describe() for j in jobs) or "no delayed jobs")
+
+
+@delayed.command("remove")
+@click.argument("job_class", required=False)
+@click.option("--args", "args_json", metavar="JSON", help="Its arguments: '[1, 2]' or '{...}'.")
+@click.option("--queue", "-q", default="default", show_default=True)
+@click.option("--id", "job_id", metavar="ID", help="The one delayed job (or retry) with this id.")
+@pass_connection(announce=False)
+def delayed_remove(
+    job_class: str | None, args_json: str | None, queue: str, job_id: str | None, target: Target
+) -> None:
+    """Cancel delayed jobs: every one of JOB_CLASS with these --args on --queue, as
+    resque-scheduler's remove_delayed does (Ruby's and PHP's too), or the one with --id."""
+    from ..delayed_index import remove_delayed, remove_delayed_id
+    from ..keys import Keys
+
+    if (job_class is None) == (job_id is None):
+        raise click.UsageError("give a JOB_CLASS (with its --args) or --id, not both")
+    keys = Keys(target.namespace)
+    if job_id is not None:
+        n = remove_delayed_id(target.connection, keys, job_id)
+    else:
+        positional, data = parse_args_json(args_json)
+        args = [data] if data else positional
+        n = remove_delayed(target.connection, keys, str(job_class), args, check_queue_name(queue))
+    click.echo(f"removed {n} delayed job{'s' if n != 1 else ''}")
 
 
 def _take(action: str, job_id: str | None, all_: bool, target: Target) -> None:

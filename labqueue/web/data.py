@@ -145,7 +145,8 @@ class WorkerRow:
 
 
 def workers(conn: Any, keys: Keys, now: float, stale_after: float) -> list[WorkerRow]:
-    """Every registered worker, sorted by id; stale when its heartbeat is old or missing."""
+    """Every registered worker, sorted by id; stale when its heartbeat is old (none is not
+    stale: php-resque workers never beat)."""
     rows = []
     for w in read_workers(conn, keys.namespace):
         age = None if w.heartbeat is None else max(0.0, now - w.heartbeat)
@@ -158,7 +159,7 @@ def workers(conn: Any, keys: Keys, now: float, stale_after: float) -> list[Worke
                 w.started,
                 w.heartbeat,
                 age,
-                age is None or age > stale_after,
+                age is not None and age > stale_after,
                 w.processed,
                 w.failed,
                 None if w.payload is None else JobRow.from_raw(w.payload),

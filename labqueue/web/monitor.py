@@ -64,8 +64,8 @@ def lookup(job_id: str) -> data.JobLookup:
 def overview_data(mon: Monitor, since: float | None = None) -> dict[str, Any]:
     """Everything the overview shows; ``since`` limits the history to newer samples."""
     snap = mon.snapshot()
-    stale = sum(
-        1 for w in snap.workers if w.heartbeat_age is None or w.heartbeat_age > mon.stale_after
+    stale = sum(  # no heartbeat is not stale: php-resque workers never beat
+        1 for w in snap.workers if w.heartbeat_age is not None and w.heartbeat_age > mon.stale_after
     )
     return {
         "time": snap.time,

@@ -65,25 +65,24 @@ class Executor:
         self.default_timeout = check_limit(default_timeout)
         self.fork = fork
 
-    def run(self, job_class: Any, payload: Payload, queue: str) -> None:
-        """Run the job; raises what it raised, or a JobFailed (timeout, crash, forked error)."""
+    def run(self, job_class: Any, payload: Payload, queue: str) -> Any:
+        """Run the job; returns what ``perform`` returned (php-resque keeps it as the status's
+        ``result``); raises what it raised, or a JobFailed (timeout, crash, forked error)."""
         limit = time_limit(job_class, self.default_timeout)
         if self.fork:
-            run_forked(job_class, payload, queue, self.connection, limit)
-        else:
-            run_inline(job_class, payload, queue, self.connection, limit)
+            return run_forked(job_class, payload, queue, self.connection, limit)
+        return run_inline(job_class, payload, queue, self.connection, limit)
 
 
 # -- in this process -------------------------------------------------------------------
 def run_inline(
     job_class: Any, payload: Payload, queue: str, connection: redis.Redis, limit: float | None
-) -> None:
+) -> Any:
     try:
         if limit is None:  # the common case: no timer to arm
-            job_class(payload, queue, connection).perform()
-        else:
-            with _limited(limit):
-                job_class(payload, queue, connection).perform()
+            return job_class(payload, queue, connection).perform()
+        with _limited(limit):
+            return job_class(payload, queue, connection).perform()
     except _TimeLimit:
         raise _timeout(limit or 0) from None
     except (SystemExit, KeyboardInterrupt) as exc:
@@ -148,7 +147,7 @@ def _watchdog(limit: float) -> Iterator[None]:
 # -- in a child process ----------------------------------------------------------------
 def run_forked(
     job_class: Any, payload: Payload, queue: str, connection: redis.Redis, limit: float | None
-) -> None:
+) -> Any:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -165,7 +164,7 @@ def run_forked(
         os.close(read_fd)
         _reap(pid)
     if report.get("ok"):
-        return
+        return report.get("result")
     if "exception" in report:
         raise JobRaised(
             str(report["exception"]),
@@ -222,8 +221,10 @@ def _child(  # pragma: no cover - runs in the child
     try:
         _become_child(parent)
         try:
-            job_class(payload, queue, connection).perform()
+            result = job_class(payload, queue, connection).perform()
             report: dict[str, Any] = {"ok": True}
+            with contextlib.suppress(TypeError, ValueError, RecursionError):
+                report["result"] = json.loads(json.dumps(result, allow_nan=False))
         except BaseException as exc:  # SystemExit too: it is the job's outcome
             frames = traceback.format_tb(exc.__traceback__) if exc.__traceback__ else []
             lines = [ln for frame in frames for ln in frame.rstrip("\n").split("\n")]

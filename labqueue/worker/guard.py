@@ -125,8 +125,11 @@ def quarantine(connection: redis.Redis, keys: Keys, worker_id: str) -> bool:
         {"payload_base64": base64.b64encode(raw).decode()},
     )
     counters = (keys.stat("failed"), keys.stat("failed", worker_id))
+    processed = (keys.stat("processed"), keys.stat("processed", worker_id))  # failed count too
     done = QUARANTINE.call(
-        connection, (key, keys.worker(worker_id), *counters, keys.failed), (raw, failure.to_json())
+        connection,
+        (key, keys.worker(worker_id), *counters, keys.failed, *processed),
+        (raw, failure.to_json()),
     )
     log.warning("%s: a job in %s is not UTF-8; moved it to the failed store", worker_id, queue_name)
     return bool(done)

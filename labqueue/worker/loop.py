@@ -5,7 +5,10 @@
 - Idle, it sleeps on pub/sub until a push to one of its queues, or polls every
   ``poll_interval`` seconds (see :mod:`.wakeups`).
 - Registers in ``resque:workers``, beats ``resque:workers:heartbeat`` from a thread, shows
-  ``resque:worker:ID`` while busy, and releases dead workers' jobs when it starts.
+  ``resque:worker:ID`` while busy, and releases dead workers' jobs when it starts. Every
+  beat registers it again, and its process title is one Resque's and php-resque's prune
+  rules keep (see :mod:`.presence`); dead workers are judged by their owner's rule (see
+  :mod:`.liveness`). ``stat:processed`` counts every finished job, failed ones too.
 - TERM, INT or QUIT: finish the current job, then exit. A second TERM or INT: put the
   current job back at the head of its queue and exit at once.
 - Faults (see :mod:`.guard`, :mod:`.execution`, :mod:`.retry`):
@@ -37,13 +40,14 @@ from ..errors import ConfigurationError
 from ..events import JobEventLog
 from ..failures import Failure
 from ..jobs import Registry, registry
-from ..keys import DEFAULT_NAMESPACE, Keys, WorkerId
+from ..keys import DEFAULT_NAMESPACE, Keys, WorkerId, status_id
 from ..payload import Payload, check_queue_name
-from ..status import FINISHED_TTL, JobStatus, status_json
+from ..status import FINISHED_TTL, JobStatus, php_prefix, php_status, status_json
 from . import crashes, retry
 from .execution import Executor
-from .guard import Outage, quarantine, reregister, unavailable, without_retries
-from .liveness import DEAD_AFTER, prune_dead_workers
+from .guard import Outage, quarantine, unavailable, without_retries
+from .liveness import DEAD_AFTER, labqueue_dead, prune_dead_workers
+from .presence import Presence, Title
 from .reliable import Fetched, ReliableFetch, WorkerSteps
 from .wakeups import DRAIN_EVERY, Wakeups
 
@@ -66,6 +70,7 @@ class Outcome:
     status: str
     failure: str = ""
     retry: retry.RetryPlan | None = None  #: run it again (instead of recording a failure)
+    status_id: str | None = None  #: the status key's id when not job_id (php-resque prefix)
 
 
 def parse_queues(queues: str | Sequence[str]) -> list[str]:
@@ -103,6 +108,7 @@ class Worker:
         crash_limit: int | None = crashes.DEFAULT_CRASH_LIMIT,
         rng: random.Random | None = None,
         job_events: str | os.PathLike[str] | None = None,
+        proctitle: bool | None = None,
     ) -> None:
         """``crash_limit``: worker deaths a job may cause before it is failed (None: no cap;
         a job class's own wins, see :mod:`.crashes`); ``rng``: draws retry jitter (seed one
@@ -122,8 +128,8 @@ class Worker:
         self.heartbeat_interval = heartbeat_interval
         self.dead_after = dead_after
         self.hostname = socket.gethostname()
-        self.processed = 0
-        self.failed = 0
+        self.processed = 0  #: jobs finished, failed ones included (as Resque counts)
+        self.failed = 0  #: of which failed
         self.crash_limit = crashes.check_limit(crash_limit)
         self.rng = rng
         self._redis = without_retries(connection)  # the worker's own, never re-sent, commands
@@ -143,6 +149,9 @@ class Worker:
         if job_events is not None:  # opt-in, one row per job (labqueue.events); off: no change
             recorder = JobEventLog(job_events)
             self._perform = recorder.wrap(self._perform, lambda: self.id)  # type: ignore[method-assign,assignment]
+        self.proctitle = proctitle  #: set the process title (None: when in the main thread)
+        self._presence = Presence(self._redis, self.keys, self.id, heartbeat_interval)
+        self._title = Title(self.queues, False)
 
     @property
     def id(self) -> str:
@@ -156,9 +165,19 @@ class Worker:
     def work(self, burst: bool = False) -> int:
         """Process jobs until stopped (or, with ``burst``, until the queues are empty).
 
-        Returns how many jobs ran (succeeded or failed).
+        Returns how many jobs ran (succeeded or failed). Raises ConfigurationError, having
+        changed nothing, when a live labqueue worker holds this worker's id.
         """
         self._stop.clear()
+        if self._presence.id != self.id:  # forked since built: our id has our pid
+            self._presence = Presence(self._redis, self.keys, self.id, self.heartbeat_interval)
+        self._title = Title(self.queues, self.proctitle)
+        self._title.wait()  # before registering: a Resque worker starting now must see it
+        try:
+            self._presence.claim(lambda rec, now: labqueue_dead(self.id, rec, now, self.dead_after))
+        except BaseException:
+            self._title.restore()
+            raise
         old_handlers = self._install_signals()
         beat = threading.Thread(target=self._heartbeat_loop, name="labqueue-heartbeat", daemon=True)
         self._outage.who = self.id
@@ -176,8 +195,11 @@ class Worker:
             log.warning("%s: second signal, putting the current job back on its queue", self.id)
         finally:
             self._stop.set()
+            if beat.is_alive():  # no beat may register us again after we let go
+                beat.join(max(5.0, self.heartbeat_interval))
             self._shutdown(old_handlers)
-        return self.processed + self.failed
+            self._title.restore()
+        return self.processed
 
     def stop(self) -> None:
         """Ask the worker to finish its current job and return (safe from any thread)."""
@@ -196,7 +218,7 @@ class Worker:
                 self._wait_for_work()
                 continue
             pending = self._perform(fetched)
-            if (self.processed + self.failed) % DRAIN_EVERY == 0:
+            if self.processed % DRAIN_EVERY == 0:
                 self._wakeups.drain()
         if pending is not None:
             self._step(pending, fetch=False)
@@ -209,7 +231,9 @@ class Worker:
                     return self._finish_and_fetch(done, fetch)
                 except UnicodeDecodeError:  # the fetched job is not text: fail it as bytes
                     done = None
-                    self.failed += quarantine(self._redis, self.keys, self.id)
+                    failed = quarantine(self._redis, self.keys, self.id)
+                    self.failed += failed
+                    self.processed += failed
             except redis.RedisError as exc:
                 if not unavailable(exc):
                     raise
@@ -234,7 +258,7 @@ class Worker:
                     self._finish_and_fetch(done, fetch=False)
                     held = None
                 done = None
-                reregister(self._redis, self.keys, self.id)
+                self._presence.beat()  # a restarted Redis may have forgotten us
                 self._outage.back()
                 return held
             except redis.RedisError as again:
@@ -245,14 +269,17 @@ class Worker:
     def _finish_and_fetch(self, done: Outcome | None, fetch: bool = True) -> Fetched | None:
         """Record ``done`` (if any) and take the next job: one script call, one round trip."""
         now = time.time()
+        retried = False
         if done is not None and done.retry is not None:  # let go of it for its next run
-            self._retrier.finish(self.id, done.retry, done.status)
+            retried = bool(self._retrier.finish(self.id, done.retry, done.status))
             done = None
         if self._steps is None or self._steps_for != os.getpid():
             self._steps = self._fetcher.bind(self.id, self.queues, FINISHED_TTL)
             self._steps_for = os.getpid()
-        job = None if done is None else (done.job_id, done.status, done.failure)
-        reply = self._steps.step(job, now, timefmt.run_at(now), fetch)
+        job = None if done is None else (done.status_id or done.job_id, done.status, done.failure)
+        run_at = timefmt.run_at(now)
+        reply = self._steps.step(job, now, run_at, fetch, retried)
+        self._presence.run_at = run_at
         return ReliableFetch.parse(reply) if fetch else None
 
     def _perform(self, fetched: Fetched) -> Outcome:
@@ -260,20 +287,21 @@ class Worker:
         payload: Payload | None = None
         job_class = None
         self._state = "performing"
+        self.processed += 1  # every finished job, failed or not
         try:
             payload = Payload.from_json(fetched.raw)
+            self._title.processing(fetched.queue, started, payload.class_name)
             job_class = self.registry.resolve(payload.class_name)
             crashes.check(payload, job_class, self.crash_limit)  # a poison job: failed, not run
             log.debug("%s %s from %s: started", payload.class_name, payload.id, fetched.queue)
-            self._executor.run(job_class, payload, fetched.queue)
+            result = self._executor.run(job_class, payload, fetched.queue)
         except Exception as exc:
             self.failed += 1
             return self._failed(exc, fetched, payload, job_class, started)
         finally:
             self._state = "busy"
-        self.processed += 1
         log.debug("%s %s: done in %.3f s", payload.class_name, payload.id, time.time() - started)
-        return Outcome(payload.id, status_json(JobStatus.COMPLETE, started))
+        return _outcome(payload, JobStatus.COMPLETE, started, result)
 
     def _failed(
         self, exc: Exception, fetched: Fetched, payload: Payload | None, job_class: Any, t0: float
@@ -288,11 +316,14 @@ class Worker:
         extra = retry.record_extra(job_class, payload)
         failure = Failure.from_exception(exc, fetched.raw, self.id, fetched.queue, **extra)
         log.warning("%s failed: %s: %s", failure.job_class, failure.exception, failure.error)
+        if payload is not None and php_prefix(payload) is not None:
+            return _outcome(payload, JobStatus.FAILED, t0, None, failure.to_json())
         return Outcome(failure.job_id, status_json(JobStatus.FAILED, t0), failure.to_json())
 
     def _wait_for_work(self) -> None:
         """Sleep until a push to one of our queues or ``poll_interval``; leave on stop()."""
         self._state = "waiting"
+        self._title.wait()
         try:
             if not self._stop.is_set():
                 self._wakeups.wait(self.poll_interval)
@@ -301,14 +332,12 @@ class Worker:
 
     # -- registration, heartbeat, shutdown ----------------------------------------------
     def _register(self) -> None:
-        now = time.time()
-        self._fetcher.release(self.id, now)  # a previous process with our id left a job
+        """Claimed (no live worker has our id): put back what a dead previous process with
+        our id left, release dead workers, then register and beat."""
+        self._fetcher.release(self.id, time.time())
         prune_dead_workers(self.connection, self.keys, self.id, self.dead_after)
-        with self.connection.pipeline() as pipe:
-            pipe.sadd(self.keys.workers, self.id)
-            pipe.set(self.keys.worker_started(self.id), timefmt.started(now))
-            pipe.hset(self.keys.heartbeat, self.id, timefmt.heartbeat(now))
-            pipe.execute()
+        self._presence.run_at = ""
+        self._presence.beat()
         log.info("%s started on %s", self.id, ",".join(self.queues))
 
     def _heartbeat_loop(self) -> None:
@@ -316,7 +345,7 @@ class Worker:
         while not self._stop.wait(self.heartbeat_interval):
             beats += 1
             try:
-                self._redis.hset(self.keys.heartbeat, self.id, timefmt.heartbeat())
+                self._presence.beat()  # registers us again too: heals a wrong prune
                 scan = beats % 6 == 0  # in-progress hashes nobody registered: now and then
                 prune_dead_workers(self._redis, self.keys, self.id, self.dead_after, scan)
                 self._outage.back()
@@ -344,12 +373,7 @@ class Worker:
             requeued = None
         if requeued:
             log.warning("%s: put its unfinished job back on its queue", self.id)
-        log.info(
-            "%s stopped after %d jobs (%d failed)",
-            self.id,
-            self.processed + self.failed,
-            self.failed,
-        )
+        log.info("%s stopped after %d jobs (%d failed)", self.id, self.processed, self.failed)
 
     # -- signals -----------------------------------------------------------------------
     def _install_signals(self) -> dict[int, Any]:
@@ -373,3 +397,14 @@ class Worker:
             )
         elif self._state == "performing":
             raise _Abort
+
+
+def _outcome(
+    payload: Payload, status: JobStatus, started: float, result: Any, failure: str = ""
+) -> Outcome:
+    """FINISH's record of a job: labqueue's status, or php-resque's for its payloads."""
+    prefix = php_prefix(payload)
+    if prefix is None or payload.id is None:
+        return Outcome(payload.id, status_json(status, started), failure)
+    php = php_status(status, result)
+    return Outcome(payload.id, php, failure, None, status_id(payload.id, prefix))

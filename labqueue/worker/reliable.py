@@ -93,6 +93,7 @@ class ReliableFetch:
             k.stat("processed", worker_id),
             k.stat("failed", worker_id),
             k.queues,
+            k.labqueue_workers,
         )
         waiting = StatusRecord(JobStatus.WAITING, now, now).to_json()
         count = "1" if crashed else ""
@@ -110,10 +111,9 @@ class WorkerSteps:
         k = fetcher.keys
         self._connection = fetcher.connection
         head = (k.inprogress(worker_id), k.worker(worker_id), k.queues)
-        self._done = {
-            counter: encoded((*head, k.stat(counter), k.stat(counter, worker_id), k.failed))
-            for counter in ("processed", "failed")
-        }
+        processed = (k.stat("processed"), k.stat("processed", worker_id), k.failed)
+        self._keys = encoded((*head, *processed))
+        self._failed = encoded((k.stat("failed"), k.stat("failed", worker_id)))
         self._status = (k.status_prefix, Keys.STATUS_SUFFIX)
         consts = (ttl, k.queue_prefix, k.status_prefix, Keys.STATUS_SUFFIX)
         self._tail = encoded(consts)
@@ -125,18 +125,23 @@ class WorkerSteps:
         now: float,
         run_at: str,
         fetch: bool = True,
+        retried: bool = False,
     ) -> Any:
-        """Finish ``done`` = (job id, status JSON, failure record) if given, then fetch."""
+        """Finish ``done`` = (status id, status JSON, failure record) if given, then fetch.
+
+        The status id is the job id, or ``<prefix>_<id>`` for a php-resque prefix (see
+        :func:`~labqueue.keys.status_id`). ``retried``: the run before was retried (RETRY let
+        go of it): count it processed, as Resque counts every run that ended."""
         tail = self._fetch_tail if fetch else self._tail
         if done is None:
-            keys, flag, job_id, status, failure = self._done["processed"], "", None, "", ""
+            flag, job_id, status, failure = "2" if retried else "", None, "", ""
         else:
             job_id, status, failure = done
-            keys, flag = self._done["failed" if failure else "processed"], "1"
+            flag = "1"
         status_key = self._status[0] + (job_id or "-") + self._status[1]
         status = status if job_id else ""
         return STEP.call(
             self._connection,
-            (*keys, status_key),
+            (*self._keys, status_key, *self._failed),
             (flag, status, failure, run_at, running_json(now), *tail),
         )
