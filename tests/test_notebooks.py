@@ -51,6 +51,13 @@ def test_pair_in_sync(py: Path) -> None:
 
 
 @pytest.mark.parametrize("py", PAIRS, ids=lambda p: p.stem)
+def test_first_cell_says_how_to_run_it(py: Path) -> None:
+    first = jupytext.read(py).cells[0]
+    assert first.cell_type == "markdown"
+    assert "`make lab`" in first.source and "conda env create -f environment.yml" in first.source
+
+
+@pytest.mark.parametrize("py", PAIRS, ids=lambda p: p.stem)
 def test_committed_with_outputs_and_no_errors(py: Path) -> None:
     notebook = json.loads(py.with_suffix(".ipynb").read_text())
     code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
