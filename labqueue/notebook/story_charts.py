@@ -56,7 +56,9 @@ def outage_chart(
     return shown(fig)
 
 
-def retry_histogram(runs: Mapping[str, Sequence[float]], bin_s: float = 1.0) -> Figure:
+def retry_histogram(
+    runs: Mapping[str, Sequence[float]], bin_s: float = 1.0, title: str = ""
+) -> Figure:
     """Retry calls per second over time, one panel per variant (``runs``: label -> the
     retries' times, in seconds since the first calls failed together)."""
     with projector():
@@ -69,5 +71,7 @@ def retry_histogram(runs: Mapping[str, Sequence[float]], bin_s: float = 1.0) -> 
             ax.set_title(f"{label}: at most {counts.max()} in one second", loc="left")
             ax.set_xlabel("time since they all failed (s)")
         axes[0][0].set_ylabel("retries per second")
+        if title:
+            fig.suptitle(title, fontsize=16)
         fig.tight_layout()
     return shown(fig)
