@@ -176,6 +176,7 @@ Markdown(
 # workers with seeded random generators.
 
 # %%
+HERD = 50
 herd_calls: dict[str, list[tuple[float, int]]] = {"no jitter": [], "full jitter": []}
 service_down_until = 0.0
 
@@ -210,21 +211,23 @@ herd_workers = [
     lab.thread_worker(["herd-jitter"], rng=random.Random(8)),
 ]
 failed_at = time.time()
-service_down_until = failed_at + 1.0
-for _ in range(50):
+service_down_until = failed_at + 2.0  # longer than the first calls take
+for _ in range(HERD):
     labqueue.Queue("herd-exact").enqueue(CallServiceExactly)
     labqueue.Queue("herd-jitter").enqueue(CallServiceWithJitter)
 
 
 def all_through() -> bool:  # every job has had its successful call
-    return all(sum(t >= service_down_until for t, _ in c) == 50 for c in herd_calls.values())
+    return all(sum(t >= service_down_until for t, _ in c) == HERD for c in herd_calls.values())
 
 
 lab.wait_until(all_through, timeout=30)
 for worker in herd_workers:
     lab.stop_thread_worker(worker)
 retries = {k: sorted(t - failed_at for t, n in v if n > 0) for k, v in herd_calls.items()}
-retry_histogram(retries, title="50 jobs failed together; each waits at most 5 s before its retry")
+retry_histogram(
+    retries, title=f"{HERD} jobs failed together; each waits at most 5 s before its retry"
+)
 
 # %%
 peaks = {
@@ -234,8 +237,9 @@ peaks = {
 Markdown(
     f"What to see: without jitter, **{exact_peak} of the {exact_n} retries** reached the "
     f"service in the same second (all within {exact_span:.2f} s); with full jitter at most "
-    f"**{jit_peak} in any second**, spread over {jit_span:.1f} s ({jit_n} retries: the few "
-    "drawn too early found the service still down and retried once more). The schedule is "
+    f"**{jit_peak} in any second**, spread over {jit_span:.1f} s ({jit_n} retries: the "
+    f"{jit_n - HERD} drawn before the service was back failed again and retried again). The "
+    "schedule is "
     "resque-scheduler's, kept in whole seconds, so retries leave it one second's batch "
     "at a time: jitter cannot spread a herd finer than a second, but it spreads it over the "
     "whole schedule entry instead of one instant."
