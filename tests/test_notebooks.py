@@ -51,6 +51,13 @@ def test_pair_in_sync(py: Path) -> None:
 
 
 @pytest.mark.parametrize("py", PAIRS, ids=lambda p: p.stem)
+def test_first_cell_says_how_to_run_it(py: Path) -> None:
+    first = jupytext.read(py).cells[0]
+    assert first.cell_type == "markdown"
+    assert "`make lab`" in first.source and "conda env create -f environment.yml" in first.source
+
+
+@pytest.mark.parametrize("py", PAIRS, ids=lambda p: p.stem)
 def test_committed_with_outputs_and_no_errors(py: Path) -> None:
     notebook = json.loads(py.with_suffix(".ipynb").read_text())
     code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
@@ -141,3 +148,20 @@ def test_redis_cli_view_quotes_and_numbers_as_redis_cli_does() -> None:
     assert format_reply(3) == "(integer) 3"
     assert format_reply([]) == "(empty array)"
     assert format_reply(["a", ["b", "c"]]) == '1) "a"\n2) 1) "b"\n   2) "c"'
+
+
+def test_redis_cli_view_decodes_set_members_and_indents_long_json() -> None:
+    import fakeredis
+
+    from labqueue.notebook.rediscli import RedisCli, json_views
+
+    client = fakeredis.FakeRedis()  # raw bytes replies, as redis-cli reads them
+    client.sadd("resque:queues", "default", "email")
+    long_job = '{"class":"Job\\\\Work\\\\TestJob","args":[{"to":"samir@example.com"}],"id":"abc"}'
+    client.rpush("resque:queue:default", long_job, '{"short":1}')
+    text = RedisCli(client, prompt="redis").dump_text("resque:*")
+    assert '1) "default"\n2) "email"' in text and "b'" not in text
+    assert '# 1) as JSON, indented:\n{\n  "class": "Job\\\\Work\\\\TestJob",' in text
+    assert "2) as JSON" not in text  # a short line is read as it is
+    assert json_views(b"not json" * 20) == ""
+    assert json_views(long_job).startswith("\n# as JSON, indented:\n{")

@@ -86,6 +86,49 @@ def _arg(value: Any) -> str:
     return quote(text)
 
 
+def _text(value: Any) -> str:
+    """A reply's bytes as the text redis-cli would show (never Python's ``b'...'``)."""
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+
+
+def _as_bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+#: A JSON string longer than this (quoted, as redis-cli shows it) also gets an indented view.
+LONG_LINE = 72
+
+
+def _strings(reply: Any) -> list[str | bytes]:
+    """The bulk strings of a reply, flattened, in the order redis-cli prints them."""
+    if isinstance(reply, str | bytes):
+        return [reply]
+    if isinstance(reply, dict):
+        return [s for kv in reply.items() for x in kv for s in _strings(x)]
+    if isinstance(reply, list | tuple | set | frozenset):
+        return [s for x in reply for s in _strings(x)]
+    return []
+
+
+def json_views(reply: Any, longer_than: int = LONG_LINE) -> str:
+    """After a reply: each long JSON object or array in it again, indented (redis-cli's one
+    escaped line is what Redis holds; the indented view is only for reading it)."""
+    strings = _strings(reply)
+    views = []
+    for n, value in enumerate(strings, start=1):
+        if len(quote(value)) <= longer_than:
+            continue
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict | list):
+            which = f"{n}) " if not isinstance(reply, str | bytes) else ""
+            text = json.dumps(parsed, indent=2, ensure_ascii=False)
+            views.append(f"\n# {which}as JSON, indented:\n{text}")
+    return "".join(views)
+
+
 class RedisCli:
     """Run commands and print them as a redis-cli session would (raw replies)."""
 
@@ -122,7 +165,8 @@ class RedisCli:
     def transcript(self, *args: Any) -> str:
         """``prompt> COMMAND args`` and the reply, as text."""
         line = " ".join(_arg(a) for a in args)
-        return f"{self.prompt}> {line}\n{format_reply(self.raw(*args))}"
+        reply = self.raw(*args)
+        return f"{self.prompt}> {line}\n{format_reply(reply)}{json_views(reply)}"
 
     def __call__(self, *args: Any) -> None:
         """Print one command and its reply: ``cli("LRANGE", keys.queue("default"), 0, -1)``."""
@@ -130,7 +174,7 @@ class RedisCli:
 
     def keys(self, pattern: str = "*") -> list[str]:
         found = self.raw("KEYS", pattern)
-        return sorted(k.decode() if isinstance(k, bytes) else str(k) for k in found)
+        return sorted(_text(k) for k in found)
 
     def dump_text(self, pattern: str = "*", skip: Sequence[str] = ()) -> str:
         """``KEYS pattern``, then each key read with the command its type calls for."""
@@ -138,7 +182,7 @@ class RedisCli:
         parts = [f"{self.prompt}> KEYS {_arg(pattern)}\n{format_reply(names)}"]
         for name in names:
             kind = self.raw("TYPE", name)
-            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+            kind = _text(kind)
             command = READ_COMMAND.get(kind)
             if command is None:
                 parts.append(f"{self.prompt}> TYPE {_arg(name)}\n{kind}")
@@ -151,9 +195,9 @@ class RedisCli:
         return "\n".join(parts)
 
     def _sorted_set(self, args: tuple[Any, ...]) -> str:
-        members = sorted(str(m) for m in self.raw(*args))
+        members = sorted(self.raw(*args), key=_as_bytes)  # bytes stay bytes, quoted as such
         line = " ".join(_arg(a) for a in args)
-        return f"{self.prompt}> {line}\n{format_reply(members)}"
+        return f"{self.prompt}> {line}\n{format_reply(members)}{json_views(members)}"
 
     def dump(self, pattern: str = "*", skip: Sequence[str] = ()) -> None:
         """Print every key matching ``pattern`` and its value, redis-cli style."""
