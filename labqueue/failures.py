@@ -295,12 +295,13 @@ class FailedStore:
             left.clear()
             items = [StoredFailure.read(r, i) for i, r in enumerate(self._lrange(pipe, 0, -1))]
             chosen = _select(items, job_id)
-            if requeue and job_id is not None and chosen and chosen[0].requeue_problem:
-                why = chosen[0].requeue_problem
-                raise NotRequeuable(f"failure {job_id} cannot be requeued: {why}")
+            why = self._why_not(pipe, chosen) if requeue else {}
+            if job_id is not None and chosen and chosen[0].digest in why:
+                told = why[chosen[0].digest]
+                raise NotRequeuable(f"failure {job_id[:80]} cannot be requeued: {told}")
             pipe.multi()
             for item in chosen:
-                if requeue and item.requeue_problem:
+                if item.digest in why:
                     left.append(item)
                     continue
                 pipe.lrem(self.keys.failed, 1, item.raw)  # type: ignore[arg-type]
@@ -311,9 +312,48 @@ class FailedStore:
         self.connection.transaction(txn, self.keys.failed)
         if job_id is not None and not taken:
             raise JobNotFound(
-                f"no failed job {job_id!r}: see `labqueue failed list` for ids and positions"
+                f"no failed job {job_id[:80]!r}: see `labqueue failed list` for ids and positions"
             )
         return len(taken), len(left)
+
+    def _why_not(self, pipe: Any, items: list[StoredFailure]) -> dict[str, str]:
+        """Why each item that cannot be requeued cannot (digest -> why): its own reason, or
+        a key it would go to (its queue, the queues set) of another type. Those keys are
+        watched, so what is found stays true until the transaction runs: nothing is taken
+        from the failed list that a push could not take."""
+        why = {i.digest: str(i.requeue_problem) for i in items if i.requeue_problem}
+        ready = [(i, i.record) for i in items if i.digest not in why and i.record is not None]
+        if not ready:
+            return why
+        wanted = {self.keys.queues: "set"}
+        wanted.update({self.keys.queue(record.queue): "list" for _, record in ready})
+        pipe.watch(*map(to_bytes, wanted))
+        kinds = {key: to_text(pipe.type(to_bytes(key))) for key in wanted}
+        wrong = {
+            k: f"{k} is a {kinds[k]}, not a {v}"
+            for k, v in wanted.items()
+            if kinds[k] not in (v, "none")
+        }
+        for item, record in ready:
+            bad = wrong.get(self.keys.queues) or wrong.get(self.keys.queue(record.queue))
+            if bad:
+                why[item.digest] = f"it cannot go back ({bad})"
+        return why
+        wanted = {self.keys.queues: "set"}
+        wanted.update({self.keys.queue(i.record.queue): "list" for i in ready if i.record})
+        pipe.watch(*map(to_bytes, wanted))
+        kinds = {key: to_text(pipe.type(to_bytes(key))) for key in wanted}
+        wrong = {
+            k: f"{k} is a {kinds[k]}, not a {v}"
+            for k, v in wanted.items()
+            if kinds[k] not in (v, "none")
+        }
+        for item in ready:
+            assert item.record is not None
+            bad = wrong.get(self.keys.queues) or wrong.get(self.keys.queue(item.record.queue))
+            if bad:
+                why[item.digest] = f"it cannot go back ({bad})"
+        return why
 
     def _requeue_commands(self, pipe: Any, rec: Failure) -> None:
         """Written as bytes: a queue name or payload that was not UTF-8 goes back as it was."""

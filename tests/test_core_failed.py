@@ -134,3 +134,20 @@ def test_the_failed_key_of_another_type_is_one_clear_error(conn: Any) -> None:
         store.items()
     with pytest.raises(labqueue.errors.UnreadableKey):
         store.remove()
+
+
+def test_a_job_whose_queue_key_is_of_another_type_stays_in_the_failed_store(conn: Any) -> None:
+    """A push onto a key of another type fails inside EXEC after the record is gone: the
+    store looks first (under WATCH), so the job is never lost between the two."""
+    conn.rpush(K.failed, good_record())
+    conn.hset(K.queue("q"), "a", "b")
+    store = FailedStore(conn)
+    assert store.requeue_all() == (0, 1) and len(store) == 1
+    with pytest.raises(NotRequeuable, match="resque:queue:q is a hash, not a list"):
+        store.requeue("a" * 32)
+    conn.delete(K.queue("q"))
+    conn.set(K.queues, "oops")
+    with pytest.raises(NotRequeuable, match="resque:queues is a string, not a set"):
+        store.requeue("0")
+    conn.delete(K.queues)
+    assert store.requeue("0") == 1 and conn.llen(K.queue("q")) == 1 and len(store) == 0
