@@ -49,6 +49,7 @@ def checked(result: Result) -> Result:
     exc = result.exception
     assert exc is None or isinstance(exc, SystemExit), (result.output, exc)
     assert result.exit_code in (0, 1, 2) and "Traceback" not in result.output
+    assert "unexpected error" not in result.output  # what Group tells of a bug
     if result.exit_code:
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not set(result.output) & {"\x1b", "\r", "\x00", "\x07", "\x9b"}, result.output

@@ -44,6 +44,8 @@ class Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except _HELP:  # a group given no command: its help, as click shows it
+            raise
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else ctx.command_path
             raise BadUsage(_told(ctx, f"{exc.format_message()} (see `{where} --help`)")) from None
@@ -58,6 +60,8 @@ class Group(click.Group):
             raise click.ClickException(f"unexpected error (a bug in labqueue): {told}") from None
 
 
+#: What click raises to show a group's help when no command is given (click 8.2 on).
+_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 #: Where :class:`Group` keeps the command line it was given, to redact it from messages.
 _ARGV = "labqueue.argv"
 
