@@ -22,8 +22,11 @@ from .errors import (
     JobTimeout,
     LabqueueError,
     NotAJob,
+    NotRequeuable,
     PayloadError,
     UnknownJobClass,
+    UnreadableData,
+    UnreadableKey,
 )
 from .failures import FailedStore, Failure
 from .jobs import Job, Registry, job, registry
@@ -56,12 +59,15 @@ __all__ = [
     "Keys",
     "LabqueueError",
     "NotAJob",
+    "NotRequeuable",
     "Payload",
     "PayloadError",
     "Queue",
     "Registry",
     "StatusRecord",
     "UnknownJobClass",
+    "UnreadableData",
+    "UnreadableKey",
     "Worker",
     "connect",
     "connection_url",
