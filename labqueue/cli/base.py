@@ -88,9 +88,8 @@ class Target:
 
     @functools.cached_property
     def connection(self) -> redis.Redis:
-        """The client (``--url``, else ``REDIS_URL``, else a private embedded server); it
-        reads any bytes (:func:`labqueue.reading.tolerant`)."""
-        conn = tolerant(connect(self.url))
+        """The client (``--url``, else ``REDIS_URL``, else a private embedded server)."""
+        conn = connect(self.url)
         where = connection_url(conn) if self.url is None and self.announce else None
         if where:
             click.echo(
@@ -100,6 +99,13 @@ class Target:
                 err=True,
             )
         return conn
+
+    @functools.cached_property
+    def reader(self) -> redis.Redis:
+        """A client of the same server for the commands that look: it reads any bytes
+        (:func:`labqueue.reading.tolerant`), where the worker keeps its strict one (a
+        payload that is not UTF-8 is its to quarantine)."""
+        return tolerant(self.connection)
 
 
 def pass_connection(announce: bool = True) -> Callable[[Callable[..., R]], Callable[..., R]]:

@@ -122,7 +122,7 @@ def _print_snapshot(snap: Any) -> None:
 @pass_connection()
 def stats(as_json: bool, target: Target) -> None:
     """Queues and their depths, workers, processed and failed counts."""
-    snap = snapshot(target.connection, target.namespace)
+    snap = snapshot(target.reader, target.namespace)
     if as_json:
         click.echo(snap.to_json())
     else:
@@ -136,11 +136,11 @@ def status(job_id: str, target: Target) -> None:
     """The php-resque status of a job: waiting, running, failed or complete."""
     keys = Keys(target.namespace)
     try:
-        rec = get_status(target.connection, job_id, keys)
+        rec = get_status(target.reader, job_id, keys)
     except UnreadableData as exc:
         raise UnreadableData(f"{job_id}: its status record is unreadable: {exc}") from None
     except redis.ResponseError as exc:
-        why = key_problem(target.connection, keys.status(job_id), "string", exc)
+        why = key_problem(target.reader, keys.status(job_id), "string", exc)
         raise UnreadableData(f"{job_id}: its status record is unreadable: {why}") from None
     say(f"{job_id}: {rec.status.label} (updated {local_time(rec.updated)})")
 
@@ -155,7 +155,7 @@ def failed() -> None:
 @pass_connection(announce=False)
 def failed_list(as_json: bool, target: Target) -> None:
     """Every failure, oldest first, with its position (what is no record, as its text)."""
-    items = FailedStore(target.connection, target.namespace).items()
+    items = FailedStore(target.reader, target.namespace).items()
     if as_json:
         click.echo(json.dumps([_item_json(item) for item in items]))
         return
@@ -190,7 +190,7 @@ def delayed(as_json: bool, target: Target) -> None:
     from ..delayed import read_delayed
 
     problems: dict[str, str] = {}
-    jobs, _total = read_delayed(target.connection, target.namespace, 1000, problems)
+    jobs, _total = read_delayed(target.reader, target.namespace, 1000, problems)
     for problem in problems.values():
         say(f"unreadable (counted as empty): {problem}", err=True)
     if as_json:
@@ -207,7 +207,7 @@ def _take(action: str, job_id: str | None, all_: bool, target: Target) -> None:
         raise click.UsageError(
             f"give a JOB_ID (or position), or --all: `labqueue failed {action} --all`"
         )
-    store = FailedStore(target.connection, target.namespace)
+    store = FailedStore(target.reader, target.namespace)
     left = 0
     if action == "requeue" and job_id is None:
         n, left = store.requeue_all()
