@@ -23,8 +23,11 @@ from .errors import (
     LabqueueError,
     NotAJob,
     NotReplicated,
+    NotRequeuable,
     PayloadError,
     UnknownJobClass,
+    UnreadableData,
+    UnreadableKey,
 )
 from .failures import FailedStore, Failure
 from .jobs import Job, Registry, job, registry
@@ -58,12 +61,15 @@ __all__ = [
     "LabqueueError",
     "NotAJob",
     "NotReplicated",
+    "NotRequeuable",
     "Payload",
     "PayloadError",
     "Queue",
     "Registry",
     "StatusRecord",
     "UnknownJobClass",
+    "UnreadableData",
+    "UnreadableKey",
     "Worker",
     "connect",
     "connection_url",

@@ -126,6 +126,8 @@ def check(client: redis.Redis, url: str) -> redis.Redis:
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         msg = f"cannot reach Redis at {redact(url)} ({exc}); {HOW_TO_START}"
         raise ConnectionFailed(msg) from None
+    except TypeError as exc:  # a query option the connection class does not take
+        raise ConfigurationError(f"invalid Redis URL {redact(url)!r}: {exc}") from None
     return client
 
 

@@ -34,7 +34,7 @@ import redis
 
 from . import timefmt
 from .delayed_index import NOTES_TTL, note, parse_notes, ruby_item, with_note
-from .errors import ConfigurationError
+from .errors import ConfigurationError, PayloadError, UnreadableData
 from .failures import Failure
 from .keys import DEFAULT_NAMESPACE, Keys
 from .payload import (
@@ -44,6 +44,7 @@ from .payload import (
     Payload,
     check_queue_name,
 )
+from .reading import Batch, epoch, loads, read_one, schedule_problem
 from .scripts import MOVE_DUE, SCHEDULE
 from .status import JobStatus, status_json
 
@@ -215,7 +216,7 @@ class DelayedJob:
     def to_dict(self) -> dict[str, Any]:
         p = self.payload
         return {
-            "due": self.due,
+            "due": self.due if epoch(self.due) is not None else None,
             "queue": self.queue,
             "class": p.class_name if p else None,
             "id": p.id if p else None,
@@ -226,11 +227,15 @@ class DelayedJob:
 
     def describe(self, now: float | None = None) -> str:
         """One line: when (and in how long), queue, class, id, and the retry it is."""
-        left = self.due - (time.time() if now is None else now)
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.due))
+        if epoch(self.due) is None:  # a score of inf, a time no calendar has
+            when, left = f"at no time ({self.due})", ""
+        else:
+            seconds = max(self.due - (time.time() if now is None else now), 0)
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.due))
+            left = f" (in {seconds:.0f}s)"
         what = f"{self.payload.class_name} {self.payload.id or '-'}" if self.payload else "?"
         retry = f" (retry {self.attempts})" if self.attempts else ""
-        return f"{when} (in {max(left, 0):.0f}s) {self.queue or '?'}: {what}{retry}"
+        return f"{when}{left} {self.queue or '?'}: {what}{retry}"
 
 
 def _delayed_job(second: float, raw: str, position: int, tail: str = "") -> DelayedJob:
@@ -238,12 +243,12 @@ def _delayed_job(second: float, raw: str, position: int, tail: str = "") -> Dela
     its ``raw`` the payload it moves as."""
     raw = with_note(raw, tail) if tail else raw
     try:
-        payload: Payload | None = Payload.from_json(raw)
-    except Exception:
+        payload: Payload | None = Payload.from_dict(loads(raw), raw)
+    except (UnreadableData, PayloadError):
         payload = None
     extra = payload.extra if payload else {}
-    at, queue = extra.get(SCHEDULED_FOR_FIELD), extra.get(QUEUE_FIELD)
-    due = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else second
+    at, queue = epoch(extra.get(SCHEDULED_FOR_FIELD)), extra.get(QUEUE_FIELD)
+    due = at if at is not None else second
     return DelayedJob(due, queue if isinstance(queue, str) else None, raw, payload, position)
 
 
@@ -258,38 +263,45 @@ def _copies(second: float, raws: list[str], notes: dict[str, Any]) -> list[Delay
 
 
 def read_delayed(
-    connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE, limit: int = 1000
+    connection: redis.Redis,
+    namespace: str = DEFAULT_NAMESPACE,
+    limit: int = 1000,
+    problems: dict[str, str] | None = None,
 ) -> tuple[list[DelayedJob], int]:
     """Up to ``limit`` delayed jobs, soonest first by their exact due time, and how many
     wait in all: the one reader of the schedule (``labqueue delayed``, the monitor, the
-    notebooks); three round trips however many seconds hold jobs."""
-    keys = Keys(namespace)
+    notebooks); three round trips however many seconds hold jobs. A key that cannot be
+    read counts as empty, and is said (key -> why) in ``problems`` when given."""
+    keys, problems = Keys(namespace), {} if problems is None else problems
     stamps = cast(
-        "list[tuple[str, float]]", connection.zrange(keys.delayed_schedule, 0, -1, withscores=True)
+        "list[tuple[str, float]]",
+        read_one(connection, problems, "zrange", keys.delayed_schedule, 0, -1, withscores=True),
     )
+    odd = schedule_problem(keys.delayed_schedule, stamps)
+    if odd:
+        problems[keys.delayed_schedule] = odd
     lists = [keys.delayed_prefix + str(member) for member, _second in stamps]
-    with connection.pipeline(transaction=False) as pipe:
-        for key in lists:
-            pipe.llen(key)
-        counts = [int(c) for c in pipe.execute()] if lists else []
+    sizes = Batch(connection, problems)
+    for key in lists:
+        sizes.call("llen", key)
+    counts = [int(c) for c in sizes.run()]
     wanted: list[tuple[float, str, int]] = []  # (second, its list, how many to read)
     left = limit
     for (_member, second), key, count in zip(stamps, lists, counts, strict=True):
         if min(count, left) > 0:
             wanted.append((float(second), key, min(count, left)))
             left -= min(count, left)
-    with connection.pipeline(transaction=False) as pipe:
-        for second, key, take in wanted:
-            pipe.lrange(key, 0, take - 1)
-            pipe.hgetall(keys.scheduled(int(second)))
-        replies = pipe.execute() if wanted else []
-    jobs = [
-        job
-        for (second, _key, _take), found, notes in zip(
-            wanted, replies[::2], replies[1::2], strict=True
-        )
-        for job in _copies(second, found, notes)
-    ]
+    items = Batch(connection, problems)
+    for second, key, take in wanted:
+        items.call("lrange", key, 0, take - 1)
+        if math.isfinite(second):  # labqueue's notes of the copies (a score of inf has none)
+            items.call("hgetall", keys.scheduled(int(second)))
+    replies = iter(items.run())
+    jobs = []
+    for second, _key, _take in wanted:
+        found = next(replies)
+        notes = next(replies) if math.isfinite(second) else {}
+        jobs += _copies(second, found, notes)
     return sorted(jobs, key=lambda d: d.due), sum(counts)
 
 

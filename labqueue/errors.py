@@ -9,6 +9,11 @@
     │   └── UnknownJobClass       a payload names a class that is not registered
     ├── NotAJob                   a Python class that is not a labqueue Job was given
     ├── JobNotFound               no job (status, failure) with that id (also a LookupError)
+    ├── UnreadableData            a value in Redis is not what the layout says: not JSON,
+    │   │                         nested too deep, no number (also a ValueError)
+    │   └── UnreadableKey         a key of the layout holds another type
+    ├── NotRequeuable             a failure record that is no record, or whose payload is no
+    │                             job or names no queue
     ├── ChildFailed               a child process (a redis-server, a worker) died or never
     │                             became ready
     └── JobFailed                 how a job failed when the worker could not see it raise
@@ -74,6 +79,23 @@ class NotAJob(LabqueueError):
 
 class JobNotFound(LabqueueError, LookupError):
     """No job, status or failure record exists with the given id."""
+
+
+class UnreadableData(LabqueueError, ValueError):
+    """A value in Redis is not what the layout says (not JSON, nested too deep, no number)."""
+
+
+class UnreadableKey(UnreadableData):
+    """A key of the layout holds another type (or Redis refuses to read it)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        #: the key, as read (bytes that were not UTF-8 as lone surrogates)
+        self.key = key
+
+
+class NotRequeuable(LabqueueError):
+    """A failure record that is no record, or whose payload is no job or names no queue."""
 
 
 class ChildFailed(LabqueueError):

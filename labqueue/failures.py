@@ -2,6 +2,8 @@
 
 A record: ``{failed_at, payload, exception, error, backtrace, worker, queue}``, exactly as
 Resque writes it, so resque-web lists labqueue's failures and labqueue lists Resque's.
+Whatever else the list holds (text that is not JSON or not UTF-8, JSON that is no object or
+nests too deep) lists as its raw text, is removed like a record, and is never requeued.
 """
 
 from __future__ import annotations
@@ -9,17 +11,27 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.client import NEVER_DECODE
 
 from . import timefmt
-from .errors import JobNotFound, JobRaised
+from .errors import (
+    ConfigurationError,
+    JobNotFound,
+    JobRaised,
+    NotRequeuable,
+    PayloadError,
+    UnreadableData,
+)
 from .keys import DEFAULT_NAMESPACE, Keys
-from .payload import ATTEMPTS_FIELD, CRASHES_FIELD, dumps
+from .payload import ATTEMPTS_FIELD, CRASHES_FIELD, Payload, check_queue_name, dumps
+from .reading import excerpt, loads, to_bytes, to_text, unreadable_key
 from .status import JobStatus, status_json
 
 #: What stands for the payload in :meth:`Failure.halves` (a string no payload is).
@@ -80,18 +92,50 @@ class Failure:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Failure:
-        data = json.loads(raw)
-        known = ("failed_at", "payload", "exception", "error", "backtrace", "worker", "queue")
+        """The record in ``raw``: any JSON object reads, its fields as lenient as Resque's
+        readers (a missing field is empty, a field of another type shown as JSON);
+        UnreadableData for anything else (not JSON, not an object, nested too deep)."""
+        data = loads(raw)
+        if not isinstance(data, dict):
+            raise UnreadableData(f"not a failure record (JSON, but not an object): {excerpt(raw)}")
+        trace = data.get("backtrace")
+        queue = data.get("queue")
         return cls(
-            failed_at=str(data.get("failed_at", "")),
+            failed_at=_text(data.get("failed_at")),
             payload=data.get("payload"),
-            exception=str(data.get("exception", "")),
-            error=str(data.get("error", "")),
-            backtrace=list(data.get("backtrace") or []),
-            worker=str(data.get("worker", "")),
-            queue=str(data.get("queue", "")),
-            extra={k: v for k, v in data.items() if k not in known},
+            exception=_text(data.get("exception")),
+            error=_text(data.get("error")),
+            backtrace=[_text(x) for x in trace] if isinstance(trace, list) else _lines(trace),
+            worker=_text(data.get("worker")),
+            queue=queue if isinstance(queue, str) else "",
+            extra={k: v for k, v in data.items() if k not in _FIELDS},
         )
+
+    @classmethod
+    def unreadable(cls, text: str, why: str) -> Failure:
+        """What :meth:`FailedStore.all` lists for an item that is no record: exception
+        ``UnreadableRecord``, the reason as its error, the stored text as its payload."""
+        return cls("", text, "UnreadableRecord", why, [], "", "")
+
+    def requeue_problem(self) -> str | None:
+        """Why this record cannot go back to a queue (None: it can)."""
+        try:
+            check_queue_name(self.queue)
+        except ConfigurationError:
+            return f"it names no queue to go back to ({excerpt(self.queue)})"
+        payload = self.payload
+        if payload is None:
+            return "it has no payload"
+        if isinstance(payload, str):
+            try:
+                payload = loads(payload)
+            except UnreadableData as exc:
+                return f"its payload is {exc}"
+        try:
+            Payload.from_dict(payload)
+        except PayloadError as exc:
+            return f"its payload is no job ({exc})"
+        return None
 
     @property
     def job_id(self) -> str | None:
@@ -120,6 +164,18 @@ def kept_payload(raw: str) -> Any:
     return raw
 
 
+_FIELDS = ("failed_at", "payload", "exception", "error", "backtrace", "worker", "queue")
+
+
+def _text(value: Any) -> str:
+    """A record's text field as text (a value of another type as its JSON)."""
+    return "" if value is None else value if isinstance(value, str) else dumps(value)
+
+
+def _lines(value: Any) -> list[str]:
+    return [] if value is None else [_text(value)]
+
+
 def _message(exc: BaseException) -> str:
     try:
         return str(exc)
@@ -128,80 +184,212 @@ def _message(exc: BaseException) -> str:
 
 
 def record_digest(raw: str | bytes) -> str:
-    """A short fingerprint of one stored failure record: names records without a job id."""
-    data = raw if isinstance(raw, bytes) else str(raw).encode()
-    return hashlib.sha1(data).hexdigest()[:16]
+    """A short fingerprint of one stored failure record (of its bytes, as stored): names
+    records without a job id, and items that are no record at all."""
+    return hashlib.sha1(to_bytes(raw)).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class StoredFailure:
+    """One item of the failed list as stored: its bytes, its place, and the record they
+    hold (None when they hold none: ``problem`` says why)."""
+
+    raw: bytes
+    position: int
+    record: Failure | None
+    problem: str | None = None
+
+    @classmethod
+    def read(cls, raw: bytes, position: int) -> StoredFailure:
+        try:
+            return cls(raw, position, Failure.from_json(raw))
+        except UnreadableData as exc:
+            return cls(raw, position, None, str(exc))
+
+    @property
+    def text(self) -> str:
+        """The stored text (bytes that are not UTF-8 as lone surrogates)."""
+        return to_text(self.raw)
+
+    @property
+    def digest(self) -> str:
+        return record_digest(self.raw)
+
+    @property
+    def requeue_problem(self) -> str | None:
+        """Why this item cannot be requeued (None: it can)."""
+        if self.record is None:
+            return f"it is no failure record: {self.problem}"
+        return self.record.requeue_problem()
+
+    def as_failure(self) -> Failure:
+        """The record, or :meth:`Failure.unreadable` for an item that is none."""
+        return self.record or Failure.unreadable(self.text, self.problem or "unreadable")
+
+
+#: A position in the failed list, as a user types it.
+_POSITION = re.compile(r"[0-9]{1,18}")
 
 
 class FailedStore:
-    """List, requeue and remove failure records."""
+    """List, requeue and remove failure records, and the items that are none (each by its
+    record digest or position): whatever the list holds is read as bytes, whatever the
+    client decodes, so an item that is not UTF-8 is still removed exactly."""
 
     def __init__(self, connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> None:
         self.connection = connection
         self.keys = Keys(namespace)
 
     def __len__(self) -> int:
-        return int(self.connection.llen(self.keys.failed))
+        try:
+            return int(self.connection.llen(self.keys.failed))
+        except redis.ResponseError as exc:
+            raise unreadable_key(self.connection, self.keys.failed, "list", exc) from None
+
+    def items(
+        self, start: int = 0, count: int = -1, containing: str | None = None
+    ) -> list[StoredFailure]:
+        """Items from position ``start`` (0 = oldest), ``count`` of them (-1 = all), only
+        those whose text holds ``containing`` when given (the rest are not parsed); an
+        UnreadableKey when the failed list is not a list."""
+        end = -1 if count < 0 else start + count - 1
+        raws = self._lrange(self.connection, start, end)
+        wanted = None if containing is None else to_bytes(containing)
+        return [
+            StoredFailure.read(raw, start + i)
+            for i, raw in enumerate(raws)
+            if wanted is None or wanted in raw
+        ]
 
     def all(self, start: int = 0, count: int = -1) -> list[Failure]:
-        """Records from position ``start`` (0 = oldest), ``count`` of them (-1 = all)."""
-        end = -1 if count < 0 else start + count - 1
-        return [Failure.from_json(r) for r in self.connection.lrange(self.keys.failed, start, end)]
+        """Records from position ``start`` (0 = oldest), ``count`` of them (-1 = all); an item
+        that is no record lists as :meth:`Failure.unreadable`."""
+        return [item.as_failure() for item in self.items(start, count)]
 
     def requeue(self, job_id: str | None = None) -> int:
-        """Put one failed job (by id, position or record digest) or all (None) back."""
-        return self._take(job_id, requeue=True)
+        """Put one failed job (by id, position or record digest) or all (None) back; one that
+        cannot go back raises NotRequeuable, and of all only those that can go back."""
+        return self._take(job_id, requeue=True)[0]
+
+    def requeue_all(self) -> tuple[int, int]:
+        """Put every failed job that can go back on its queue: (requeued, left behind)."""
+        return self._take(None, requeue=True)
 
     def remove(self, job_id: str | None = None) -> int:
         """Delete one failure record (by id, position or record digest) or all (None)."""
-        return self._take(job_id, requeue=False)
+        return self._take(job_id, requeue=False)[0]
 
-    def _take(self, job_id: str | None, requeue: bool) -> int:
+    def _lrange(self, client: Any, start: int, end: int) -> list[bytes]:
+        try:
+            return list(client.execute_command("LRANGE", self.keys.failed, start, end, **_BYTES))
+        except redis.ResponseError as exc:
+            raise unreadable_key(self.connection, self.keys.failed, "list", exc) from None
+
+    def _take(self, job_id: str | None, requeue: bool) -> tuple[int, int]:
         """Under WATCH, so a worker adding a failure meanwhile is neither lost nor taken."""
-        taken: list[Failure] = []
+        taken: list[StoredFailure] = []
+        left: list[StoredFailure] = []
 
         def txn(pipe: redis.client.Pipeline) -> None:
             taken.clear()
-            raws = pipe.lrange(self.keys.failed, 0, -1)
-            chosen = _select(raws, job_id)
+            left.clear()
+            items = [StoredFailure.read(r, i) for i, r in enumerate(self._lrange(pipe, 0, -1))]
+            chosen = _select(items, job_id)
+            why = self._why_not(pipe, chosen) if requeue else {}
+            if job_id is not None and chosen and chosen[0].digest in why:
+                told = why[chosen[0].digest]
+                raise NotRequeuable(f"failure {job_id[:80]} cannot be requeued: {told}")
             pipe.multi()
-            for raw in chosen:
-                rec = Failure.from_json(raw)
-                pipe.lrem(self.keys.failed, 1, raw)
-                if requeue:
-                    self._requeue_commands(pipe, rec)
-                taken.append(rec)
+            for item in chosen:
+                if item.digest in why:
+                    left.append(item)
+                    continue
+                pipe.lrem(self.keys.failed, 1, item.raw)  # type: ignore[arg-type]
+                if requeue and item.record is not None:
+                    self._requeue_commands(pipe, item.record)
+                taken.append(item)
 
         self.connection.transaction(txn, self.keys.failed)
         if job_id is not None and not taken:
             raise JobNotFound(
-                f"no failed job {job_id!r}: see `labqueue failed list` for ids and positions"
+                f"no failed job {job_id[:80]!r}: see `labqueue failed list` for ids and positions"
             )
-        return len(taken)
+        return len(taken), len(left)
+
+    def _why_not(self, pipe: Any, items: list[StoredFailure]) -> dict[str, str]:
+        """Why each item that cannot be requeued cannot (digest -> why): its own reason, or
+        a key it would go to (its queue, the queues set) of another type. Those keys are
+        watched, so what is found stays true until the transaction runs: nothing is taken
+        from the failed list that a push could not take."""
+        why = {i.digest: str(i.requeue_problem) for i in items if i.requeue_problem}
+        ready = [(i, i.record) for i in items if i.digest not in why and i.record is not None]
+        if not ready:
+            return why
+        wanted = {self.keys.queues: "set"}
+        wanted.update({self.keys.queue(record.queue): "list" for _, record in ready})
+        pipe.watch(*map(to_bytes, wanted))
+        kinds = {key: to_text(pipe.type(to_bytes(key))) for key in wanted}
+        wrong = {
+            k: f"{k} is a {kinds[k]}, not a {v}"
+            for k, v in wanted.items()
+            if kinds[k] not in (v, "none")
+        }
+        for item, record in ready:
+            bad = wrong.get(self.keys.queues) or wrong.get(self.keys.queue(record.queue))
+            if bad:
+                why[item.digest] = f"it cannot go back ({bad})"
+        return why
+        wanted = {self.keys.queues: "set"}
+        wanted.update({self.keys.queue(i.record.queue): "list" for i in ready if i.record})
+        pipe.watch(*map(to_bytes, wanted))
+        kinds = {key: to_text(pipe.type(to_bytes(key))) for key in wanted}
+        wrong = {
+            k: f"{k} is a {kinds[k]}, not a {v}"
+            for k, v in wanted.items()
+            if kinds[k] not in (v, "none")
+        }
+        for item in ready:
+            assert item.record is not None
+            bad = wrong.get(self.keys.queues) or wrong.get(self.keys.queue(item.record.queue))
+            if bad:
+                why[item.digest] = f"it cannot go back ({bad})"
+        return why
 
     def _requeue_commands(self, pipe: Any, rec: Failure) -> None:
-        pipe.sadd(self.keys.queues, rec.queue)
+        """Written as bytes: a queue name or payload that was not UTF-8 goes back as it was."""
+        pipe.sadd(self.keys.queues, to_bytes(rec.queue))
         payload = rec.payload
         if isinstance(payload, dict) and ATTEMPTS_FIELD in payload:  # a fresh set of retries
             payload = {k: v for k, v in payload.items() if k != ATTEMPTS_FIELD}
         if isinstance(payload, dict) and CRASHES_FIELD in payload:  # and of crashes
             payload = {k: v for k, v in payload.items() if k != CRASHES_FIELD}
-        pipe.rpush(
-            self.keys.queue(rec.queue), payload if isinstance(payload, str) else dumps(payload)
-        )
+        text = payload if isinstance(payload, str) else _json_text(payload)
+        pipe.rpush(to_bytes(self.keys.queue(rec.queue)), to_bytes(text))
         if rec.job_id:
-            pipe.set(self.keys.status(rec.job_id), status_json(JobStatus.WAITING, time.time()))
+            status = status_json(JobStatus.WAITING, time.time())
+            pipe.set(to_bytes(self.keys.status(rec.job_id)), status)
 
 
-def _select(raws: list[Any], job_id: str | None) -> list[Any]:
+#: Read a reply as bytes, whatever the client decodes.
+_BYTES: dict[str, Any] = {NEVER_DECODE: True}
+
+
+def _json_text(value: Any) -> str:
+    """Compact JSON that encodes back to bytes (escaped where a lone surrogate stands)."""
+    text = dumps(value)
+    try:
+        text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"))
+    return text
+
+
+def _select(items: list[StoredFailure], job_id: str | None) -> list[StoredFailure]:
     if job_id is None:
-        return list(raws)
-    for raw in raws:
-        try:
-            if Failure.from_json(raw).job_id == job_id or record_digest(raw) == job_id:
-                return [raw]
-        except ValueError:
-            continue
-    if job_id.isdigit() and int(job_id) < len(raws):
-        return [raws[int(job_id)]]
+        return list(items)
+    for item in items:
+        if item.digest == job_id or (item.record is not None and item.record.job_id == job_id):
+            return [item]
+    if _POSITION.fullmatch(job_id) and int(job_id) < len(items):
+        return [items[int(job_id)]]
     return []

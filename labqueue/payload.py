@@ -140,9 +140,14 @@ class Payload:
             class_name=name,
             args=args,
             id=job_id if isinstance(job_id, str) else None,
-            queue_time=float(queue_time) if isinstance(queue_time, int | float) else None,
+            queue_time=_seconds(queue_time),
             extra={k: v for k, v in data.items() if k not in _KNOWN},
         )
+
+
+def _seconds(value: Any) -> float | None:
+    """A payload's ``queue_time``, if it is a time (a finite number: not 1e400, not NaN)."""
+    return float(value) if isinstance(value, int | float) and abs(value) < 1e308 else None
 
 
 def new_payload_json(class_name: str, args: list[Any]) -> tuple[str, str]:

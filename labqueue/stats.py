@@ -1,5 +1,7 @@
 """The numbers everything else shows: one snapshot, read in two round trips, the one
-reader of registered workers, and the oldest waiting job's age per queue."""
+reader of registered workers, and the oldest waiting job's age per queue. They read
+whatever Redis holds: a key of another type counts as empty and a counter that is no
+number as 0, each named (key -> why) with the result."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import redis
 from redis.client import NEVER_DECODE
 
 from . import timefmt
+from .errors import UnreadableData
 from .keys import DEFAULT_NAMESPACE, Keys, WorkerId
+from .reading import Batch, counter, loads, schedule_problem
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class WorkerInfo:
     processed: int = 0  #: jobs it finished, failed ones included (its own counter)
     failed: int = 0  #: of which failed
     payload: str | None = None  #: the JSON of the job it runs (the busy record, if unreadable)
+    problems: list[str] = field(default_factory=list)  #: its keys that cannot be read, and why
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class Snapshot:
     failed_store: int
     delayed: int
     workers: list[WorkerInfo] = field(default_factory=list)
+    #: keys that could not be read (of another type, no number): key -> one line on why
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     @property
     def busy_workers(self) -> int:
@@ -74,23 +81,29 @@ class Snapshot:
         return json.dumps(self.to_dict())
 
 
-def _int(value: Any) -> int:
-    return int(value) if value else 0
-
-
 #: How many replies per worker :func:`_read_worker` queues.
 _PER_WORKER = 4
 
 
-def _read_worker(pipe: Any, keys: Keys, wid: str) -> None:
-    pipe.get(keys.worker(wid)).get(keys.worker_started(wid))
-    pipe.get(keys.stat("processed", wid)).get(keys.stat("failed", wid))
+def _worker_keys(keys: Keys, wid: str) -> tuple[str, str, str, str]:
+    """The keys of one worker that a reader reads: busy record, start, its two counters."""
+    return (
+        keys.worker(wid),
+        keys.worker_started(wid),
+        keys.stat("processed", wid),
+        keys.stat("failed", wid),
+    )
+
+
+def _read_worker(batch: Batch, keys: Keys, wid: str) -> None:
+    for key in _worker_keys(keys, wid):
+        batch.call("get", key)
 
 
 def _busy(raw: Any) -> tuple[str | None, str | None, str | None, str | None]:
     """(queue, run_at, payload JSON, class) of a busy record ``{queue, run_at, payload}``."""
     try:
-        busy = json.loads(raw)
+        busy = loads(raw)
         payload, queue, run_at = busy.get("payload"), busy.get("queue"), busy.get("run_at")
     except (ValueError, AttributeError):  # not a record: show it as it is
         return None, None, str(raw), None
@@ -98,16 +111,29 @@ def _busy(raw: Any) -> tuple[str | None, str | None, str | None, str | None]:
     cls = payload.get("class") if isinstance(payload, dict) else None
     return (
         queue if isinstance(queue, str) else None,
-        None if run_at is None else str(run_at),
+        run_at if isinstance(run_at, str) else None,
         text,
         cls if isinstance(cls, str) else None,
     )
 
 
-def _worker(wid: str, replies: list[Any], beat: Any, now: float) -> WorkerInfo:
+def _counter(key: str, raw: Any, problems: dict[str, str]) -> int:
+    """A counter's value; 0 and a line in ``problems`` when it is no whole number."""
+    try:
+        return counter(raw)
+    except UnreadableData as exc:
+        problems[key] = f"{key}: {exc}"
+        return 0
+
+
+def _worker(
+    keys: Keys, wid: str, replies: list[Any], beat: Any, now: float, problems: dict[str, str]
+) -> WorkerInfo:
     busy_raw, started, processed, failed = replies
+    names = _worker_keys(keys, wid)
+    done, failures = _counter(names[2], processed, problems), _counter(names[3], failed, problems)
     who = WorkerId.parse(wid)
-    beat_ts = timefmt.parse(str(beat)) if beat else None
+    beat_ts = timefmt.parse(beat) if isinstance(beat, str) else None
     age = round(now - beat_ts, 1) if beat_ts is not None else None
     queue, run_at, payload, cls = _busy(busy_raw) if busy_raw else (None, None, None, None)
     return WorkerInfo(
@@ -120,72 +146,83 @@ def _worker(wid: str, replies: list[Any], beat: Any, now: float) -> WorkerInfo:
         age,
         host=who.host,
         pid=who.pid,
-        started=timefmt.parse(str(started)) if started else None,
+        started=timefmt.parse(started) if isinstance(started, str) else None,
         heartbeat=beat_ts,
-        processed=_int(processed),
-        failed=_int(failed),
+        processed=done,
+        failed=failures,
         payload=payload,
+        problems=[problems[k] for k in names if k in problems],
     )
 
 
-def read_workers(connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> list[WorkerInfo]:
+def read_workers(
+    connection: redis.Redis,
+    namespace: str = DEFAULT_NAMESPACE,
+    problems: dict[str, str] | None = None,
+) -> list[WorkerInfo]:
     """Every registered worker, sorted by id, with its job, heartbeat, start and counters:
     the one reader of workers (``labqueue stats``, the monitor, the notebooks); two round
-    trips however many workers."""
-    keys = Keys(namespace)
-    with connection.pipeline(transaction=False) as pipe:
-        pipe.smembers(keys.workers)
-        pipe.hgetall(keys.heartbeat)
-        members, beats = pipe.execute()
+    trips however many workers. A key that cannot be read is skipped, and said (key -> why)
+    in ``problems`` when given."""
+    keys, problems = Keys(namespace), {} if problems is None else problems
+    first = Batch(connection, problems).call("smembers", keys.workers)
+    members, beats = first.call("hgetall", keys.heartbeat).run()
     ids = sorted(map(str, members))
-    with connection.pipeline(transaction=False) as pipe:
-        for wid in ids:
-            _read_worker(pipe, keys, wid)
-        replies = pipe.execute() if ids else []
-    return _workers(ids, replies, beats, time.time())
+    second = Batch(connection, problems)
+    for wid in ids:
+        _read_worker(second, keys, wid)
+    return _workers(keys, ids, second.run(), beats, time.time(), problems)
 
 
 def _workers(
-    ids: list[str], replies: list[Any], beats: dict[Any, Any], now: float
+    keys: Keys,
+    ids: list[str],
+    replies: list[Any],
+    beats: dict[Any, Any],
+    now: float,
+    problems: dict[str, str],
 ) -> list[WorkerInfo]:
     n = _PER_WORKER
     return [
-        _worker(wid, replies[n * i : n * i + n], beats.get(wid), now) for i, wid in enumerate(ids)
+        _worker(keys, wid, replies[n * i : n * i + n], beats.get(wid), now, problems)
+        for i, wid in enumerate(ids)
     ]
 
 
 def snapshot(connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> Snapshot:
-    """Everything ``labqueue stats`` prints: two round trips, however many queues."""
-    keys = Keys(namespace)
-    with connection.pipeline(transaction=False) as pipe:
-        pipe.smembers(keys.queues)
-        pipe.smembers(keys.workers)
-        pipe.hgetall(keys.heartbeat)
-        pipe.get(keys.stat("processed"))
-        pipe.get(keys.stat("failed"))
-        pipe.llen(keys.failed)
-        pipe.zrange(keys.delayed_schedule, 0, -1)
-        names, workers, beats, processed, failed, n_failed, stamps = pipe.execute()
+    """Everything ``labqueue stats`` prints: two round trips, however many queues. A key
+    that cannot be read counts as empty and is named in ``unreadable``."""
+    keys, problems = Keys(namespace), dict[str, str]()
+    first = Batch(connection, problems)
+    first.call("smembers", keys.queues).call("smembers", keys.workers)
+    first.call("hgetall", keys.heartbeat)
+    first.call("get", keys.stat("processed")).call("get", keys.stat("failed"))
+    first.call("llen", keys.failed).call("zrange", keys.delayed_schedule, 0, -1, withscores=True)
+    names, workers, beats, processed, failed, n_failed, stamps = first.run()
     names, workers = sorted(map(str, names)), sorted(map(str, workers))
-    with connection.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.llen(keys.queue(name))
-        for wid in workers:
-            _read_worker(pipe, keys, wid)
-        for ts in stamps:
-            pipe.llen(keys.delayed(int(float(ts))))
-        replies = pipe.execute()
+    second = Batch(connection, problems)
+    for name in names:
+        second.call("llen", keys.queue(name))
+    for wid in workers:
+        _read_worker(second, keys, wid)
+    for member, _score in stamps:
+        second.call("llen", keys.delayed_prefix + str(member))
+    replies = second.run()
     n, m = len(names), len(names) + _PER_WORKER * len(workers)
     depths, per_worker, delayed = replies[:n], replies[n:m], replies[m:]
+    odd = schedule_problem(keys.delayed_schedule, stamps)
+    if odd:
+        problems[keys.delayed_schedule] = odd
     now = time.time()
     return Snapshot(
         time=now,
         queues=dict(zip(names, map(int, depths), strict=True)),
-        processed=_int(processed),
-        failed=_int(failed),
+        processed=_counter(keys.stat("processed"), processed, problems),
+        failed=_counter(keys.stat("failed"), failed, problems),
         failed_store=int(n_failed),
         delayed=sum(map(int, delayed)),
-        workers=_workers(workers, per_worker, beats, now),
+        workers=_workers(keys, workers, per_worker, beats, now, problems),
+        unreadable=problems,
     )
 
 
@@ -231,8 +268,8 @@ def _head_age(head: Any, now: float) -> float | None:
 def queue_time_of(raw: str | bytes) -> float | None:
     """A raw payload's ``queue_time`` (epoch s) when it is a finite number, else None."""
     try:
-        data = json.loads(raw)
-    except ValueError:  # not JSON, not UTF-8 (UnicodeDecodeError is a ValueError)
+        data = loads(raw)
+    except UnreadableData:  # not JSON, not UTF-8, nested too deep
         return None
     value = data.get("queue_time") if isinstance(data, dict) else None
     if isinstance(value, bool) or not isinstance(value, int | float):

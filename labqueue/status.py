@@ -18,9 +18,10 @@ from enum import IntEnum
 
 import redis
 
-from .errors import JobNotFound
+from .errors import JobNotFound, UnreadableData
 from .keys import Keys
 from .payload import Payload
+from .reading import excerpt, loads
 
 #: How long a finished job's status is kept, as php-resque does (one day).
 FINISHED_TTL = 24 * 3600
@@ -56,8 +57,14 @@ class StatusRecord:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> StatusRecord:
-        data = json.loads(raw)
-        return cls(JobStatus(int(data["status"])), float(data["updated"]), data.get("started"))
+        """The record in ``raw``; UnreadableData when it is none (not JSON, nested too deep,
+        an unknown status, a field missing or of another type)."""
+        data = loads(raw)
+        try:
+            return cls(JobStatus(int(data["status"])), float(data["updated"]), data.get("started"))
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            why = f"{type(exc).__name__}: {exc}"
+            raise UnreadableData(f"not a status record ({why}): {excerpt(raw)}") from None
 
 
 def _status_text(status: int, updated: float, started: float | None) -> str:

@@ -1,19 +1,54 @@
-"""The commands that look and poke: ``enqueue``, ``stats``, ``status``, ``delayed``, ``failed``."""
+"""The commands that look and poke: ``enqueue``, ``stats``, ``status``, ``delayed``, ``failed``.
+
+What they print from Redis goes through :func:`say`: control characters and bytes that are
+not UTF-8 are escaped, and JSON output is strict (no NaN or Infinity).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
 import click
+import redis
 
-from ..failures import FailedStore
+from ..errors import ConfigurationError, UnreadableData
+from ..failures import FailedStore, StoredFailure
+from ..keys import Keys
 from ..payload import check_queue_name
 from ..queue import Queue
+from ..reading import epoch, excerpt, key_problem, printable
 from ..stats import oldest_ages, snapshot
 from ..status import get_status
 from .base import Group, Target, parse_args_json, pass_connection
+
+
+def say(text: str, err: bool = False) -> None:
+    """One line to the terminal, with nothing in it that a terminal would act on."""
+    click.echo(printable(text), err=err)
+
+
+def strict(value: Any) -> Any:
+    """``value`` with NaN and the infinities as null, so its JSON is JSON everywhere."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [strict(v) for v in value]
+    return value
+
+
+def local_time(ts: float) -> str:
+    """``2026-11-29 10:45:15`` in local time, or the number when no calendar has it."""
+    if epoch(ts) is None:
+        return f"no calendar time ({ts})"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    except (OverflowError, OSError, ValueError):
+        return f"no local time ({ts})"
 
 
 @click.command()
@@ -32,13 +67,9 @@ def enqueue(
     target: Target,
 ) -> None:
     """Enqueue a job of class JOB_CLASS (now, --in SECONDS or --at TIME); prints its id."""
-    from ..delayed import parse_when
-
     args, data = parse_args_json(args_json)
     check_queue_name(queue)
-    if delay is not None and at is not None:
-        raise click.UsageError("give --in or --at, not both")
-    when = time.time() + delay if delay is not None else parse_when(at) if at else None
+    when = due(delay, at)
     q = Queue(queue, target.connection, namespace=target.namespace)
     if when is None:
         click.echo(q.enqueue(job_class, *args, **data))
@@ -52,19 +83,44 @@ def _age(seconds: float | None, depth: int) -> str:
     return "oldest waiting: unknown" if seconds is None else f"oldest waiting {seconds:.1f} s"
 
 
+def due(delay: float | None, at: str | None) -> float | None:
+    """When a job given ``--in`` or ``--at`` is due: a time a calendar has, or a usage
+    error naming the option."""
+    from ..delayed import parse_when
+
+    if delay is not None and at is not None:
+        raise click.UsageError("give --in or --at, not both")
+    if delay is None and at is None:
+        return None
+    option = "--in" if delay is not None else "--at"
+    try:
+        when = time.time() + delay if delay is not None else parse_when(str(at))
+    except (ConfigurationError, OverflowError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+    if epoch(when) is None:
+        raise click.BadParameter(
+            "that is no time a calendar has (years 1 to 9999)", param_hint=option
+        )
+    return when
+
+
 def _print_snapshot(snap: Any, ages: dict[str, float | None]) -> None:
-    click.echo(
+    say(
         f"processed {snap.processed} ({snap.succeeded} succeeded)  failed {snap.failed}  "
         f"in failed store {snap.failed_store}  delayed {snap.delayed}"
     )
-    click.echo("queues:" if snap.queues else "queues: none")
+    say("queues:" if snap.queues else "queues: none")
     for name, depth in snap.queues.items():
-        click.echo(f"  {name:<20} {depth:>8}  {_age(ages.get(name), depth)}".rstrip())
-    click.echo(f"workers: {len(snap.workers)} ({snap.busy_workers} busy)")
+        say(f"  {name:<20} {depth:>8}  {_age(ages.get(name), depth)}".rstrip())
+    say(f"workers: {len(snap.workers)} ({snap.busy_workers} busy)")
     for w in snap.workers:
         doing = f"running {w.job_class} from {w.queue} since {w.run_at}" if w.busy else "idle"
         beat = "" if w.heartbeat_age is None else f", beat {w.heartbeat_age:.0f}s ago"
-        click.echo(f"  {w.id}: {doing}{beat}")
+        say(f"  {w.id}: {doing}{beat}")
+    if snap.unreadable:
+        say("unreadable (counted as empty):")
+        for problem in snap.unreadable.values():
+            say(f"  {problem}")
 
 
 @click.command()
@@ -76,10 +132,10 @@ def stats(as_json: bool, target: Target) -> None:
 
     ``--json``'s ``oldest_age`` maps each queue to seconds (0 when empty; null when the job
     at its head carries no queue_time, as Ruby Resque's do), measured on Redis's clock."""
-    snap = snapshot(target.connection, target.namespace)
-    ages = oldest_ages(target.connection, snap.queues, target.namespace)
+    snap = snapshot(target.reader, target.namespace)
+    ages = oldest_ages(target.reader, snap.queues, target.namespace)
     if as_json:
-        click.echo(json.dumps({**snap.to_dict(), "oldest_age": ages}))
+        click.echo(json.dumps(strict({**snap.to_dict(), "oldest_age": ages})))
     else:
         _print_snapshot(snap, ages)
 
@@ -89,11 +145,15 @@ def stats(as_json: bool, target: Target) -> None:
 @pass_connection()
 def status(job_id: str, target: Target) -> None:
     """The php-resque status of a job: waiting, running, failed or complete."""
-    from ..keys import Keys
-
-    rec = get_status(target.connection, job_id, Keys(target.namespace))
-    updated = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.updated))
-    click.echo(f"{job_id}: {rec.status.label} (updated {updated})")
+    keys = Keys(target.namespace)
+    try:
+        rec = get_status(target.reader, job_id, keys)
+    except UnreadableData as exc:
+        raise UnreadableData(f"{job_id}: its status record is unreadable: {exc}") from None
+    except redis.ResponseError as exc:
+        why = key_problem(target.reader, keys.status(job_id), "string", exc)
+        raise UnreadableData(f"{job_id}: its status record is unreadable: {why}") from None
+    say(f"{job_id}: {rec.status.label} (updated {local_time(rec.updated)})")
 
 
 @click.group(cls=Group)
@@ -105,19 +165,32 @@ def failed() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_connection(announce=False)
 def failed_list(as_json: bool, target: Target) -> None:
-    """Every failure, oldest first, with its position."""
-    records = FailedStore(target.connection, target.namespace).all()
+    """Every failure, oldest first, with its position (what is no record, as its text)."""
+    items = FailedStore(target.reader, target.namespace).items()
     if as_json:
-        click.echo(json.dumps([json.loads(r.to_json()) for r in records]))
+        click.echo(json.dumps([_item_json(item) for item in items]))
         return
-    if not records:
-        click.echo("no failed jobs")
-    for i, r in enumerate(records):
-        tries = f" after {r.extra['attempts']} attempts" if r.extra.get("attempts") else ""
-        click.echo(
-            f"{i:>3} {r.job_id or '-':<32} {r.job_class} on {r.queue} at {r.failed_at}{tries}: "
-            f"{r.exception}: {r.error}"
-        )
+    if not items:
+        say("no failed jobs")
+    for item in items:
+        say(_item_line(item))
+
+
+def _item_json(item: StoredFailure) -> Any:
+    if item.record is None:
+        return {"unreadable": item.problem, "raw": item.text, "digest": item.digest}
+    return strict(json.loads(item.record.to_json()))
+
+
+def _item_line(item: StoredFailure) -> str:
+    r, i = item.record, item.position
+    if r is None:
+        return f"{i:>3} {item.digest:<32} unreadable, {item.problem}: {excerpt(item.text, 200)}"
+    tries = f" after {r.extra['attempts']} attempts" if r.extra.get("attempts") else ""
+    return (
+        f"{i:>3} {r.job_id or '-':<32} {r.job_class} on {r.queue} at {r.failed_at}{tries}: "
+        f"{r.exception}: {r.error}"
+    )
 
 
 @click.group(cls=Group, invoke_without_command=True)
@@ -126,15 +199,21 @@ def failed_list(as_json: bool, target: Target) -> None:
 @pass_connection(announce=False)
 def delayed(ctx: click.Context, as_json: bool, target: Target) -> None:
     """Delayed jobs and retries waiting for their time, soonest first (or: remove)."""
-    from ..delayed import delayed_jobs
+    from ..delayed import read_delayed
 
     if ctx.invoked_subcommand is not None:
         return
-    jobs = delayed_jobs(target.connection, target.namespace)
+    problems: dict[str, str] = {}
+    jobs, _total = read_delayed(target.reader, target.namespace, 1000, problems)
+    for problem in problems.values():
+        say(f"unreadable (counted as empty): {problem}", err=True)
     if as_json:
-        click.echo(json.dumps([j.to_dict() for j in jobs]))
+        click.echo(json.dumps([strict(j.to_dict()) for j in jobs]))
         return
-    click.echo("\n".join(j.describe() for j in jobs) or "no delayed jobs")
+    for job in jobs:
+        say(job.describe())
+    if not jobs:
+        say("no delayed jobs")
 
 
 @delayed.command("remove")
@@ -168,9 +247,20 @@ def _take(action: str, job_id: str | None, all_: bool, target: Target) -> None:
         raise click.UsageError(
             f"give a JOB_ID (or position), or --all: `labqueue failed {action} --all`"
         )
-    store = FailedStore(target.connection, target.namespace)
-    n = store.requeue(job_id) if action == "requeue" else store.remove(job_id)
-    click.echo(f"{action}d {n} job{'s' if n != 1 else ''}")
+    store = FailedStore(target.reader, target.namespace)
+    left = 0
+    if action == "requeue" and job_id is None:
+        n, left = store.requeue_all()
+    else:
+        n = store.requeue(job_id) if action == "requeue" else store.remove(job_id)
+    say(f"{action}d {n} job{'s' if n != 1 else ''}")
+    if left:
+        records = f"{left} failure record{'s' if left != 1 else ''}"
+        say(
+            f"{records} cannot be requeued (no job in it, or no queue to go to) and stay: "
+            "see `labqueue failed list`",
+            err=True,
+        )
 
 
 @failed.command("requeue")

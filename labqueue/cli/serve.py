@@ -199,21 +199,48 @@ def _interrupt(signum: int, frame: Any) -> None:
 @click.option(
     "--allow-remote", is_flag=True, help="Allow a --host other than loopback (needs --password)."
 )
+@click.option("--per-page", metavar="N", help="Rows per page, 1 to 500 (default 25).")
+@click.option(
+    "--stale-after",
+    metavar="SECONDS",
+    help="Seconds without a heartbeat before a worker shows as stale (default 60).",
+)
+@click.option("--refresh", metavar="SECONDS", help="How often the overview updates (default 2).")
 @pass_connection()
-def web(host: str, port: int, password: str | None, allow_remote: bool, target: Target) -> None:
+def web(
+    host: str,
+    port: int,
+    password: str | None,
+    allow_remote: bool,
+    per_page: str | None,
+    stale_after: str | None,
+    refresh: str | None,
+    target: Target,
+) -> None:
     """The monitor: queues, workers, failed and delayed jobs in your browser."""
     try:
         from ..web.app import create_app, serve
         from ..web.security import check_bind
+        from ..web.settings import check_number
     except ImportError as exc:
         raise ConfigurationError(
             f"labqueue web needs Flask ({exc}): pip install 'labqueue[demo]'"
         ) from None
+    config: dict[str, Any] = {"LABQUEUE_NAMESPACE": target.namespace}
     try:
         check_bind(host, allow_remote, password)
+        if per_page is not None:
+            config["LABQUEUE_PER_PAGE"] = check_number("--per-page", per_page, True, 1, 500, "rows")
+        if stale_after is not None:
+            config["LABQUEUE_STALE_AFTER"] = check_number(
+                "--stale-after", stale_after, False, 0.1, 30 * 86400, "seconds"
+            )
+        if refresh is not None:
+            seconds = check_number("--refresh", refresh, False, 0.1, 3600, "seconds")
+            config["LABQUEUE_REFRESH_MS"] = round(seconds * 1000)
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None
-    config = {"LABQUEUE_NAMESPACE": target.namespace, "LABQUEUE_PASSWORD": password or None}
+    config["LABQUEUE_PASSWORD"] = password or None
     app = create_app(target.connection, config)
     signal.signal(signal.SIGTERM, _interrupt)
     serve(app, host, port)

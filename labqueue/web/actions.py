@@ -3,7 +3,8 @@
 POST only, with the session's CSRF token. Each asks first: without ``confirm=yes`` the
 answer is a confirmation page (the page's script asks in a dialog and sends ``confirm=yes``
 itself). A failure is named by its record digest, so the one the user saw is the one
-acted on, even when other failures come and go in between, and Ruby's (no job id) too.
+acted on, even when other failures come and go in between, and Ruby's (no job id) too, and
+an item that is no record at all (it can be removed, not requeued).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from ..errors import JobNotFound
+from ..errors import JobNotFound, NotRequeuable, UnreadableKey
 from ..failures import FailedStore
 from . import data, security
 from .monitor import monitor
 
 bp = Blueprint("actions", __name__)
 
-DIGEST = re.compile(r"^[0-9a-f]{16}$")
+DIGEST = re.compile(r"[0-9a-f]{16}")
 
 QUESTIONS = {
     "requeue": "Requeue this failed job? It goes back to the end of its queue.",
@@ -39,13 +40,16 @@ GONE = "That failure is gone: someone requeued or removed it."
 
 
 def _find(digest: str) -> data.FailureRow:
-    """The failure record with this digest, or 404."""
-    if not DIGEST.match(digest):
+    """The item of the failed list with this digest (a record or not), or 404."""
+    if not DIGEST.fullmatch(digest):
         abort(404, description=f"{digest[:40]!r} does not name a failure.")
-    mon = monitor()
-    for i, raw in enumerate(mon.connection.lrange(mon.keys.failed, 0, -1)):
-        if data.record_digest(raw) == digest:
-            return data.failure_row(raw, i)
+    try:
+        items = _store().items()
+    except UnreadableKey as exc:
+        abort(404, description=str(exc))
+    for item in items:
+        if item.digest == digest:
+            return data.FailureRow.of(item)
     abort(404, description=GONE)
 
 
@@ -53,13 +57,17 @@ def _confirmed(action: str, row: data.FailureRow | None = None) -> Any:
     """None when the user confirmed; else the confirmation page to answer with."""
     if request.form.get("confirm") == "yes":
         return None
-    question = QUESTIONS[action].format(n=len(_store()))
+    try:
+        count: Any = len(_store())
+    except UnreadableKey:
+        count = "?"
+    question = QUESTIONS[action].format(n=count)
     target = request.path
     return render_template("confirm.html", question=question, target=target, row=row, active="")
 
 
-def _done(message: str) -> Any:
-    flash(message, "ok")
+def _done(message: str, category: str = "ok") -> Any:
+    flash(message, category)
     return redirect(url_for("monitor.failed"), code=303)
 
 
@@ -76,6 +84,8 @@ def _one(action: str, digest: str) -> Any:
             store.remove(digest)
     except JobNotFound:
         abort(404, description=GONE)
+    except NotRequeuable as exc:  # it stays where it is; the user may remove it
+        return _done(f"{exc}.", "error")
     return _done("Requeued 1 job." if action == "requeue" else "Removed 1 failure record.")
 
 
@@ -99,7 +109,17 @@ def requeue_all() -> Any:
     page = _confirmed("requeue-all")
     if page is not None:
         return page
-    return _done(f"Requeued {_plural(_store().requeue(None), 'job')}.")
+    try:
+        requeued, left = _store().requeue_all()
+    except UnreadableKey as exc:
+        return _done(f"{exc}.", "error")
+    if left:
+        return _done(
+            f"Requeued {_plural(requeued, 'job')}; {_plural(left, 'failure record')} cannot be "
+            "requeued (no job in it, or no queue to go to): they stay, to remove or fix.",
+            "error",
+        )
+    return _done(f"Requeued {_plural(requeued, 'job')}.")
 
 
 @bp.post("/failed/clear")
@@ -108,4 +128,8 @@ def clear() -> Any:
     page = _confirmed("clear")
     if page is not None:
         return page
-    return _done(f"Removed {_plural(_store().remove(None), 'failure record')}.")
+    try:
+        removed = _store().remove(None)
+    except UnreadableKey as exc:
+        return _done(f"{exc}.", "error")
+    return _done(f"Removed {_plural(removed, 'failure record')}.")

@@ -8,7 +8,9 @@
     GET /api/delayed              delayed jobs, soonest first
     GET /api/jobs/ID              a job's status and where it is
 
-Errors are ``{"error": ..., "detail": ...}`` with the HTTP status (404 for unknown names).
+Each answer carries ``unreadable`` (key -> why) for the keys it had to skip: a key of
+another type, a counter that is no number. Errors are ``{"error": ..., "detail": ...}``
+with the HTTP status (404 for unknown names).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request, url_for
+from flask import Blueprint, abort, jsonify, request
 
+from ..reading import epoch
 from . import data
-from .monitor import lookup, monitor, overview_data, page_arg
+from .monitor import job_link, lookup, monitor, overview_data, page_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -39,16 +42,16 @@ def stats() -> Any:
 def job_dict(job: data.JobRow) -> dict[str, Any]:
     out = {k: v for k, v in asdict(job).items() if k != "raw"}
     out["class"] = out.pop("class_name")
-    out["url"] = url_for("monitor.job", job_id=job.id) if job.id else None
+    out["url"] = job_link(job.id)
     return out
 
 
-@bp.get("/queues/<name>")
+@bp.get("/queues/<path:name>")
 def queue(name: str) -> Any:
     mon = monitor()
     page = data.queue_page(mon.connection, mon.keys, name, page_arg(), mon.per_page)
     if page is None:
-        abort(404, description=f"no queue {name!r} (or no such page)")
+        abort(404, description=f"no queue {name[:200]!r} (or no such page)")
     return jsonify(name=name, **page.to_dict(job_dict))
 
 
@@ -60,9 +63,10 @@ def worker_dict(w: data.WorkerRow) -> dict[str, Any]:
 
 @bp.get("/workers")
 def workers() -> Any:
-    mon = monitor()
-    rows = data.workers(mon.connection, mon.keys, time.time(), mon.stale_after)
-    return jsonify(stale_after=mon.stale_after, workers=[worker_dict(w) for w in rows])
+    mon, problems = monitor(), dict[str, str]()
+    rows = data.workers(mon.connection, mon.keys, time.time(), mon.stale_after, problems)
+    workers = [worker_dict(w) for w in rows]
+    return jsonify(stale_after=mon.stale_after, workers=workers, unreadable=problems)
 
 
 @bp.get("/failed")
@@ -76,30 +80,33 @@ def failed() -> Any:
 
 @bp.get("/delayed")
 def delayed() -> Any:
-    mon = monitor()
-    rows, total = data.delayed(mon.connection, mon.keys, limit=500)
-    items = [{"due": d.due, **job_dict(d.job)} for d in rows]
-    return jsonify(total=total, items=items)
+    mon, problems = monitor(), dict[str, str]()
+    rows, total = data.delayed(mon.connection, mon.keys, 500, problems)
+    items = [{"due": epoch(d.due), **job_dict(d.job)} for d in rows]
+    return jsonify(total=total, items=items, unreadable=problems)
 
 
 @bp.get("/jobs/<job_id>")
 def job(job_id: str) -> Any:
     found = lookup(job_id)
     status = found.status
+    label = status.status.label if status else "unreadable" if found.status_problem else None
     return jsonify(
         id=found.id,
-        status=status.status.label if status else None,
-        updated=status.updated if status else None,
-        started=status.started if status else None,
+        status=label,
+        status_problem=found.status_problem,
+        updated=epoch(status.updated) if status else None,
+        started=epoch(status.started) if status else None,
         places=[
             {
                 "kind": p.kind,
                 "where": p.where,
-                "due": p.due,
+                "due": epoch(p.due),
                 "job": job_dict(p.job),
                 "failure": p.failure.to_dict() if p.failure else None,
             }
             for p in found.places
         ],
         scanned_all=found.scanned_all,
+        unreadable=found.problems,
     )

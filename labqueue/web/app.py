@@ -8,10 +8,11 @@ Configuration keys (``config`` or ``app.config``):
     REDIS_URL                 used when no connection is given (else labqueue.connect())
     LABQUEUE_NAMESPACE        key prefix, ``resque`` by default
     LABQUEUE_PASSWORD         require HTTP Basic auth with this password (any user name)
-    LABQUEUE_PER_PAGE         rows per page (25)
-    LABQUEUE_STALE_AFTER      seconds without a heartbeat before a worker is marked stale (60)
-    LABQUEUE_REFRESH_MS       how often the overview polls the JSON API (2000)
-    LABQUEUE_HISTORY_SECONDS  how far back the depth charts go (600)
+    LABQUEUE_PER_PAGE         rows per page (25; 1 to 500)
+    LABQUEUE_STALE_AFTER      seconds without a heartbeat before a worker is marked stale
+                              (60; 0.1 to 30 days)
+    LABQUEUE_REFRESH_MS       how often the overview polls the JSON API (2000; 100 to 1 h)
+    LABQUEUE_HISTORY_SECONDS  how far back the depth charts go (600; 1 to a day)
     SECRET_KEY                signs the session (CSRF token); $LABQUEUE_SECRET_KEY, else a
                               random key per process (set one when several processes serve)
 """
@@ -27,26 +28,19 @@ from typing import Any
 
 import redis
 from flask import Flask, jsonify, render_template, request
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
-from ..connection import clone
+from ..connection import connection_url, redact_text
 from ..keys import DEFAULT_NAMESPACE, Keys
+from ..reading import printable, tolerant
 from ..worker.liveness import DEAD_AFTER
 from . import actions, api, security, views
 from .fmt import FILTERS
 from .history import History
-from .monitor import Monitor
-
-
-def tolerant(connection: Any) -> Any:
-    """A client of the same server that returns text, showing bytes that are not UTF-8 as
-    ``\\x`` escapes instead of raising (such a payload must show up, not break the page)."""
-    kwargs = connection.connection_pool.connection_kwargs
-    if kwargs.get("decode_responses") and kwargs.get("encoding_errors") == "backslashreplace":
-        return connection
-    return clone(connection, decode_responses=True, encoding_errors="backslashreplace")
-
+from .monitor import Monitor, job_link, link, monitor
+from .settings import check_settings
 
 DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
@@ -63,11 +57,13 @@ DEFAULTS: dict[str, Any] = {
 
 
 def create_app(connection: Any = None, config: Mapping[str, Any] | None = None) -> Flask:
-    """A monitor for ``connection`` (default: ``REDIS_URL`` / :func:`labqueue.connect`)."""
+    """A monitor for ``connection`` (default: ``REDIS_URL`` / :func:`labqueue.connect`);
+    ConfigurationError, in one line, for a setting it cannot honour."""
     app = Flask(__name__)
     app.config.update(DEFAULTS)
     app.config["SECRET_KEY"] = os.environ.get("LABQUEUE_SECRET_KEY") or secrets.token_bytes(32)
     app.config.update(config or {})
+    app.config.update(check_settings(app.config))
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if connection is None:
         from ..connection import connect
@@ -76,14 +72,25 @@ def create_app(connection: Any = None, config: Mapping[str, Any] | None = None) 
     app.extensions["labqueue"] = Monitor(
         tolerant(connection),
         Keys(app.config["LABQUEUE_NAMESPACE"]),
-        History(window=float(app.config["LABQUEUE_HISTORY_SECONDS"])),
-        int(app.config["LABQUEUE_PER_PAGE"]),
-        float(app.config["LABQUEUE_STALE_AFTER"]),
+        History(window=app.config["LABQUEUE_HISTORY_SECONDS"]),
+        app.config["LABQUEUE_PER_PAGE"],
+        app.config["LABQUEUE_STALE_AFTER"],
+        connection_url(connection),
     )
+    # every {{ value }} of every page: control characters and bytes that were not UTF-8
+    # are shown as escapes (before HTML escaping, which Jinja does next)
+    app.jinja_options = {**app.jinja_options, "finalize": _shown}
     app.jinja_env.filters.update(FILTERS)
+    app.jinja_env.globals.update(link=link, job_link=job_link)
     security.install(app)
     _register(app)
     return app
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return printable(value, lines=True)
+    return value
 
 
 def _register(app: Flask) -> None:
@@ -97,7 +104,8 @@ def _register(app: Flask) -> None:
 
     @app.errorhandler(redis.RedisError)
     def redis_error(exc: redis.RedisError) -> Any:
-        return _error(503, "Redis unavailable", f"{type(exc).__name__}: {exc}")
+        detail = redact_text(f"{type(exc).__name__}: {exc}", monitor().url)
+        return _error(503, "Redis unavailable", detail)
 
 
 def _error(code: int, title: str, detail: str) -> Any:

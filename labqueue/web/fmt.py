@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from ..payload import dumps
+from ..reading import epoch
 
 
-def utc(ts: float | None) -> str:
-    """``2026-11-29 10:45:15 UTC`` (or an em dash when unknown)."""
+def utc(ts: Any) -> str:
+    """``2026-11-29 10:45:15 UTC`` (an em dash when unknown; a value no calendar has, as
+    it is)."""
     if ts is None:
         return "—"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def duration(seconds: float | None) -> str:
-    """``4s``, ``3m 12s``, ``2h 05m``, ``3d 4h``."""
+    seconds = epoch(ts)
     if seconds is None:
+        return f"{str(ts)[:40]} (no calendar date)"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def duration(seconds: Any) -> str:
+    """``4s``, ``3m 12s``, ``2h 05m``, ``3d 4h`` (an em dash for what is no duration)."""
+    finite = _finite(seconds)
+    if finite is None:
         return "—"
-    s = int(abs(seconds))
+    s = int(abs(finite))
     if s < 60:
         return f"{s}s"
     if s < 3600:
@@ -30,11 +47,12 @@ def duration(seconds: float | None) -> str:
     return f"{s // 86400}d {s % 86400 // 3600}h"
 
 
-def relative(ts: float | None, now: float | None = None) -> str:
-    """``3m 12s ago`` or ``in 5s``."""
-    if ts is None:
+def relative(ts: Any, now: float | None = None) -> str:
+    """``3m 12s ago`` or ``in 5s`` (nothing for what is no time)."""
+    finite = _finite(ts)
+    if finite is None:
         return ""
-    delta = (time.time() if now is None else now) - ts
+    delta = (time.time() if now is None else now) - finite
     return f"{duration(delta)} ago" if delta >= 0 else f"in {duration(delta)}"
 
 
@@ -44,18 +62,25 @@ def short_json(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def clip(text: str, limit: int = 100_000) -> str:
+    """``text``, cut to ``limit`` characters with a note of how many more there are."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
 def pretty_json(value: Any) -> str:
     import json
 
     if isinstance(value, str):
-        return value
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+        return clip(value)
+    return clip(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False))
 
 
-def thousands(n: int | float | None) -> str:
+def thousands(n: Any) -> str:
     if n is None:
         return "—"
-    return f"{n:,}"
+    return f"{n:,}" if isinstance(n, int | float) else str(n)
 
 
 FILTERS = {
@@ -65,4 +90,5 @@ FILTERS = {
     "short_json": short_json,
     "pretty_json": pretty_json,
     "thousands": thousands,
+    "clip": clip,
 }

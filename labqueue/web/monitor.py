@@ -19,7 +19,9 @@ from . import data
 from .history import History
 
 #: What a job id may look like: labqueue's 32 hex digits, and other producers' ids.
-JOB_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+JOB_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+#: A page number as a URL gives it.
+_PAGE = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Monitor:
     history: History
     per_page: int
     stale_after: float
+    url: str | None = None  #: where Redis is, for messages (redact it before showing it)
 
     def snapshot(self) -> Snapshot:
         """The current numbers, also kept in the history."""
@@ -47,17 +50,34 @@ def monitor() -> Monitor:
 def page_arg() -> int:
     """``?page=N`` (1 when absent); 404 when not a positive number."""
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        abort(404, description=f"no page {raw!r}: pages count from 1")
+    if not _PAGE.fullmatch(raw) or int(raw) < 1:
+        abort(404, description=f"no page {raw[:40]!r}: pages count from 1")
     return int(raw)
+
+
+def link(endpoint: str, **values: Any) -> str | None:
+    """``url_for``, or None when a value read from Redis cannot stand in a URL (bytes that
+    were not UTF-8): the page shows the name without a link."""
+    try:
+        return url_for(endpoint, **values)
+    except UnicodeError:
+        return None
+
+
+def job_link(job_id: Any) -> str | None:
+    """The job page's URL, for an id that can have one."""
+    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
+        return None
+    return url_for("monitor.job", job_id=job_id)
 
 
 def lookup(job_id: str) -> data.JobLookup:
     """The job or a 404."""
     mon = monitor()
-    found = data.find_job(mon.connection, mon.keys, job_id) if JOB_ID.match(job_id) else None
+    known = JOB_ID.fullmatch(job_id)
+    found = data.find_job(mon.connection, mon.keys, job_id) if known else None
     if found is None:
-        abort(404, description=f"no job {job_id!r}: no status and not in any queue")
+        abort(404, description=f"no job {job_id[:140]!r}: no status and not in any queue")
     return found
 
 
@@ -70,7 +90,7 @@ def overview_data(mon: Monitor, since: float | None = None) -> dict[str, Any]:
     return {
         "time": snap.time,
         "queues": [
-            {"name": n, "depth": d, "url": url_for("monitor.queue", name=n)}
+            {"name": n, "depth": d, "url": link("monitor.queue", name=n)}
             for n, d in snap.queues.items()
         ],
         "queued": snap.queued,
@@ -86,4 +106,5 @@ def overview_data(mon: Monitor, since: float | None = None) -> dict[str, Any]:
         },
         "rates": mon.history.rates(),
         "history": mon.history.series(since),
+        "unreadable": snap.unreadable,
     }

@@ -9,7 +9,7 @@ from typing import Any
 import redis
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from ..connection import connection_url, redact
+from ..connection import redact
 from . import data
 from .monitor import JOB_ID, lookup, monitor, overview_data, page_arg
 
@@ -23,8 +23,7 @@ def common() -> dict[str, Any]:
     nav: dict[str, Any] = {"namespace": mon.keys.namespace, "failed": 0, "redis": None}
     with contextlib.suppress(redis.RedisError):  # the error page must render without Redis
         nav["failed"] = int(mon.connection.llen(mon.keys.failed))
-    url = connection_url(mon.connection)
-    nav["redis"] = redact(url) if url else "fakeredis (this process)"
+    nav["redis"] = redact(mon.url) if mon.url else "fakeredis (this process)"
     refresh = int(current_app.config["LABQUEUE_REFRESH_MS"])
     return {"now": time.time(), "refresh_ms": refresh, "nav": nav}
 
@@ -34,21 +33,25 @@ def overview() -> Any:
     return render_template("overview.html", o=overview_data(monitor()), active="overview")
 
 
-@bp.get("/queues/<name>")
+@bp.get("/queues/<path:name>")
 def queue(name: str) -> Any:
     mon = monitor()
     page = data.queue_page(mon.connection, mon.keys, name, page_arg(), mon.per_page)
     if page is None:
-        abort(404, description=f"There is no queue called {name!r} (or no such page of it).")
+        abort(404, description=f"There is no queue called {name[:200]!r} (or no such page of it).")
     return render_template("queue.html", name=name, page=page, active="overview")
 
 
 @bp.get("/workers")
 def workers() -> Any:
-    mon = monitor()
-    rows = data.workers(mon.connection, mon.keys, time.time(), mon.stale_after)
+    mon, problems = monitor(), dict[str, str]()
+    rows = data.workers(mon.connection, mon.keys, time.time(), mon.stale_after, problems)
     return render_template(
-        "workers.html", workers=rows, stale_after=mon.stale_after, active="workers"
+        "workers.html",
+        workers=rows,
+        stale_after=mon.stale_after,
+        problems=list(problems.values()),
+        active="workers",
     )
 
 
@@ -63,9 +66,11 @@ def failed() -> Any:
 
 @bp.get("/delayed")
 def delayed() -> Any:
-    mon = monitor()
-    rows, total = data.delayed(mon.connection, mon.keys, limit=500)
-    return render_template("delayed.html", rows=rows, total=total, active="delayed")
+    mon, problems = monitor(), dict[str, str]()
+    rows, total = data.delayed(mon.connection, mon.keys, 500, problems)
+    return render_template(
+        "delayed.html", rows=rows, total=total, problems=list(problems.values()), active="delayed"
+    )
 
 
 @bp.get("/jobs")
@@ -74,7 +79,7 @@ def job_search() -> Any:
     job_id = request.args.get("id", "").strip()
     if not job_id:
         return redirect(url_for("monitor.overview"))
-    if not JOB_ID.match(job_id):
+    if not JOB_ID.fullmatch(job_id):
         abort(404, description=f"{job_id[:80]!r} is not a job id.")
     return redirect(url_for("monitor.job", job_id=job_id))
 

@@ -85,13 +85,24 @@
     colorOf = next;
   }
 
+  // What the page shows raw never: control characters, and bytes that were not UTF-8 (lone
+  // surrogates in the JSON), written as escapes as the server writes them.
+  function shown(text) {
+    return text.replace(/[\u{0}-\u{8}\u{b}-\u{1f}\u{7f}-\u{9f}\u{202a}-\u{202e}\u{2066}-\u{2069}\u{d800}-\u{dfff}]/gu, function (c) {
+      const code = c.codePointAt(0);
+      if (code >= 0xdc80 && code <= 0xdcff) return "\\x" + (code - 0xdc00).toString(16).padStart(2, "0");
+      if (code <= 0xff) return "\\x" + code.toString(16).padStart(2, "0");
+      return "\\u" + code.toString(16).padStart(4, "0");
+    });
+  }
+
   function queueRow(q) {
     const tr = document.createElement("tr");
     tr.dataset.queue = q.name;
     const name = document.createElement("td");
     const link = document.createElement("a");
-    link.href = q.url;
-    link.textContent = q.name;
+    if (q.url) link.href = q.url;  // none for a name that cannot stand in a URL
+    link.textContent = shown(q.name);
     name.appendChild(link);
     const depth = document.createElement("td");
     depth.className = "num depth";
