@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import requests
 from click.testing import CliRunner
 from redis.sentinel import SentinelConnectionPool
 
@@ -106,3 +109,25 @@ def test_queue_worker_cli_and_monitor_all_take_a_sentinel_url(sentinel_stack: An
     assert out.exit_code == 0 and json.loads(out.output)["processed"] == 3
     app = create_app(connection=labqueue.connect(url), config={"TESTING": True})
     assert app.test_client().get("/api/stats").status_code == 200
+
+
+@pytest.mark.slow
+def test_the_store_runs_on_a_sentinel_url(sentinel_stack: Any, tmp_path: Path) -> None:
+    """The whole toy store (gunicorn, relay, workers) given a redis+sentinel:// URL: a
+    deferred checkout's jobs run, and /healthz reports Redis as reachable."""
+    from labqueue.demo.stack import Stack
+
+    stack = Stack(redis_url=sentinel_stack.url, web_workers=1, queue_workers=1, log_dir=tmp_path)
+    with stack:
+        body = {"email": "a@b.co", "items": [{"sku": "SKU-1", "qty": 1}]}
+        answer = requests.post(f"{stack.store_url}/checkout/deferred", json=body, timeout=10)
+        assert answer.status_code == 200, answer.text
+        order_id = answer.json()["order_id"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            order = requests.get(f"{stack.store_url}/orders/{order_id}", timeout=5).json()
+            if order["status"] == "complete":
+                break
+            time.sleep(0.2)
+        assert order["status"] == "complete", order
+        assert requests.get(f"{stack.store_url}/healthz", timeout=5).json()["redis"] == "ok"
