@@ -189,7 +189,7 @@ class LiveView:
         _frame(depth_ax, "Queue depth", "jobs waiting", self.history.window)
         _frame(age_ax, "Oldest job waiting", "seconds", self.history.window)
         if series["queues"]:
-            depth_ax.legend(loc="upper right", frameon=False)
+            depth_ax.legend(loc="center left", frameon=False)
         times, done = series["t"], series["processed"]
         rates = [
             max(0, done[i] - done[i - 1]) / max(times[i] - times[i - 1], 1e-6)
@@ -199,25 +199,25 @@ class LiveView:
         rate_ax.fill_between(ago[1:], rates, color="#16a394", alpha=0.15)
         _frame(rate_ax, "Processed", "jobs per second", self.history.window)
         for ax in (depth_ax, age_ax, rate_ax):
-            self._draw_marks(ax, now, labelled=ax is depth_ax)
+            self._draw_marks(ax, now)
 
-    def _draw_marks(self, ax: Any, now: float, labelled: bool) -> None:
-        """Each marked moment in the window: a dashed line, labelled on the first panel."""
+    def _draw_marks(self, ax: Any, now: float) -> None:
+        """Each marked moment in the window: a dashed line, its label written up along it."""
         for at, label in self.marks:
             x = at - now
             if -self.history.window <= x <= 0:
                 ax.axvline(x, color="#555", ls="--", lw=1.5)
-                if labelled:
-                    ax.text(
-                        x,
-                        0.97,
-                        f" {label}",
-                        transform=ax.get_xaxis_transform(),
-                        ha="left",
-                        va="top",
-                        fontsize=FONT_SIZE - 2,
-                        color="#333",
-                    )
+                ax.text(
+                    x,
+                    0.98,
+                    f"{label} ",
+                    transform=ax.get_xaxis_transform(),
+                    rotation=90,
+                    ha="right",
+                    va="top",
+                    fontsize=FONT_SIZE - 2,
+                    color="#333",
+                )
 
 
 def _frame(ax: Any, title: str, ylabel: str, window: float) -> None:
