@@ -21,6 +21,7 @@ import pytest
 from flask.testing import FlaskClient
 from hostile_redis import CONTROLS, JOBS, QUEUES, World, worlds, write
 from hypothesis import HealthCheck, given, settings
+from prometheus_client.parser import text_string_to_metric_families
 
 from labqueue.web import create_app
 
@@ -119,6 +120,8 @@ def test_no_page_or_api_route_fails_on_any_redis_content(client: FlaskClient, ra
         for url in URLS:
             _, body = get(client, url, statuses)
             shown_safely(url, body)
+        _, scraped = get(client, "/metrics", statuses)  # Prometheus's own parser reads it
+        assert not CONTROLS & set(scraped) and list(text_string_to_metric_families(scraped))
         _, failed_page = get(client, "/failed", statuses)
         act(client, failed_page, statuses)
         for url in ("/", "/api/overview", "/failed"):

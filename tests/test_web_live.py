@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -84,12 +85,13 @@ def test_from_api_reads_a_running_monitor(r: Any) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        snap = live.from_api(f"http://127.0.0.1:{server.server_port}/")()
+        snap, ages = live.from_api(f"http://127.0.0.1:{server.server_port}/")()
     finally:
         server.shutdown()
         server.server_close()
         thread.join(10)
     assert snap.queues == {"erp": 1} and snap.processed == 5
+    assert 0.0 <= ages["erp"] < 5.0
 
 
 def test_the_picture_has_both_panels(r: Any) -> None:
@@ -105,6 +107,32 @@ def test_the_picture_has_both_panels(r: Any) -> None:
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     series = view.history.series()
     assert series["queues"]["q"] == [3, 2, 0]
+    assert series["ages"]["q"] == [None, None, 0.0], "'{}' has no queue_time: age unknown"
+
+
+def test_oldest_age_follows_a_draining_backlog_and_marks_are_drawn(r: Any) -> None:
+    view = live.LiveView(live.from_connection(r), interval=0.1)
+    old = {"class": "X", "args": [{}], "queue_time": time.time() - 30}
+    r.rpush("resque:queue:erp", json.dumps(old), json.dumps({**old, "queue_time": time.time()}))
+    r.sadd("resque:queues", "erp")
+    view.tick()
+    view.mark("2 workers start")
+    r.lpop("resque:queue:erp")  # the old job is taken: the next one is young
+    time.sleep(0.06)
+    view.tick()
+    ages = view.history.series()["ages"]["erp"]
+    assert 30.0 <= ages[0] < 35.0 and ages[1] < 5.0
+    assert view.status().endswith(f"oldest waiting {ages[1]:.1f} s")
+    assert [label for _, label in view.marks] == ["2 workers start"]
+    marked = view.render()
+    view.marks.clear()
+    assert view.render() != marked, "the mark is drawn"
+
+
+def test_a_bare_snapshot_source_still_works() -> None:
+    view = live.LiveView(lambda: Snapshot(time.time(), {"q": 4}, 0, 0, 0, 0), interval=0.1)
+    view.tick()
+    assert view.error is None and view.history.series()["ages"] == {"q": [None]}
 
 
 def test_importable_without_flask_or_a_browser() -> None:

@@ -75,13 +75,32 @@ def test_overview_shows_ruby_queues_totals_and_workers(client: FlaskClient, ruby
     assert "1 stale" in page  # the vector's heartbeat is long past
     rows = re.findall(r'<tr data-queue="([^"]+)">', resp.get_data(as_text=True))
     assert rows == ["default", "high"]
+    # Ruby Resque's payloads carry no queue_time: a job waits, for how long is unknown
+    assert "default 2 unknown" in page and "high 1 unknown" in page
+
+
+def test_overview_shows_the_oldest_waiting_jobs_age(client: FlaskClient, r: Any) -> None:
+    old = {"class": "X", "args": [{}], "queue_time": time.time() - 125}
+    r.sadd(K.queues, "erp", "idle")
+    r.rpush(K.queue("erp"), json.dumps(old), json.dumps({**old, "queue_time": time.time()}))
+    page = text(client.get("/"))
+    assert "Oldest waiting" in page
+    assert re.search(r"erp 2 2m 0[5-9]s", page), page
+    assert "idle 0 0.0 s" in page
+    queues = client.get("/api/overview").get_json()["queues"]
+    ages = {q["name"]: q["oldest_age"] for q in queues}
+    assert 125.0 <= ages["erp"] < 130.0 and ages["idle"] == 0.0
+    stats = client.get("/api/stats").get_json()
+    assert stats["oldest_age"]["idle"] == 0.0 and stats["oldest_age"]["erp"] >= 125.0
 
 
 def test_overview_api_counts_and_history(client: FlaskClient, r: Any) -> None:
     q = labqueue.Queue("email", r)
     q.enqueue("Store\\Jobs\\SendReceiptEmail", order_id=1)
     first = client.get("/api/overview").get_json()
+    age = first["queues"][0].pop("oldest_age")
     assert first["queues"] == [{"name": "email", "depth": 1, "url": "/queues/email"}]
+    assert 0.0 <= age < 5.0 and first["history"]["ages"]["email"] == [age]
     assert first["queued"] == 1 and first["history"]["queues"] == {"email": [1]}
     q.enqueue_many("Store\\Jobs\\SendReceiptEmail", [{"order_id": i} for i in range(4)])
     r.set(K.stat("processed"), 7)

@@ -1,7 +1,8 @@
 """The JSON API: the same data as the pages, for the overview's poller and the notebooks.
 
     GET /api/overview[?since=T]   totals, rates, queues, workers summary, chart history
-    GET /api/stats                labqueue.stats.snapshot() as JSON
+    GET /api/stats                labqueue.stats.snapshot() as JSON, with ``oldest_age``
+                                  (queue -> seconds the head job has waited; null: unknown)
     GET /api/queues/NAME[?page=N] one queue's jobs, oldest first
     GET /api/workers              every worker, its job, heartbeat age, stale flag
     GET /api/failed[?page=N]      failures, newest first (``digest`` names one for actions)
@@ -36,7 +37,8 @@ def overview() -> Any:
 
 @bp.get("/stats")
 def stats() -> Any:
-    return jsonify(monitor().snapshot().to_dict())
+    snap, ages = monitor().look()
+    return jsonify({**snap.to_dict(), "oldest_age": ages})
 
 
 def job_dict(job: data.JobRow) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from ..connection import connection_url, redact_text
 from ..keys import DEFAULT_NAMESPACE, Keys
 from ..reading import printable, tolerant
 from ..worker.liveness import DEAD_AFTER
-from . import actions, api, security, views
+from . import actions, api, metrics, security, views
 from .fmt import FILTERS
 from .history import History
 from .monitor import Monitor, job_link, link, monitor
@@ -84,6 +84,7 @@ def create_app(connection: Any = None, config: Mapping[str, Any] | None = None) 
     app.jinja_env.globals.update(link=link, job_link=job_link)
     security.install(app)
     _register(app)
+    metrics.install(app, app.extensions["labqueue"])
     return app
 
 

@@ -83,7 +83,17 @@ def thousands(n: Any) -> str:
     return f"{n:,}" if isinstance(n, int | float) else str(n)
 
 
+def age(seconds: Any) -> str:
+    """An oldest-job age as the overview shows it: ``0.0 s``, ``12.4 s``, ``3m 12s``;
+    ``unknown`` for None (a job waits whose enqueue time is not known)."""
+    finite = _finite(seconds)
+    if finite is None:
+        return "unknown"
+    return f"{finite:.1f} s" if finite < 60 else duration(finite)
+
+
 FILTERS = {
+    "age": age,
     "utc": utc,
     "duration": duration,
     "relative": relative,

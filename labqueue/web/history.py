@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..stats import Snapshot
@@ -21,6 +21,8 @@ class Sample:
     processed: int
     failed: int
     queues: dict[str, int]
+    #: seconds the oldest waiting job of each queue has waited (None: unknown)
+    ages: dict[str, float | None] = field(default_factory=dict)
 
 
 class History:
@@ -33,10 +35,12 @@ class History:
     def __len__(self) -> int:
         return len(self._samples)
 
-    def record(self, snap: Snapshot) -> None:
-        """Keep ``snap`` unless the last sample is younger than ``min_interval``."""
+    def record(self, snap: Snapshot, ages: dict[str, float | None] | None = None) -> None:
+        """Keep ``snap`` (and the queues' oldest-job ``ages``) unless the last sample is
+        younger than ``min_interval``."""
         # rounded as the JSON shows it, so ``since=<a time we sent>`` excludes that sample
-        sample = Sample(round(snap.time, 3), snap.processed, snap.failed, dict(snap.queues))
+        t = round(snap.time, 3)
+        sample = Sample(t, snap.processed, snap.failed, dict(snap.queues), dict(ages or {}))
         with self._lock:
             if self._samples and sample.time - self._samples[-1].time < self.min_interval:
                 return
@@ -49,7 +53,8 @@ class History:
             return [s for s in self._samples if since is None or s.time > since]
 
     def series(self, since: float | None = None) -> dict[str, Any]:
-        """Column arrays for the charts: times, total depth, and each queue's depth."""
+        """Column arrays for the charts: times, total depth, each queue's depth and the age of
+        its oldest waiting job (None where unknown or not sampled)."""
         samples = self.samples(since)
         names = sorted({name for s in samples for name in s.queues})
         return {
@@ -58,6 +63,7 @@ class History:
             "processed": [s.processed for s in samples],
             "failed": [s.failed for s in samples],
             "queues": {n: [s.queues.get(n, 0) for s in samples] for n in names},
+            "ages": {n: [s.ages.get(n) for s in samples] for n in names},
         }
 
     def rates(self, span: float = 30.0) -> dict[str, float | None]:

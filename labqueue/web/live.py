@@ -1,12 +1,15 @@
-"""A live view for notebooks: queue depths and the processed rate, redrawn while jobs drain.
+"""A live view for notebooks: queue depths, the oldest waiting job's age per queue and the
+processed rate, redrawn while jobs drain.
 
     from labqueue.web import live
     view = live.start(r)          # a chart under the cell, redrawn every second
     ...                           # enqueue, run workers: watch the queues fill and drain
+    view.mark("2 workers start")  # a labelled vertical line at this moment
     live.stop()                   # (or view.stop()) the last picture stays
 
-The numbers come from :func:`labqueue.stats.snapshot` on ``connection`` (default
-:func:`labqueue.connect`), or, with ``api="http://127.0.0.1:5678"``, from a running
+The numbers come from :func:`labqueue.stats.snapshot` and
+:func:`labqueue.stats.oldest_ages` (one more round trip for all queues) on ``connection``
+(default :func:`labqueue.connect`), or, with ``api="http://127.0.0.1:5678"``, from a running
 monitor's JSON API (``/api/stats``), the same data the monitor's page shows.
 
 No browser and no Flask needed: the chart is a matplotlib figure rendered to PNG (Agg) and
@@ -20,18 +23,25 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from ..keys import DEFAULT_NAMESPACE
-from ..stats import Snapshot, snapshot
+from ..stats import Snapshot, oldest_ages, snapshot
 from .history import History
 
 COLORS = ["#4f6bed", "#16a394", "#e8833a", "#d6457a", "#8a63d2", "#3a9ad9", "#c9a227", "#5b8c3a"]
+#: Text size of the chart, in points: it must read from the back of a meetup room.
+FONT_SIZE = 14
 
-Source = Callable[[], Snapshot]
+#: The numbers of one look, and each queue's oldest-job age (seconds; None: unknown).
+Look = tuple[Snapshot, dict[str, float | None]]
+#: What the view samples: a look, or a bare snapshot (then no ages are drawn).
+Source = Callable[[], Look | Snapshot]
 
 
 def from_connection(connection: Any = None, namespace: str = DEFAULT_NAMESPACE) -> Source:
@@ -40,17 +50,22 @@ def from_connection(connection: Any = None, namespace: str = DEFAULT_NAMESPACE) 
         from ..connection import connect
 
         connection = connect()
-    return lambda: snapshot(connection, namespace)
+
+    def read() -> Look:
+        snap = snapshot(connection, namespace)
+        return snap, oldest_ages(connection, snap.queues, namespace)
+
+    return read
 
 
 def from_api(base_url: str, timeout: float = 5.0) -> Source:
     """Snapshots from a running monitor's ``/api/stats``."""
     url = base_url.rstrip("/") + "/api/stats"
 
-    def read() -> Snapshot:
+    def read() -> Look:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             data = json.load(resp)
-        return Snapshot(
+        snap = Snapshot(
             data["time"],
             data["queues"],
             data["processed"],
@@ -58,6 +73,7 @@ def from_api(base_url: str, timeout: float = 5.0) -> Source:
             data["failed_store"],
             data["delayed"],
         )
+        return snap, data.get("oldest_age") or {}
 
     return read
 
@@ -70,6 +86,7 @@ class LiveView:
         self.interval = interval
         self.history = History(window=window, min_interval=min(interval, 1.0) * 0.5)
         self.frames = 0
+        self.marks: list[tuple[float, str]] = []  #: (time, label) of each moment marked
         self.error: str | None = None
         self._png: bytes | None = None
         self._stop = threading.Event()
@@ -98,6 +115,11 @@ class LiveView:
             self._thread.join(max(5.0, 3 * self.interval))
             self._thread = None
 
+    def mark(self, label: str) -> None:
+        """Mark this moment on the chart (a vertical line with ``label``), e.g. "2 workers
+        start"; the next frame shows it."""
+        self.marks.append((time.time(), label))
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.tick()
@@ -105,7 +127,9 @@ class LiveView:
     def tick(self) -> None:
         """Take one sample and redraw (what the thread does every ``interval``)."""
         try:
-            self.history.record(self.source())
+            look = self.source()
+            snap, ages = (look, {}) if isinstance(look, Snapshot) else look
+            self.history.record(snap, ages)
             self.error = None
         except Exception as exc:  # keep going: Redis may come back
             self.error = f"{type(exc).__name__}: {exc}"
@@ -123,10 +147,14 @@ class LiveView:
         last = samples[-1]
         rate = self.history.rates(span=5 * self.interval)["processed"]
         shown = "–" if rate is None else f"{rate:.1f}"
-        return (
+        text = (
             f"queued {sum(last.queues.values())} · processed {last.processed} "
             f"({shown} jobs/s) · failed {last.failed}"
         )
+        known = [a for a in last.ages.values() if a is not None]
+        if known:
+            text += f" · oldest waiting {max(known):.1f} s"
+        return text
 
     def png(self) -> bytes:
         """The current picture as PNG bytes."""
@@ -135,36 +163,65 @@ class LiveView:
         return self._png
 
     def render(self) -> bytes:
-        """Draw depths (left) and the processed rate (right) for the window, as PNG."""
+        """Draw depths, oldest-job ages and the processed rate for the window, as PNG."""
+        from matplotlib import rc_context
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(10, 3.4), dpi=96, layout="constrained")
-        FigureCanvasAgg(fig)
-        depth_ax, rate_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+        with rc_context({"font.size": FONT_SIZE}):
+            fig = Figure(figsize=(12, 4.6), dpi=96, layout="constrained")
+            FigureCanvasAgg(fig)
+            axes = fig.subplots(1, 3)
+            self._draw(*axes)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png")
+        return buf.getvalue()
+
+    def _draw(self, depth_ax: Any, age_ax: Any, rate_ax: Any) -> None:
         series = self.history.series()
-        now = series["t"][-1] if series["t"] else 0.0
+        now = series["t"][-1] if series["t"] else time.time()
         ago = [t - now for t in series["t"]]
         for i, (name, values) in enumerate(series["queues"].items()):
-            depth_ax.plot(ago, values, label=name, color=COLORS[i % len(COLORS)], lw=2)
+            color = COLORS[i % len(COLORS)]
+            depth_ax.plot(ago, values, label=name, color=color, lw=2.5)
+            ages = [math.nan if a is None else a for a in series["ages"][name]]
+            age_ax.plot(ago, ages, color=color, lw=2.5)
         _frame(depth_ax, "Queue depth", "jobs waiting", self.history.window)
+        _frame(age_ax, "Oldest job waiting", "seconds", self.history.window)
         if series["queues"]:
-            depth_ax.legend(loc="upper left", fontsize=8, frameon=False)
+            depth_ax.legend(loc="center left", frameon=False)
         times, done = series["t"], series["processed"]
         rates = [
             max(0, done[i] - done[i - 1]) / max(times[i] - times[i - 1], 1e-6)
             for i in range(1, len(times))
         ]
-        rate_ax.plot(ago[1:], rates, color="#16a394", lw=2)
+        rate_ax.plot(ago[1:], rates, color="#16a394", lw=2.5)
         rate_ax.fill_between(ago[1:], rates, color="#16a394", alpha=0.15)
         _frame(rate_ax, "Processed", "jobs per second", self.history.window)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue()
+        for ax in (depth_ax, age_ax, rate_ax):
+            self._draw_marks(ax, now)
+
+    def _draw_marks(self, ax: Any, now: float) -> None:
+        """Each marked moment in the window: a dashed line, its label written up along it."""
+        for at, label in self.marks:
+            x = at - now
+            if -self.history.window <= x <= 0:
+                ax.axvline(x, color="#555", ls="--", lw=1.5)
+                ax.text(
+                    x,
+                    0.98,
+                    f"{label} ",
+                    transform=ax.get_xaxis_transform(),
+                    rotation=90,
+                    ha="right",
+                    va="top",
+                    fontsize=FONT_SIZE - 2,
+                    color="#333",
+                )
 
 
 def _frame(ax: Any, title: str, ylabel: str, window: float) -> None:
-    ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
+    ax.set_title(title, loc="left", fontweight="bold")
     ax.set_xlabel("seconds ago")
     ax.set_ylabel(ylabel)
     ax.set_xlim(-window, 0)

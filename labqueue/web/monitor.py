@@ -14,7 +14,7 @@ from typing import Any, cast
 from flask import abort, current_app, request, url_for
 
 from ..keys import Keys
-from ..stats import Snapshot, snapshot
+from ..stats import Snapshot, oldest_ages, snapshot
 from . import data
 from .history import History
 
@@ -37,9 +37,15 @@ class Monitor:
 
     def snapshot(self) -> Snapshot:
         """The current numbers, also kept in the history."""
+        return self.look()[0]
+
+    def look(self) -> tuple[Snapshot, dict[str, float | None]]:
+        """The current numbers and each queue's oldest-job age (seconds; None: unknown),
+        both kept in the history. The ages take one more round trip for all queues."""
         snap = snapshot(self.connection, self.keys.namespace)
-        self.history.record(snap)
-        return snap
+        ages = oldest_ages(self.connection, snap.queues, self.keys.namespace)
+        self.history.record(snap, ages)
+        return snap, ages
 
 
 def monitor() -> Monitor:
@@ -83,14 +89,14 @@ def lookup(job_id: str) -> data.JobLookup:
 
 def overview_data(mon: Monitor, since: float | None = None) -> dict[str, Any]:
     """Everything the overview shows; ``since`` limits the history to newer samples."""
-    snap = mon.snapshot()
+    snap, ages = mon.look()
     stale = sum(  # no heartbeat is not stale: php-resque workers never beat
         1 for w in snap.workers if w.heartbeat_age is not None and w.heartbeat_age > mon.stale_after
     )
     return {
         "time": snap.time,
         "queues": [
-            {"name": n, "depth": d, "url": link("monitor.queue", name=n)}
+            {"name": n, "depth": d, "oldest_age": ages.get(n), "url": link("monitor.queue", name=n)}
             for n, d in snap.queues.items()
         ],
         "queued": snap.queued,

@@ -106,13 +106,25 @@
     name.appendChild(link);
     const depth = document.createElement("td");
     depth.className = "num depth";
+    const age = document.createElement("td");
+    age.className = "num age";
     const spark = document.createElement("td");
     spark.className = "spark-col";
     const canvas = document.createElement("canvas");
     canvas.className = "spark";
     spark.appendChild(canvas);
-    tr.append(name, depth, spark);
+    tr.append(name, depth, age, spark);
     return tr;
+  }
+
+  // the same text as the page's ``age`` filter (labqueue/web/fmt.py)
+  function ageText(seconds) {
+    if (typeof seconds !== "number" || !isFinite(seconds)) return "unknown";
+    if (seconds < 60) return seconds.toFixed(1) + " s";
+    const s = Math.floor(seconds);
+    if (s < 3600) return Math.floor(s / 60) + "m " + String(s % 60).padStart(2, "0") + "s";
+    if (s < 86400) return Math.floor(s / 3600) + "h " + String(Math.floor(s % 3600 / 60)).padStart(2, "0") + "m";
+    return Math.floor(s / 86400) + "d " + Math.floor(s % 86400 / 3600) + "h";
   }
 
   function renderQueues(queues) {
@@ -126,6 +138,7 @@
     document.getElementById("queues-empty").classList.toggle("hidden", queues.length > 0);
     body.querySelectorAll("tr[data-queue]").forEach(function (tr, i) {
       tr.querySelector(".depth").textContent = fmt.format(queues[i].depth);
+      tr.querySelector(".age").textContent = ageText(queues[i].oldest_age);
       drawSpark(tr.querySelector("canvas"), history.queues[queues[i].name] || [], COLORS[colorOf[queues[i].name] || 0]);
     });
   }
