@@ -58,8 +58,8 @@ class QueueCollector(Collector):
         )
         for name in readable:
             depth.add_metric([printable(name)], snap.queues[name])
-            if ages.get(name) is not None:
-                age.add_metric([printable(name)], ages[name])
+            if (seconds := ages.get(name)) is not None:
+                age.add_metric([printable(name)], seconds)
         yield depth
         yield age
         yield from _totals(snap.processed, snap.failed, snap.unreadable, mon)
