@@ -23,7 +23,14 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def _status(pid: int) -> str:
-    return str(psutil.Process(pid).status())
+    """The process's state once a signal sent just now has landed (give it a moment)."""
+    before = psutil.Process(pid).status()
+    for _ in range(50):
+        time.sleep(0.02)
+        now = psutil.Process(pid).status()
+        if now != before:
+            return str(now)
+    return str(before)
 
 
 def test_stops_at_the_time_and_resumes_after_the_pause(sleeper: subprocess.Popen) -> None:
