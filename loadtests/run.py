@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -378,6 +379,7 @@ class Runner:
     def finish(self, code: int) -> int:
         self.meta["ended"] = meta_mod.iso(time.time())
         self.meta["duration_s"] = round(time.time() - self.meta["started_epoch"], 1)
+        self.meta["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         self.meta["partial"] = code != 0
         self.meta["status"] = "complete" if code == 0 else "partial"
         try:
