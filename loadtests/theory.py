@@ -54,6 +54,7 @@ class StepRates:
     arrived: float  #: λ: requests meant to start in the step ÷ its length
     mean_s: float  #: measured mean latency from the intended start
     achieved: float  #: good answers completing in the step per second
+    served: float  #: good answers to the step's own arrivals, per second of the step
 
 
 def step_rates(res: ScenarioResult) -> list[StepRates]:
@@ -71,6 +72,7 @@ def step_rates(res: ScenarioResult) -> list[StepRates]:
                 int(mine.sum()) / (end - start),
                 float(np.nanmean(lat)) if len(lat) else math.nan,
                 int(good.sum()) / (end - start),
+                int((mine & (req.ok == 1)).sum()) / (end - start),
             )
         )
     return out
@@ -171,7 +173,7 @@ def backlog_rows(run: Run) -> list[BacklogRow]:
     svc = service_of(run)
     rows = []
     for st in step_rates(run["sync"]):
-        busy = min(svc.workers, st.achieved * svc.mean_s)
+        busy = min(svc.workers, st.served * svc.mean_s)  # the same requests as λ W
         inside = st.arrived * st.mean_s
         rows.append(BacklogRow(st.offered, st.arrived, inside, busy, max(0.0, inside - busy)))
     return rows
