@@ -155,3 +155,37 @@ def placed_text(run: Run) -> str:
         f"{placed.timed_out}. So at least **{placed.placed_anyway}** orders that the load test "
         f"counted as failures were placed, paid for and sent to the ERP."
     )
+
+
+def _fmt(value_s: float) -> str:
+    return fmt_s(value_s)
+
+
+def reference_table(run: Run) -> str:
+    """The README's table of the reference run: per step, what each scenario achieved, its
+    median and the tail its sample supports (p99 from a hundred requests, else p90)."""
+    from .plot_latency import step_tails
+    from .summary import step_summaries
+
+    cols = [run[n] for n in ("sync", "deferred") if n in run.scenarios]
+    closed = run.scenarios.get("sync-closed")
+    lines = [
+        "| offered | sync achieved | sync median / tail | deferred achieved "
+        "| deferred median / tail | closed loop, users: tail |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    per = [(step_summaries(r), step_tails(r)) for r in cols]
+    closed_tails = step_tails(closed) if closed is not None else []
+    for i, step in enumerate(cols[0].scenario.steps):
+        cells = [f"{step.rate:g} req/s"]
+        for summ, tails in per:
+            s, (_o, name, value, _n) = summ[i], tails[i]
+            out = f" ({s.timeouts} of {s.sent} timed out)" if s.timeouts else ""
+            cells += [f"{s.achieved:.1f}/s", f"{_fmt(s.p50_ms / 1000)} / {name} {_fmt(value)}{out}"]
+        if i < len(closed_tails):
+            users, name, value, _n = closed_tails[i]
+            cells.append(f"{users:g}: {name} {_fmt(value)}")
+        else:
+            cells.append("-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

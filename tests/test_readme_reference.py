@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from loadtests import plots, results, shapes
+from loadtests import lessons, plots, results, shapes
 from loadtests.config import RunConfig
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
@@ -44,3 +44,4 @@ def test_reference_figures_are_the_reference_runs() -> None:
     assert f"{workers} ÷ {workers / cap:.3f} s = {cap:.2f} checkouts/s" in README
     took = re.search(r"The reference run \(`results/reference/`, \d+ cores, (\d+) s in all", README)
     assert took and abs(int(took[1]) - run.meta["duration_s"]) <= 1
+    assert lessons.reference_table(run) in README  # regenerate: print(lessons.reference_table)
