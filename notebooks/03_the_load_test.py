@@ -172,9 +172,11 @@ display(Markdown(lessons.pause_table(run)))
 
 # %% [markdown]
 # **What to see:** in the open loop every request meant to start during the pause waits
-# for it, whichever way you count: the generator did not stop. The closed loop recorded
-# only one slow request per user; counted from when its users meant to send, the pause
-# hits many more. A closed-loop test through the same pause reports a far kinder tail.
+# for it, whichever way you count (the generator did not stop), and so do the shoppers who
+# arrive while the backlog drains afterwards. The closed loop recorded about one slow
+# request per user: its users stopped sending. Counted from when they meant to send, more
+# of its requests are slow, and still far fewer than the open loop's. A closed-loop test
+# through the same pause reports a far kinder picture.
 #
 # ## 8. A timeout is not a rollback
 #
