@@ -137,16 +137,20 @@ def pause_table(run: Run) -> str:
     lines = [
         f"| load | store paused | requests recorded / meant | slower than {omission.SLOW_S:g} s: "
         "from the send / from the intended start | mean: from the send / from the intended "
-        "start | p99: from the send / from the intended start |",
+        "start | tail: from the send / from the intended start |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for f in figs:
         lines.append(
             f"| {f.loop} loop | {f.pause_s:.1f} s | {f.requests} / {f.intended} | "
             f"{f.slow_sent} / {f.slow_intended} | {fmt_s(f.send_mean)} / "
-            f"{fmt_s(f.intended_mean)} | {fmt_s(f.send_p99)} / {fmt_s(f.intended_p99)} |"
+            f"{fmt_s(f.intended_mean)} | {_tail(f.send_tail)} / {_tail(f.intended_tail)} |"
         )
     return "\n".join(lines)
+
+
+def _tail(tail: tuple[str, float]) -> str:
+    return f"{tail[0]} {fmt_s(tail[1])}"
 
 
 def placed_text(run: Run) -> str:

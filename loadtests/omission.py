@@ -83,9 +83,9 @@ class PauseFigures:
     pause_s: float  #: how long the store was stopped
     requests: int  #: requests recorded (sent)
     intended: int  #: requests meant (closed loop: with the ones the users never sent)
-    send_p99: float
+    send_tail: tuple[str, float]  #: the tail the sample supports (plot_latency.tail_of)
     send_max: float
-    intended_p99: float
+    intended_tail: tuple[str, float]
     send_mean: float
     intended_mean: float
     slow_sent: int  #: requests slower than SLOW_S, from the send
@@ -115,6 +115,8 @@ def pause_series(res: ScenarioResult) -> dict[str, np.ndarray]:
 
 
 def pause_figures_of(res: ScenarioResult) -> PauseFigures:
+    from .plot_latency import tail_of  # (plotting imports this module)
+
     s = pause_series(res)
     window = pause_window(res)
     a, b = s["from_send"], s["from_intended"]
@@ -124,9 +126,9 @@ def pause_figures_of(res: ScenarioResult) -> PauseFigures:
         pause_s=(window[1] - window[0]) if window else float("nan"),
         requests=len(a),
         intended=len(b),
-        send_p99=percentile(a, 99),
+        send_tail=tail_of(a),
         send_max=float(np.nanmax(a)) if len(a) else float("nan"),
-        intended_p99=percentile(b, 99),
+        intended_tail=tail_of(b),
         send_mean=float(np.nanmean(a)) if len(a) else float("nan"),
         intended_mean=float(np.nanmean(b)) if len(b) else float("nan"),
         slow_sent=int(np.sum(a > SLOW_S)),

@@ -114,7 +114,7 @@ def latency_vs_load(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> 
         capacity = sync_capacity(run)
         if capacity:
             ax.axvline(capacity, color="gray", linestyle=":", linewidth=1.5)
-            ax.text(capacity, 0.03, f" sync capacity {capacity:.1f}/s",
+            ax.text(capacity, 0.03, f" sync capacity {capacity:.2f}/s",
                     transform=ax.get_xaxis_transform(), fontsize=12)  # fmt: skip
             step = (
                 run.scenarios["sync"].scenario.steps[0].duration if "sync" in run.scenarios else 0

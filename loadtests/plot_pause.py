@@ -32,9 +32,11 @@ def _panel(ax: Any, run: Run, name: str) -> None:
     s = pause_series(res)
     f = pause_figures_of(res)
     color = COLORS["sync"] if res.scenario.loop == "open" else COLORS["closed"]
-    meant = f"from the intended start: {f.intended} requests, p99 {fmt_s(f.intended_p99)}"
+    tail, value = f.intended_tail
+    meant = f"from the intended start: {f.intended} requests, {tail} {fmt_s(value)}"
     ax.scatter(s["intended"], s["from_intended"], s=28, color=color, alpha=0.8, label=meant)
-    got = f"from the send: {f.requests} requests, p99 {fmt_s(f.send_p99)}"
+    tail, value = f.send_tail
+    got = f"from the send: {f.requests} requests, {tail} {fmt_s(value)}"
     ax.scatter(s["sent"], s["from_send"], s=70, facecolors="none", edgecolors="black",
                linewidths=1.2, label=got)  # fmt: skip
     window = pause_window(res)

@@ -189,3 +189,15 @@ def little_identity(res: ScenarioResult) -> tuple[float, float, float]:
 def load_rate(res: ScenarioResult) -> float:
     """λ during the load: requests meant to start ÷ the load's length (not the drain)."""
     return len(res.requests) / res.scenario.duration
+
+
+def job_times(res: ScenarioResult) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per queue: (when each job was enqueued, s after t0; its time enqueued → finished)."""
+    jobs = res.jobs
+    if jobs is None:
+        return {}
+    took = jobs.finished - jobs.enqueued
+    return {
+        str(q): (res.rel(jobs.enqueued[jobs.queue == q]), took[jobs.queue == q])
+        for q in dict.fromkeys(jobs.queue)
+    }

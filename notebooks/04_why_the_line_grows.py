@@ -24,7 +24,7 @@
 import ipywidgets as widgets
 from IPython.display import Markdown, display
 
-from labqueue.notebook import find_run, queueing
+from labqueue.notebook import find_run
 from labqueue.notebook import theory_charts as charts
 from loadtests import lessons, plots, results, story, summary, theory
 
@@ -70,12 +70,12 @@ display(Markdown(lessons.backlog_table(run)))
 
 # %%
 if deferred.jobs is not None:
-    j = deferred.jobs
-    per_queue = {q: (deferred.rel(j.enqueued[j.queue == q]),
-                     (j.finished - j.enqueued)[j.queue == q]) for q in ("email", "erp")}  # fmt: skip
     s = deferred.samples
-    charts.drain_estimate(deferred.rel(s["t"]), s["processed"] + s["failed"], s["queued"],
-                          deferred.load_end, per_queue)  # fmt: skip
+    done = s["processed"] + s["failed"]
+    per_queue = theory.job_times(deferred)
+    display(
+        charts.drain_estimate(deferred.rel(s["t"]), done, s["queued"], deferred.load_end, per_queue)
+    )
 else:
     display(Markdown(story.older(run, "each job's real time against the estimate")))
 
@@ -83,8 +83,9 @@ else:
 # **What to see:** the estimate describes no job. The workers take `email` before `erp`
 # (strict priority), so the queue is not FIFO: an email job waits for the email jobs ahead
 # of it only, and leaves within about a second, while an ERP job waits until no email job
-# is left and its time keeps growing as long as the load lasts. The estimate sits between
-# the two and is right for neither. Per-queue depth and the oldest job's age (notebook 3,
+# is left and its time keeps growing as long as the load lasts. The estimate describes
+# neither: it lags the ERP jobs' real time while the queue builds, overshoots it later,
+# and says nothing of the email jobs. Per-queue depth and the oldest job's age (notebook 3,
 # section 6) are the figures to alert on.
 #
 # ## 3. Erlang C: the M/M/c queue
@@ -106,8 +107,9 @@ charts.erlang_vs_measured(service, workers, cs2, points, top_rate=max(p.offered 
 display(Markdown(lessons.erlang_table(run)))
 
 # %% [markdown]
-# **What to see:** below capacity the prediction and the measured means agree within a few
-# percent (table). Past capacity no steady state exists, and the formula has nothing to
+# **What to see:** below capacity the prediction and the measured means are close (the
+# table gives the difference at each step, from a step of a few dozen requests). Past
+# capacity no steady state exists, and the formula has nothing to
 # say: the measured means (triangles; arrows for those off the scale) are as long as the
 # queue had time to grow.
 #

@@ -105,7 +105,7 @@ def erlang_vs_measured(
                 ax.annotate(f"{p.mean_s:.0f} s ↑", (p.offered, ceiling * 0.97), xytext=(0, -24),
                             textcoords="offset points", ha="center", color=SYNC)  # fmt: skip
         ax.axvline(cap, color=SYNC, linestyle=":", linewidth=1.5)
-        ax.text(cap, 0.5, f" capacity\n {workers} ÷ {service:.2f} s\n = {cap:.1f}/s",
+        ax.text(cap, 0.5, f" capacity\n {workers} ÷ {service:.3f} s\n = {cap:.2f}/s",
                 transform=ax.get_xaxis_transform(), va="center", color=SYNC)  # fmt: skip
         ax.set_ylim(0, ceiling)
         ax.set_xlim(0, max(top_rate, cap) * 1.05)
