@@ -9,24 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 from matplotlib.figure import Figure
 
 from .plotstyle import COLORS, fmt_s, offered_line, projector, sync_capacity
-from .results import Run, ScenarioResult, percentile
-
-#: The fewest requests a percentile needs before we report it (p99: 100, so 1 beyond it).
-TAIL_MIN = {99.0: 100, 90.0: 10}
-
-
-def tail_of(values: np.ndarray) -> tuple[str, float]:
-    """("p99", v) with at least 100 values, ("p90", v) with 10 to 99, else ("max", v)."""
-    values = np.asarray(values, float)
-    values = values[~np.isnan(values)]
-    for q, needed in TAIL_MIN.items():
-        if len(values) >= needed:
-            return f"p{q:g}", percentile(values, q)
-    return "max", float(np.max(values)) if len(values) else float("nan")
+from .results import Run, ScenarioResult, percentile, tail_of
 
 
 def step_tails(res: ScenarioResult) -> list[tuple[float, str, float, int]]:
