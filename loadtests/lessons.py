@@ -100,7 +100,8 @@ def little_text(run: Run) -> str:
         f"Over the sync run's whole window (first arrival to last departure): L = {big_l:.2f} "
         f"requests inside on average, λ = {lam:.2f}/s, W = {w:.2f} s, λ × W = {lam * w:.2f}. "
         "Equal, as they must be (up to counting L every tenth of a second): the λ here is "
-        f"arrivals over a window that includes the drain, not the rate the store was offered, which was {during:.2f}/s during the load."
+        "arrivals over a window that includes the drain, not the rate the store was offered, "
+        f"which was {during:.2f}/s during the load."
     )
 
 
