@@ -71,3 +71,35 @@ def test_only_the_runners_own_stack_is_paused() -> None:
     assert pauser_for(sc, External()) is None
     assert pauser_for(presets()["sync"], External()) is None
     assert web_worker_pids(None) == []
+
+
+def test_aimed_at_the_web_servers_workers_not_its_master() -> None:
+    """Only the workers stop; gunicorn's master stays awake and keeps managing them."""
+    sleep = "import time; time.sleep(60)"
+    code = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {sleep!r}]); "
+    code += "time.sleep(60)"
+    master = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        for _ in range(100):
+            if psutil.Process(master.pid).children():
+                break
+            time.sleep(0.05)
+        (child,) = psutil.Process(master.pid).children()
+
+        class Web:
+            pid = master.pid
+
+        class Stack:
+            web = Web()
+
+        class Target:
+            stack = Stack()
+
+        pauser = pauser_for(presets()["pause-closed"], Target())
+        assert pauser is not None and pauser.pids() == [child.pid]
+        assert (pauser.at, pauser.seconds) == (8.0, 5.0)
+    finally:
+        for proc in psutil.Process(master.pid).children():
+            proc.kill()
+        master.kill()
+        master.wait()
