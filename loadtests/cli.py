@@ -88,7 +88,7 @@ def _loopback(url: str | None) -> str | None:
 
 SCENARIO_HELP = (
     f"Comma-separated, from: {', '.join(presets())} "
-    f"[default: {','.join(DEFAULT_SCENARIOS)}; --quick: all but sync-closed]"
+    f"[default: {','.join(DEFAULT_SCENARIOS)}; --quick: all but sync-closed and the pauses]"
 )
 
 

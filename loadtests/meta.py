@@ -117,6 +117,8 @@ def start_meta(settings: dict[str, Any], scenarios: list[dict[str, Any]]) -> dic
         "versions": versions(),
         "machine": machine(),
         "git": git_commit(Path(__file__).resolve().parent.parent),
+        #: the machine's 1, 5 and 15 min load averages when the run began (shared machines)
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
 

@@ -17,7 +17,7 @@ from .summary import drain_seconds
 def queue_depth(run: Run, name: str = "deferred") -> Figure:
     """Graph 3: jobs waiting (top) and jobs enqueued vs processed (bottom) over time."""
     with projector():
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=(15, 9.5), sharex=True)
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 9.5), sharex=True)
         res = run.scenarios.get(name)
         if res is None or not res.samples:
             top.text(

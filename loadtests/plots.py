@@ -2,13 +2,14 @@
 
     from loadtests import plots, results
     run = results.load_run("results/reference")
-    plots.latency_over_time(run)       # 1. p50/p95/p99 per second, offered rate, sync | deferred
+    plots.latency_over_time(run)       # 1. every request's latency over time, sync / deferred
     plots.throughput(run)              # 2. achieved vs offered, both modes
     plots.queue_depth(run)             # 3. the deferred queues filling and draining
-    plots.latency_vs_load(run)         # 4. p50 and p99 per step, both modes: the headline
+    plots.latency_vs_load(run)         # 4. median and tail per step, both modes: the headline
     plots.open_vs_closed(run)          # 5. sync, open loop vs closed loop (coordinated omission)
     plots.when_it_happened(run)        # 6. per order: answer, email, ERP after the click
     plots.queue_latency(run)           # 7. the oldest waiting job's age per queue, and depth
+    plots.pause_demo(run)              # 8. the store paused: open vs closed loop
     plots.save_all(run)                # them all as PNGs in the run's directory
 
 Each function returns its matplotlib Figure. Sizes and fonts are for a projector.
@@ -17,32 +18,32 @@ Each function returns its matplotlib Figure. Sizes and fonts are for a projector
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 from matplotlib.figure import Figure
 
 from .plot_deferred import has_ages, has_orders, queue_latency, when_it_happened
+from .plot_latency import latency_over_time, latency_vs_load, step_tails
+from .plot_pause import has_pause, pause_demo
 from .plot_queues import queue_depth
 from .plotstyle import (
     COLORS,
     capacity_label,
-    fmt_s,
-    offered_line,
     projector,
     sync_capacity,
 )
-from .results import Run, ScenarioResult, per_bin
+from .results import Run, ScenarioResult
 from .summary import step_summaries
 
 __all__ = [
     "FILES",
     "has_ages",
     "has_orders",
+    "has_pause",
     "latency_over_time",
     "latency_vs_load",
     "open_vs_closed",
+    "pause_demo",
     "projector",
     "queue_depth",
     "queue_latency",
@@ -60,95 +61,12 @@ FILES = {
     "open_vs_closed": "5-open-vs-closed-loop.png",  #: only when the run has sync-closed
     "when_it_happened": "6-when-did-it-happen.png",  #: only when the run has orders.csv
     "queue_latency": "7-queue-latency.png",  #: only when the sampler read the ages
+    "pause_demo": "8-coordinated-omission.png",  #: only when the run has pause, pause-closed
 }
 
 
 def _open_loop(run: Run, names: tuple[str, ...]) -> list[ScenarioResult]:
     return [run.scenarios[n] for n in names if n in run.scenarios]
-
-
-def _latency_panel(ax: Any, res: ScenarioResult, timeout_s: float) -> None:
-    req = res.requests
-    t = res.rel(req.intended)
-    bins = per_bin(t, req.latency_ms / 1000.0)
-    for q in ("p50", "p95", "p99"):
-        ax.plot(bins["t"] + 0.5, bins[q], color=COLORS[q], label=q)
-    failed = req.ok == 0
-    if failed.any():
-        timed_out = bool((req.status[failed] == 0).all())
-        what = "timed out" if timed_out else "failed"
-        ax.scatter(
-            t[failed],
-            req.latency_ms[failed] / 1000.0,
-            marker="x",
-            s=30,
-            color="black",
-            alpha=0.6,
-            label=f"{what} ({int(failed.sum())} requests)",
-            zorder=3,
-        )
-    ax.axvline(res.load_end, color="black", linewidth=1.5, linestyle=":")
-    ax.text(
-        res.load_end,
-        1.0,
-        " load stops",
-        transform=ax.get_xaxis_transform(),
-        va="top",
-        ha="left",
-        fontsize=12,
-    )
-    worst = np.nanmax(bins["p99"]) if len(bins["p99"]) else float("nan")
-    ax.set_title(f"{res.scenario.mode} checkout (worst p99 per second: {fmt_s(worst)})")
-    ax.set_xlabel("time since load started (s)")
-    if res.scenario.mode == "sync" and timeout_s:
-        ax.axhline(timeout_s, color="gray", linewidth=1, linestyle="-.")
-        ax.text(
-            0, timeout_s, f" client timeout {timeout_s:g} s", va="bottom", fontsize=12, color="gray"
-        )
-
-
-def _note_if_flat(ax: Any, twin: Any, res: ScenarioResult) -> None:
-    """A line too close to the floor to read at the shared scale gets its figures in words."""
-    lat = res.requests.latency_ms
-    if not len(lat):
-        return
-    p50, p99 = np.nanpercentile(lat, 50) / 1000, np.nanpercentile(lat, 99) / 1000
-    if p99 < 0.05 * ax.get_ylim()[1]:
-        text = f"flat along the floor:\np50 {fmt_s(p50)}, p99 {fmt_s(p99)}\nat every step"
-        twin.text(
-            0.55,
-            0.45,
-            text,
-            transform=twin.transAxes,
-            zorder=10,
-            ha="center",
-            fontsize=17,
-            color=COLORS[res.scenario.mode],
-            bbox={"facecolor": "white", "edgecolor": COLORS[res.scenario.mode]},
-        )
-
-
-def latency_over_time(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figure:
-    """Graph 1: latency (from the intended start) per second, sync and deferred side by side."""
-    results = _open_loop(run, names)
-    with projector():
-        fig, axes = plt.subplots(
-            1, max(1, len(results)), figsize=(17, 6.5), sharey=True, squeeze=False
-        )
-        twins = []
-        for ax, res in zip(axes[0], results, strict=False):
-            _latency_panel(ax, res, res.scenario.timeout)
-            twins.append(offered_line(ax, res))
-            handles, labels = ax.get_legend_handles_labels()
-            h2, l2 = twins[-1].get_legend_handles_labels()
-            ax.legend(handles + h2, labels + l2, loc="upper left", bbox_to_anchor=(0, 0.93))
-        axes[0][0].set_ylabel("latency (s), from intended start")
-        axes[0][0].set_ylim(bottom=0)
-        for ax, twin, res in zip(axes[0], twins, results, strict=False):
-            _note_if_flat(ax, twin, res)
-        fig.suptitle("Latency per second as offered load steps up", fontsize=20)
-        fig.tight_layout()
-    return fig
 
 
 def throughput(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figure:
@@ -213,88 +131,9 @@ def throughput(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figur
     return fig
 
 
-def _mark_unreliable(ax: Any, steps: list[Any]) -> None:
-    """Ring the points of steps where Locust itself was short of CPU."""
-    bad = [st for st in steps if st.unreliable]
-    if bad:
-        ax.scatter(
-            [st.offered for st in bad],
-            [st.p99_ms / 1000.0 for st in bad],
-            s=400,
-            facecolors="none",
-            edgecolors="black",
-            linewidths=2,
-            zorder=4,
-            label="unreliable: Locust CPU > 90%",
-        )
-
-
-def latency_vs_load(run: Run, names: tuple[str, ...] = ("sync", "deferred")) -> Figure:
-    """Graph 4: p50 and p99 latency per step against offered load, both modes."""
-    with projector():
-        fig, ax = plt.subplots(figsize=(12, 7.5))
-        for res in _open_loop(run, names):
-            steps = step_summaries(res)
-            x = [s.offered for s in steps]
-            color = COLORS[res.scenario.mode]
-            for q, style in (("p50", "-"), ("p99", "--")):
-                y = [getattr(s, f"{q}_ms") / 1000.0 for s in steps]
-                ax.plot(
-                    x,
-                    y,
-                    style,
-                    marker="o",
-                    markersize=9,
-                    color=color,
-                    label=f"{res.scenario.mode} {q}",
-                )
-            _mark_unreliable(ax, steps)
-            for st in steps:
-                if st.timeouts:
-                    ax.annotate(
-                        f"{st.timeouts} of {st.sent} timed out\n(p99 capped there)",
-                        (st.offered, st.p99_ms / 1000.0),
-                        xytext=(-15, 0),
-                        textcoords="offset points",
-                        ha="right",
-                        va="center",
-                        fontsize=12,
-                        color=color,
-                    )
-            worst = max((s.p99_ms for s in steps), default=float("nan"))
-            if res.scenario.mode == "deferred":
-                ax.annotate(
-                    f"deferred: p99 ≤ {fmt_s(worst / 1000)} at every step",
-                    (x[-1], 0),
-                    xytext=(0, 30),
-                    textcoords="offset points",
-                    ha="right",
-                    fontsize=13,
-                    color=color,
-                )
-        capacity = sync_capacity(run)
-        if capacity:
-            ax.axvline(capacity, color="gray", linestyle=":", linewidth=1.5)
-            ax.text(
-                capacity,
-                0.97,
-                f" sync capacity ≈ {capacity:.1f}/s",
-                transform=ax.get_xaxis_transform(),
-                va="top",
-                fontsize=12,
-            )
-        ax.set_xlabel("offered load (requests/s)")
-        ax.set_ylabel("latency (s), from intended start")
-        ax.set_title("Checkout latency vs load: sync hits a wall, deferred stays flat")
-        ax.set_xlim(left=0)
-        ax.set_ylim(bottom=0)
-        ax.legend(loc="upper left")
-        fig.tight_layout()
-    return fig
-
-
 def open_vs_closed(run: Run, open_name: str = "sync", closed_name: str = "sync-closed") -> Figure:
-    """Graph 5: p99 against achieved throughput, sync checkout, open loop vs closed loop.
+    """Graph 5: each step's tail (what its sample supports) against achieved throughput,
+    sync checkout, open loop vs closed loop.
 
     Closed-loop users wait for each answer before sending again, so they never push the
     store past its capacity and never see the queue that shoppers arriving on their own
@@ -309,26 +148,32 @@ def open_vs_closed(run: Run, open_name: str = "sync", closed_name: str = "sync-c
             if res is None:
                 continue
             steps = step_summaries(res)
+            tails = step_tails(res)  # the tail each step's sample supports
             x = [st.achieved for st in steps]
-            y = [st.p99_ms / 1000.0 for st in steps]
-            ax.plot(x, y, marker="o", markersize=10, color=color, label=f"{label} (p99)")
+            y = [t[2] for t in tails]
+            ax.plot(x, y, marker="o", markersize=10, color=color, label=label)
             below = name == closed_name  # closed-loop labels under their points, open above
-            for st, xi, yi in zip(steps, x, y, strict=True):
+            for i, (st, tail, xi, yi) in enumerate(zip(steps, tails, x, y, strict=True)):
+                drop = -10 - 20 * (i % 2)  # closed-loop points crowd: stagger their labels
                 ax.annotate(
-                    f"{st.offered:g} {unit}",
+                    f"{st.offered:g} {unit} ({tail[1]})",
                     (xi, yi),
-                    xytext=(6, -8 if below else 6),
+                    xytext=(0, drop) if below else (6, 6),
                     textcoords="offset points",
                     va="top" if below else "bottom",
+                    ha="center" if below else "left",
                     fontsize=12,
                     color=color,
+                    annotation_clip=False,
                 )
         right = max([line.get_xdata().max() for line in ax.get_lines()], default=1.0)
-        ax.set_xlim(0, float(right) * 1.2)
+        ax.set_xlim(0, float(right) * 1.3)
         ax.set_xlabel("achieved throughput (successful answers/s)")
-        ax.set_ylabel("p99 latency (s)")
-        ax.set_title("Same store, two load generators: the closed loop hides the queue")
-        ax.set_ylim(bottom=0)
+        ax.set_ylabel("tail latency (s)")
+        ax.set_title("Same store, two workload models: a closed loop cannot build the queue")
+        ax.set_ylim(bottom=-0.1 * ax.get_ylim()[1])
+        ax.text(0.01, 0.8, "tail: p99 where a step has 100 requests or more, else p90",
+                transform=ax.transAxes, ha="left", fontsize=12, color="gray")  # fmt: skip
         ax.legend(loc="upper left")
         fig.tight_layout()
     return fig
@@ -346,11 +191,13 @@ def save_all(run: Run, directory: Path | None = None) -> list[Path]:
         "open_vs_closed": open_vs_closed,
         "when_it_happened": when_it_happened,
         "queue_latency": queue_latency,
+        "pause_demo": pause_demo,
     }
     skip = {
         "open_vs_closed": "sync-closed" not in run.scenarios,
         "when_it_happened": not has_orders(run),
         "queue_latency": not has_ages(run),
+        "pause_demo": not has_pause(run),
     }
     for key, filename in FILES.items():
         if skip.get(key):

@@ -149,6 +149,20 @@ def percentile(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
+#: The fewest requests a percentile needs before we report it (p99: 100, so 1 beyond it).
+TAIL_MIN = {99.0: 100, 90.0: 10}
+
+
+def tail_of(values: np.ndarray) -> tuple[str, float]:
+    """("p99", v) with at least 100 values, ("p90", v) with 10 to 99, else ("max", v)."""
+    values = np.asarray(values, float)
+    values = values[~np.isnan(values)]
+    for q, needed in TAIL_MIN.items():
+        if len(values) >= needed:
+            return f"p{q:g}", percentile(values, q)
+    return "max", float(np.max(values)) if len(values) else float("nan")
+
+
 def per_bin(
     times: np.ndarray, values: np.ndarray, width: float = 1.0, qs: tuple[float, ...] = (50, 95, 99)
 ) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -26,6 +27,7 @@ from . import sizing
 from .collect import EVENTS_DIR, collect_after, collect_calls
 from .config import RunConfig
 from .locust_proc import LocustProcess
+from .pause import Pauser, pauser_for, schedule_t0
 from .results import load_run, request_files
 from .sampler import Sampler
 from .shapes import Scenario
@@ -318,16 +320,15 @@ class Runner:
     ) -> None:
         target.check()
         sampler.phase = "load"
+        pauser = pauser_for(sc, target)
         locust.start()
         self.progress.say(f"    Locust: {sc.loop} loop, {len(sc.steps)} steps, {sc.duration:g}s")
-        while locust.poll() is None:
-            if locust.overdue():
-                info["locust_overdue"] = True
-                locust.stop()
-                break
-            target.check()
-            self.progress.tick(index, sc, out, sampler, "load")
-            time.sleep(0.25)
+        try:
+            self.load_loop(index, sc, out, target, locust, sampler, info, pauser)
+        finally:  # whatever happened, a paused store is resumed
+            if pauser is not None:
+                pauser.resume()
+                info["pause"] = pauser.to_dict()
         if locust.poll() and not info.get("locust_overdue"):
             raise ComponentFailed(
                 "Locust", out / "logs" / "locust.log", f"exit code {locust.poll()}"
@@ -335,6 +336,29 @@ class Runner:
         sampler.phase = "drain"
         info["load_done_epoch"] = time.time()
         info["drained"] = self.wait_drained(index, sc, out, target, sampler)
+
+    def load_loop(
+        self,
+        index: int,
+        sc: Scenario,
+        out: Path,
+        target: Any,
+        locust: LocustProcess,
+        sampler: Sampler,
+        info: dict[str, Any],
+        pauser: Pauser | None,
+    ) -> None:
+        """Until Locust is done: watch the stack, pause it when asked, say where we are."""
+        while locust.poll() is None:
+            if locust.overdue():
+                info["locust_overdue"] = True
+                locust.stop()
+                break
+            if pauser is not None:
+                pauser.tick(schedule_t0(out))
+            target.check()
+            self.progress.tick(index, sc, out, sampler, "load")
+            time.sleep(0.1 if pauser is not None else 0.25)
 
     def wait_drained(
         self, index: int, sc: Scenario, out: Path, target: Any, sampler: Sampler
@@ -355,6 +379,7 @@ class Runner:
     def finish(self, code: int) -> int:
         self.meta["ended"] = meta_mod.iso(time.time())
         self.meta["duration_s"] = round(time.time() - self.meta["started_epoch"], 1)
+        self.meta["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         self.meta["partial"] = code != 0
         self.meta["status"] = "complete" if code == 0 else "partial"
         try:

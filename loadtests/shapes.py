@@ -42,6 +42,14 @@ CLOSED_STEP_SECONDS = 10.0
 BACKLOG_RATE = 6.0
 BACKLOG_SECONDS = 60.0
 QUICK_BACKLOG_SECONDS = 20.0
+#: Coordinated omission, shown: the store's web workers stopped (SIGSTOP) for PAUSE_SECONDS,
+#: PAUSE_AT seconds into one step, under an open loop at PAUSE_RATE and a closed loop of
+#: PAUSE_USERS users (about the same throughput: each user's cycle is ~2 s).
+PAUSE_RATE = 3.0
+PAUSE_USERS = 6
+PAUSE_STEP_SECONDS = 20.0
+PAUSE_AT = 8.0
+PAUSE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -163,11 +171,26 @@ def presets(quick: bool = False) -> dict[str, Scenario]:
         ),
         "backlog": Scenario("backlog", "deferred", held, timeout=timeout),
         "sized": Scenario("sized", "deferred", held, timeout=timeout, size_workers=True),
+        **pause_presets(timeout),
+    }
+
+
+def pause_presets(timeout: float) -> dict[str, Scenario]:
+    """``pause`` (open loop) and ``pause-closed`` (closed loop): one step of the sync
+    checkout during which the runner stops the store's web workers for a few seconds."""
+    pause = {"pause_at": PAUSE_AT, "pause_seconds": PAUSE_SECONDS}
+    rate = rate_steps((PAUSE_RATE,), PAUSE_STEP_SECONDS)
+    users = user_steps((PAUSE_USERS,), PAUSE_STEP_SECONDS)
+    return {
+        "pause": Scenario("pause", "sync", rate, timeout=timeout, extra=pause),
+        "pause-closed": Scenario(
+            "pause-closed", "sync", users, loop="closed", timeout=timeout, extra=pause
+        ),
     }
 
 
 #: Scenarios a plain run uses, in order.
-DEFAULT_SCENARIOS = ("sync", "deferred", "sync-closed", "backlog", "sized")
+DEFAULT_SCENARIOS = ("sync", "deferred", "sync-closed", "backlog", "sized", "pause", "pause-closed")
 
 
 def customise(scenario: Scenario, **changes: Any) -> Scenario:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .results import Run, ScenarioResult, percentile
+from .results import Run, ScenarioResult, percentile, tail_of
 
 #: A step where a Locust process used more CPU than this (percent) is marked unreliable.
 CPU_LIMIT = 90.0
@@ -34,6 +34,8 @@ class StepSummary:
     response_p50_ms: float  #: from the actual send (what a closed-loop tool reports)
     response_p99_ms: float
     lag_p99_ms: float  #: how late the generator sent, vs the intended time
+    tail: str  #: which tail the step's sample supports: p99 (100+ requests), p90, or max
+    tail_ms: float
     locust_cpu_max: float
     unreliable: bool
 
@@ -74,6 +76,8 @@ def step_summaries(res: ScenarioResult) -> list[StepSummary]:
                 response_p50_ms=percentile(req.response_ms[mine], 50),
                 response_p99_ms=percentile(req.response_ms[mine], 99),
                 lag_p99_ms=percentile((req.sent[mine] - req.intended[mine]) * 1000, 99),
+                tail=tail_of(req.latency_ms[mine])[0],
+                tail_ms=tail_of(req.latency_ms[mine])[1],
                 locust_cpu_max=cpu,
                 unreliable=bool(cpu > CPU_LIMIT),
             )
@@ -192,7 +196,9 @@ def run_summary(run: Run) -> dict[str, Any]:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """A plain-text table for the terminal."""
+    """A plain-text table for the terminal: per step the median and the tail its sample
+    supports (p99 from 100 requests, p90 from 10, else the maximum; summary.json keeps
+    p50/p95/p99 whatever the count)."""
     lines = []
     for name, sc in summary.items():
         unit = "req/s" if sc["loop"] == "open" else "users"
@@ -201,14 +207,14 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{sc['errors']} failed"
         )
         lines.append(
-            f"  {'offered':>9} {'achieved':>9} {'p50 ms':>8} {'p95 ms':>8} "
-            f"{'p99 ms':>8} {'errors':>6}"
+            f"  {'offered':>9} {'achieved':>9} {'sent':>5} {'p50 ms':>8} {'tail ms':>13} "
+            f"{'errors':>6}"
         )
         for s in sc["steps"]:
             flag = "  (unreliable: Locust CPU > 90%)" if s["unreliable"] else ""
             lines.append(
-                f"  {s['offered']:>5g} {unit:<5}{s['achieved']:>7.2f}/s {_ms(s['p50_ms'])} "
-                f"{_ms(s['p95_ms'])} {_ms(s['p99_ms'])} {s['errors']:>6}{flag}"
+                f"  {s['offered']:>5g} {unit:<5}{s['achieved']:>7.2f}/s {s['sent']:>5} "
+                f"{_ms(s['p50_ms'])} {s['tail']:>4} {_ms(s['tail_ms'])} {s['errors']:>6}{flag}"
             )
         lines += _format_deferred_side(sc, unit)
         if sc["mode"] == "deferred":

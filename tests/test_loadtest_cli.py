@@ -80,7 +80,8 @@ def test_help_lists_every_knob() -> None:
 
 def test_defaults_make_the_story() -> None:
     full = {s.name: s for s in RunConfig().build_scenarios()}
-    assert list(full) == ["sync", "deferred", "sync-closed", "backlog", "sized"]
+    story = ["sync", "deferred", "sync-closed", "backlog", "sized", "pause", "pause-closed"]
+    assert list(full) == story
     assert [st.rate for st in full["sync"].steps] == [2, 4, 6, 8, 10]
     assert full["sync"].steps == full["deferred"].steps  # same offered load, both modes
     assert full["sync"].timeout == 30 and full["sync"].arrival == "poisson"
@@ -96,7 +97,13 @@ def test_defaults_make_the_story() -> None:
         assert sized.steps == backlog.steps and backlog.mode == sized.mode == "deferred"
         assert sized.size_workers and not backlog.size_workers
     assert sum(sc.duration for sc in quick.values()) <= 90  # QUICK: at most 90 s of load
-    assert RunConfig().estimate_seconds() < 9 * 60  # the full run: about 8 minutes
+    assert RunConfig().estimate_seconds() < 10 * 60  # the full run: under 10 minutes
+    # coordinated omission shown: the store paused mid-step, open loop and closed loop
+    pause, closed = full["pause"], full["pause-closed"]
+    assert pause.loop == "open" and closed.loop == "closed" and pause.mode == closed.mode
+    for sc in (pause, closed):
+        assert 0 < sc.extra["pause_at"] < sc.extra["pause_at"] + sc.extra["pause_seconds"]
+        assert sc.extra["pause_at"] + sc.extra["pause_seconds"] < sc.duration
 
 
 def test_options_change_the_scenarios() -> None:

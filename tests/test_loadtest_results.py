@@ -249,7 +249,8 @@ def test_graphs_are_drawn_from_the_files(run_dir: Path) -> None:
     run = results.load_run(run_dir)
     assert list(run.scenarios) == ["sync", "deferred", "sync-closed"]
     files = plots.save_all(run)
-    assert [f.name for f in files] == list(plots.FILES.values())
+    no_pause = [name for key, name in plots.FILES.items() if key != "pause_demo"]
+    assert [f.name for f in files] == no_pause  # graph 8 needs the pause scenarios
     for f in files:
         assert f.stat().st_size > 10_000
         assert f.read_bytes()[:4] == b"\x89PNG"
@@ -271,6 +272,8 @@ def test_the_committed_reference_run_tells_the_story(tmp_path: Path) -> None:
     # a reference recorded before issue 11 has no deferred side; one recorded since has it all
     since_issue_11 = (results.REFERENCE / "deferred" / "jobs.csv").exists()
     story = ["sync", "deferred", "sync-closed"] + (["backlog", "sized"] if since_issue_11 else [])
+    since_issue_12 = (results.REFERENCE / "pause-closed").exists()
+    story += ["pause", "pause-closed"] if since_issue_12 else []
     assert not run.partial and list(run.scenarios) == story
     big = [p for p in results.REFERENCE.rglob("*") if p.is_file() and p.stat().st_size > 3e6]
     assert big == []  # kept small
@@ -285,8 +288,9 @@ def test_the_committed_reference_run_tells_the_story(tmp_path: Path) -> None:
     assert s["deferred"]["drain_seconds"] is not None
     files = plots.save_all(run, tmp_path)
     assert all(f.stat().st_size > 10_000 for f in files)
-    if since_issue_11:
+    if since_issue_12:
         assert [f.name for f in files] == list(plots.FILES.values())
+    if since_issue_11:
         check_where_the_wall_went(s)
 
 

@@ -122,7 +122,7 @@ def waterfall(
         deferred_rows = _steps_in_request(deferred_ms)
         heights = [len(sync_rows), len(deferred_rows) + len(jobs)]
         fig, (top, bottom) = plt.subplots(
-            2, 1, figsize=(13, 7.5), sharex=True, gridspec_kw={"height_ratios": heights}
+            2, 1, figsize=(12, 7.5), sharex=True, gridspec_kw={"height_ratios": heights}
         )
         end = max(sync_ms["total"], *(e for _s, _b, e in jobs), deferred_ms["total"])
         min_width = end / 250  # so a 0.2 ms step still shows as a sliver

@@ -27,54 +27,42 @@ SYNC, DEFERRED, THEORY, ARRIVED = "#d62728", "#1f77b4", "#555555", "#9467bd"
 class StepPoint:
     """One step of a run: what was offered, what came back."""
 
-    offered: float  #: req/s (open loop) or users (closed loop)
+    offered: float  #: the realised arrival rate λ in the step, req/s
     achieved: float  #: good answers per second
     mean_s: float  #: mean latency, seconds
     p50_s: float
     p99_s: float
 
 
-def little(
+def drain_estimate(
     t: np.ndarray,
-    arrived: np.ndarray,
     departed: np.ndarray,
     waiting: np.ndarray,
     load_end: float,
+    jobs: dict[str, tuple[np.ndarray, np.ndarray]],
     window: float = 3.0,
 ) -> Figure:
-    """Top: jobs arrived and departed over time (the gap is the queue). Bottom: each job's
-    time in the system, measured (FIFO), against Little's prediction at its arrival
-    (jobs in the system ÷ the recent departure rate)."""
+    """The FIFO drain-time estimate (jobs waiting ÷ jobs finished per second, over the last
+    ``window`` s) against each job's real time from enqueued to finished, per queue
+    (``jobs``: queue -> (enqueued, time in the system), seconds since the load started)."""
     with projector():
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 8.5), sharex=True)
-        top.plot(t, arrived, color=ARRIVED, label="jobs arrived (enqueued)")
-        top.plot(t, departed, color="#2ca02c", label="jobs departed (done)")
-        top.fill_between(t, departed, arrived, color=DEFERRED, alpha=0.15, label="in the system")
-        top.set_ylabel("jobs since the start")
-        top.set_xlabel("time since the load started (s)")
-        top.tick_params(labelbottom=True)
-        top.set_title("Little's law on the deferred run's queues", loc="left")
-        top.legend(loc="upper left")
-        when, measured = queueing.fifo_times(t, arrived, departed)
-        in_system = np.interp(when, t, arrived - departed)
-        out_rate = np.interp(when, t, queueing.rate(t, departed, window))
+        fig, ax = plt.subplots(figsize=(12, 7))
+        colors = {"email": "#2ca02c", "erp": "#ff7f0e"}
+        for queue, (when, took) in jobs.items():
+            ax.scatter(when, took, s=8, alpha=0.5, color=colors.get(queue, DEFERRED),
+                       label=f"real: one `{queue}` job, enqueued → finished")  # fmt: skip
+        out_rate = queueing.rate(t, departed, window)
         with np.errstate(divide="ignore", invalid="ignore"):
-            predicted = np.where(out_rate > 0, in_system / out_rate, np.nan)
-        bottom.plot(when, measured, color="#2ca02c", label="measured: when it left − when it came")
-        bottom.plot(
-            when,
-            predicted,
-            color=THEORY,
-            linestyle="--",
-            label=f"Little: jobs in system ÷ departures/s (last {window:g} s)",
-        )
-        bottom.set_ylabel("time in the system (s)")
-        bottom.set_xlabel("when the job arrived: seconds since the load started")
-        bottom.legend(loc="upper left")
-        for ax in (top, bottom):
-            ax.axvline(load_end, color="black", linestyle=":", linewidth=1.5)
-            ax.set_ylim(bottom=0)
-        top.text(load_end, 0.95, " load stops", transform=top.get_xaxis_transform(), va="top")
+            estimate = np.where(out_rate > 0, waiting / out_rate, np.nan)
+        ax.plot(t, estimate, color=THEORY, linestyle="--",
+                label=f"estimate: jobs waiting ÷ jobs done per s (last {window:g} s)")  # fmt: skip
+        ax.axvline(load_end, color="black", linestyle=":", linewidth=1.5)
+        ax.text(load_end, 0.97, " load stops", transform=ax.get_xaxis_transform(), va="top")
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("when the job was enqueued (s since the load started)")
+        ax.set_ylabel("time in the system (s)")
+        ax.set_title("The FIFO drain-time estimate vs each job's real time", loc="left")
+        ax.legend(loc="upper left", markerscale=3)
         fig.tight_layout()
     return shown(fig)
 
@@ -117,11 +105,11 @@ def erlang_vs_measured(
                 ax.annotate(f"{p.mean_s:.0f} s ↑", (p.offered, ceiling * 0.97), xytext=(0, -24),
                             textcoords="offset points", ha="center", color=SYNC)  # fmt: skip
         ax.axvline(cap, color=SYNC, linestyle=":", linewidth=1.5)
-        ax.text(cap, 0.5, f" capacity\n {workers} ÷ {service:.2f} s\n = {cap:.1f}/s",
+        ax.text(cap, 0.5, f" capacity\n {workers} ÷ {service:.3f} s\n = {cap:.2f}/s",
                 transform=ax.get_xaxis_transform(), va="center", color=SYNC)  # fmt: skip
         ax.set_ylim(0, ceiling)
         ax.set_xlim(0, max(top_rate, cap) * 1.05)
-        ax.set_xlabel("offered load (checkouts/s)")
+        ax.set_xlabel("arrival rate λ (checkouts/s), as realised in each step")
         ax.set_ylabel("mean latency (s)")
         ax.set_title(
             f"Synchronous checkout as a queue: {workers} web workers, {service:.2f} s each",
@@ -145,9 +133,9 @@ def hockey_stick(service: float, workers: Sequence[int], cs2: float, top_rate: f
                 ax.axvline(cap, color=line.get_color(), linestyle=":", linewidth=1.2)
         ax.set_ylim(0, service * 8)
         ax.set_xlim(0, top_rate)
-        ax.set_xlabel("arrival rate (jobs/s)")
+        ax.set_xlabel("arrival rate (checkouts/s)")
         ax.set_ylabel("mean latency (s)")
-        ax.set_title(f"The hockey stick: M/G/c, {service:.2f} s per job", loc="left")
+        ax.set_title(f"The hockey stick: M/G/c, {service:.2f} s per checkout", loc="left")
         ax.legend(loc="upper right")
         fig.tight_layout()
     return shown(fig)
@@ -182,11 +170,12 @@ def service_time(scenario: Any) -> tuple[float, float]:
 
 
 def step_points(scenario: Any, summaries: Sequence[Any]) -> list[StepPoint]:
-    """One StepPoint per step of a scenario, from its requests and its step summaries."""
+    """One StepPoint per step of a scenario, at the arrival rate the step realised (Poisson
+    arrivals vary around the nominal rate), from its requests and its step summaries."""
     req = scenario.requests
     points = []
     for s in summaries:
         latency = req.latency_ms[req.step == s.step] / 1000.0
         mean = float(np.nanmean(latency)) if len(latency) else math.nan
-        points.append(StepPoint(s.offered, s.achieved, mean, s.p50_ms / 1000, s.p99_ms / 1000))
+        points.append(StepPoint(s.arrived, s.achieved, mean, s.p50_ms / 1000, s.p99_ms / 1000))
     return points
