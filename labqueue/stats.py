@@ -262,7 +262,14 @@ def _head_age(head: Any, now: float) -> float | None:
     if isinstance(head, Exception):
         return None  # WRONGTYPE: not a queue labqueue can read
     queued = queue_time_of(head)
-    return None if queued is None else max(0.0, round(now - queued, 3))
+    if queued is None or queued <= 0 or queued - now > CLOCK_SLACK:
+        return None  # no time, or none a producer's clock could have written: unknown
+    return max(0.0, round(now - queued, 3))
+
+
+#: How far ahead of Redis's clock a producer's ``queue_time`` may be before the age is
+#: called unknown rather than 0 (a clock a little fast is normal; a day ahead is garbage).
+CLOCK_SLACK = 86_400.0
 
 
 def queue_time_of(raw: str | bytes) -> float | None:

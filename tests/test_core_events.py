@@ -123,6 +123,16 @@ def test_oldest_age_is_the_head_of_each_queue_on_redis_time(conn: Any) -> None:
     assert oldest_ages(conn, []) == {}
 
 
+def test_a_queue_time_no_clock_could_write_is_an_unknown_age(conn: Any) -> None:
+    now = time.time()
+    conn.rpush(K.queue("past"), payload(-1e30))
+    conn.rpush(K.queue("zero"), payload(0))
+    conn.rpush(K.queue("future"), payload(now + 1e9))
+    conn.rpush(K.queue("fast"), payload(now + 2))  # a producer's clock a little fast
+    ages = oldest_ages(conn, ["past", "zero", "future", "fast"])
+    assert ages == {"past": None, "zero": None, "future": None, "fast": 0.0}
+
+
 def test_oldest_age_is_one_round_trip_for_any_number_of_queues(conn: Any) -> None:
     calls = []
     real_pipeline = conn.pipeline
