@@ -8,6 +8,13 @@
   ``resque:worker:ID`` while busy, and releases dead workers' jobs when it starts.
 - TERM, INT or QUIT: finish the current job, then exit. A second TERM or INT: put the
   current job back at the head of its queue and exit at once.
+- Whatever ``perform`` raises fails that job alone (into the failed store, or a retry when
+  its class has one for it): any Exception, and the BaseExceptions that are not (a job's
+  ``asyncio.CancelledError``, ``GeneratorExit``, a library's own), inline, under a time
+  limit and with ``--fork`` alike. ``SystemExit`` and ``KeyboardInterrupt`` raised by a job
+  fail it too (inline as ``JobCrashed``, naming them; with ``--fork`` under their own
+  names): a job cannot stop the worker. Stopping the worker is a signal's business (above),
+  handled by the worker, never an exception out of ``perform``.
 - Faults (see :mod:`.guard`, :mod:`.execution`, :mod:`.retry`):
   a job runs under its time limit, in a child process with ``fork``; a failed job with
   retries left is scheduled again; due delayed jobs are moved by a timer thread
@@ -251,7 +258,9 @@ class Worker:
             job_class = self.registry.resolve(payload.class_name)
             log.debug("%s %s from %s: started", payload.class_name, payload.id, fetched.queue)
             self._executor.run(job_class, payload, fetched.queue)
-        except Exception as exc:
+        except (_Abort, _Interrupted):
+            raise  # the worker's own: a second signal, or stop while waiting
+        except BaseException as exc:  # a job's CancelledError or GeneratorExit fails the job only
             self.failed += 1
             return self._failed(exc, fetched, payload, job_class, started)
         finally:
@@ -261,7 +270,7 @@ class Worker:
         return Outcome(payload.id, status_json(JobStatus.COMPLETE, started))
 
     def _failed(
-        self, exc: Exception, fetched: Fetched, payload: Payload | None, job_class: Any, t0: float
+        self, exc: BaseException, fetched: Fetched, payload: Payload | None, job_class: Any, t0: float
     ) -> Outcome:
         """A retry when the job class has one left for ``exc``, else a failure record."""
         plan = retry.plan(job_class, payload, fetched.queue, exc, time.time())

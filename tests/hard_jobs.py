@@ -1,0 +1,54 @@
+"""Jobs for the hardening tests (issue 15), in-process and in worker subprocesses
+(``--import hard_jobs``): jobs that raise what ``except Exception`` does not catch."""
+
+from __future__ import annotations
+
+import asyncio
+
+import labqueue
+
+DONE = "labqueue-test:hard:done"  #: job ids, one per completed run
+
+
+class Halt(BaseException):
+    """A BaseException of the job's own (as some libraries define for cancellation)."""
+
+
+@labqueue.job("Hard::Done")
+class Done(labqueue.Job):
+    """Records its id."""
+
+    def perform(self) -> None:
+        self.connection.rpush(DONE, self.job_id or "-")
+
+
+@labqueue.job("Hard::Cancelled")
+class Cancelled(labqueue.Job):
+    def perform(self) -> None:
+        raise asyncio.CancelledError("the job's task was cancelled")
+
+
+@labqueue.job("Hard::Halted")
+class Halted(labqueue.Job):
+    def perform(self) -> None:
+        raise Halt("a BaseException of the job's own")
+
+
+@labqueue.job("Hard::GenExit")
+class GenExit(labqueue.Job):
+    def perform(self) -> None:
+        raise GeneratorExit("closed")
+
+
+@labqueue.job("Hard::Interrupted")
+class Interrupted(labqueue.Job):
+    def perform(self) -> None:
+        raise KeyboardInterrupt
+
+
+#: The BaseException jobs and the exception name each leaves in its failure record.
+BASE_EXCEPTION_JOBS = {
+    Cancelled: "CancelledError",
+    Halted: "Halt",
+    GenExit: "GeneratorExit",
+}
