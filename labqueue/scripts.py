@@ -15,6 +15,10 @@ SHA1 (computed once, at import) and how many KEYS and ARGV it takes:
 
 JSON records (statuses, failure records) are built in Python and passed in as arguments;
 a script only ever pastes a payload, which it alone has, into them.
+
+A wake-up (PUBLISH) is a hint, sent last and with ``redis.pcall``: a server, proxy or ACL
+that refuses the channel leaves the script's writes standing and its reply as it was
+(idle workers then find the job by polling, see :mod:`labqueue.worker.wakeups`).
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ for i = 3, #KEYS do
   n = redis.call('RPUSH', KEYS[2], ARGV[i + 1])
   redis.call('SET', KEYS[i], ARGV[3])
 end
-if n == #KEYS - 2 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
+if n == #KEYS - 2 then redis.pcall('PUBLISH', ARGV[2], ARGV[1]) end
 return n
 """,
     keys=(3, None),
@@ -148,7 +152,7 @@ local function move(raw, job)
   if not woken[q] then
     woken[q] = true
     redis.call('SADD', KEYS[2], q)
-    redis.call('PUBLISH', ARGV[4], q)
+    redis.pcall('PUBLISH', ARGV[4], q)
   end
   moved = moved + 1
 end
@@ -309,7 +313,7 @@ if ARGV[1] ~= '' then redis.call('SET', KEYS[5], ARGV[1]) end
 if ARGV[3] == '' then
   redis.call('RPUSH', KEYS[9], ARGV[2])
   redis.call('SADD', KEYS[8], ARGV[5])
-  redis.call('PUBLISH', ARGV[4], ARGV[5])
+  redis.pcall('PUBLISH', ARGV[4], ARGV[5])
 else
   redis.call('RPUSH', KEYS[7], ARGV[2])
   redis.call('ZADD', KEYS[6], ARGV[3], ARGV[3])

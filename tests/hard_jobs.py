@@ -52,3 +52,16 @@ BASE_EXCEPTION_JOBS = {
     Halted: "Halt",
     GenExit: "GeneratorExit",
 }
+
+
+@labqueue.job("Hard::FailsOnce")
+class FailsOnce(labqueue.Job):
+    """Fails its first run (retried at once), then records its id."""
+
+    retry_limit = 1
+    retry_backoff = (0,)
+
+    def perform(self) -> None:
+        if self.connection.incr(f"labqueue-test:hard:tries:{self.job_id}") == 1:
+            raise ConnectionError("first run fails")
+        self.connection.rpush(DONE, self.job_id or "-")

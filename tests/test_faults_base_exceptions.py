@@ -73,7 +73,7 @@ def test_keyboard_interrupt_from_a_job_keeps_its_documented_meaning(conn: Any) -
     q = labqueue.Queue("default", conn)
     job = q.enqueue(Interrupted)
     done = q.enqueue(Done)
-    w, ran = run_all(conn)
+    _, ran = run_all(conn)
     (record,) = labqueue.FailedStore(conn).all()
     assert ran == 2 and record.job_id == job and record.exception == "JobCrashed"
     assert "KeyboardInterrupt" in record.error and conn.lrange(DONE, 0, -1) == [done]

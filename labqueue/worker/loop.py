@@ -133,7 +133,7 @@ class Worker:
         self._signals = 0
         self._state = "starting"
         db = int(connection.connection_pool.connection_kwargs.get("db", 0))
-        self._wakeups = Wakeups(self._redis, self.keys, self.queues, db)
+        self._wakeups = Wakeups(self._redis, self.keys, self.queues, db, self._stop)
         self._steps: WorkerSteps | None = None  # STEP's arguments for this process's id
         self._steps_for = 0
 
@@ -154,7 +154,7 @@ class Worker:
         self._stop.clear()
         old_handlers = self._install_signals()
         beat = threading.Thread(target=self._heartbeat_loop, name="labqueue-heartbeat", daemon=True)
-        self._outage.who = self.id
+        self._outage.who = self._wakeups.who = self.id
         try:
             self._register()
             beat.start()
@@ -270,7 +270,12 @@ class Worker:
         return Outcome(payload.id, status_json(JobStatus.COMPLETE, started))
 
     def _failed(
-        self, exc: BaseException, fetched: Fetched, payload: Payload | None, job_class: Any, t0: float
+        self,
+        exc: BaseException,
+        fetched: Fetched,
+        payload: Payload | None,
+        job_class: Any,
+        t0: float,
     ) -> Outcome:
         """A retry when the job class has one left for ``exc``, else a failure record."""
         plan = retry.plan(job_class, payload, fetched.queue, exc, time.time())
