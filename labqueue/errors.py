@@ -7,6 +7,8 @@
     │   └── UnknownJobClass       a payload names a class that is not registered
     ├── NotAJob                   a Python class that is not a labqueue Job was given
     ├── JobNotFound               no job (status, failure) with that id (also a LookupError)
+    ├── BadKey                    a key of the layout holds the wrong type (a script found it
+    │                             before writing anything)
     ├── ChildFailed               a child process (a redis-server, a worker) died or never
     │                             became ready
     └── JobFailed                 how a job failed when the worker could not see it raise
@@ -55,6 +57,25 @@ class NotAJob(LabqueueError):
 
 class JobNotFound(LabqueueError, LookupError):
     """No job, status or failure record exists with the given id."""
+
+
+class BadKey(LabqueueError):
+    """A key of the layout holds the wrong type, or a counter is not an integer INCR can add
+    one to: a script's preflight found it and wrote nothing (see :mod:`labqueue.badkeys`)."""
+
+    def __init__(self, key: bytes, found: str, expected: str) -> None:
+        self.key = key  #: the key's name, its bytes as Redis has them
+        self.found = found  #: what it holds: TYPE's answer ('string' for a bad counter)
+        self.expected = expected  #: what belongs there: list, set, zset, hash or integer
+        super().__init__(
+            f"{self.shown} holds a {found} where the layout keeps a {expected}; nothing was "
+            f"written (move the key aside or delete it)"
+        )
+
+    @property
+    def shown(self) -> str:
+        """The key's name as text, bytes that are not UTF-8 escaped."""
+        return self.key.decode("utf-8", "backslashreplace")
 
 
 class ChildFailed(LabqueueError):

@@ -1,20 +1,18 @@
-"""Every Lua script labqueue runs, and the one way to run one.
+"""Every Lua script labqueue runs (each a :class:`~labqueue.lua.Script`: see :mod:`labqueue.lua`
+for the one way to run one).
 
 Each state change that touches more than one key is one script, so it happens all or
 nothing, in one round trip. A script is a named constant with a comment saying what it
-guarantees and what its KEYS and ARGV are, wrapped in a :class:`Script` that knows its
-SHA1 (computed once, at import) and how many KEYS and ARGV it takes:
-
-- :meth:`Script.call` runs it by EVALSHA, hand-packed on a pooled connection for a plain
-  redis-py client (:mod:`labqueue.wire`: the enqueue and worker-step hot path), through
-  ``execute_command`` for any other client; a server that does not know the script yet
-  (NOSCRIPT) gets it with SCRIPT LOAD and the call is sent again, here and nowhere else.
-- :meth:`Script.queue` adds it to a pipeline as EVAL with the script's text: a NOSCRIPT
-  halfway through a MULTI/EXEC could not be recovered from without breaking the all or
-  none, and the text is small next to the thousands of payloads a bulk call carries.
+guarantees and what its KEYS and ARGV are.
 
 JSON records (statuses, failure records) are built in Python and passed in as arguments;
 a script only ever pastes a payload, which it alone has, into them.
+
+Each script that writes checks first: its text starts with the preflight helpers
+(:data:`~labqueue.lua.PREFLIGHT`) and its commented preflight block, which fails the call
+with nothing written when a key it would write holds the wrong type. Scripts that meet keys
+as they go (a queue named in the queues set, a ``delayed:<second>`` list) check each before
+touching it.
 
 A wake-up (PUBLISH) is a hint, sent last and with ``redis.pcall``: a server, proxy or ACL
 that refuses the channel leaves the script's writes standing and its reply as it was
@@ -23,67 +21,8 @@ that refuses the channel leaves the script's writes standing and its reply as it
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
-from typing import Any
-
-import redis
-from redis.exceptions import NoScriptError
-
-from . import wire
-
-
-def encoded(values: Sequence[Any]) -> tuple[Any, ...]:
-    """Strings as UTF-8 bytes, which redis-py sends as they are (no per-call encoding):
-    for arguments that stay the same across many calls, encoded once."""
-    return tuple(v.encode() if isinstance(v, str) else v for v in values)
-
-
-class Script:
-    """One Lua script: its text, its SHA1 and how many KEYS and ARGV it takes.
-
-    ``keys`` and ``args`` are exact counts, or ``(least, None)`` for scripts that take any
-    number from ``least`` on (one key and one payload per job, a worker's queue names).
-    """
-
-    def __init__(
-        self, name: str, text: str, keys: int | tuple[int, None], args: int | tuple[int, None]
-    ) -> None:
-        self.name = name
-        self.text = text
-        self.sha = hashlib.sha1(text.encode()).hexdigest()
-        self._sha = self.sha.encode()
-        self.keys = keys
-        self.args = args
-
-    def __repr__(self) -> str:
-        return f"Script({self.name}, {self.sha[:8]})"
-
-    def call(self, client: redis.Redis, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        """Run it with ``keys`` and ``args``: one EVALSHA, one round trip; its reply."""
-        try:
-            return wire.call(client, b"EVALSHA", self._sha, len(keys), *keys, *args)
-        except NoScriptError:  # a new or restarted server, or SCRIPT FLUSH: load, send again
-            self.load(client)
-            return wire.call(client, b"EVALSHA", self._sha, len(keys), *keys, *args)
-
-    def queue(self, pipe: Any, keys: Sequence[Any], args: Sequence[Any]) -> None:
-        """Add it to ``pipe`` (EVAL with the text: no NOSCRIPT inside a transaction)."""
-        pipe.execute_command("EVAL", self.text, len(keys), *keys, *args)
-
-    def load(self, client: redis.Redis) -> str:
-        """SCRIPT LOAD; returns the server's SHA1 (the same as :attr:`sha`)."""
-        reply = client.execute_command("SCRIPT", "LOAD", self.text)
-        return reply.decode() if isinstance(reply, bytes) else str(reply)
-
-    def takes(self, keys: int, args: int) -> bool:
-        """Whether a call with this many KEYS and ARGV is one this script documents."""
-        return _fits(keys, self.keys) and _fits(args, self.args)
-
-
-def _fits(count: int, declared: int | tuple[int, None]) -> bool:
-    return count == declared if isinstance(declared, int) else count >= declared[0]
-
+from .lua import PREFLIGHT, Script
+from .lua import encoded as encoded  # callers encode their fixed arguments once
 
 #: ENQUEUE: record the queue, push the payloads, mark each job waiting and wake idle
 #: workers, all or nothing in one step, so a worker never sees a job without its status.
@@ -93,9 +32,14 @@ def _fits(count: int, declared: int | tuple[int, None]) -> bool:
 #: KEYS[1] queues set, KEYS[2] the queue list, KEYS[3..] each job's status key;
 #: ARGV[1] queue name, ARGV[2] wake-up channel, ARGV[3] status JSON, ARGV[4..] each job's
 #: payload (in the order of the status keys). Returns the queue's new length.
+#: Preflight: the queues set and the queue list (a status key is SET whatever it held).
 ENQUEUE = Script(
     "ENQUEUE",
-    """
+    PREFLIGHT
+    + """
+-- preflight: the keys written hold their type or nothing, before any write
+local err = expect(KEYS[1], 'set') or expect(KEYS[2], 'list')
+if err then return err end
 redis.call('SADD', KEYS[1], ARGV[1])
 local n = 0
 for i = 3, #KEYS do
@@ -113,9 +57,14 @@ return n
 #: and mark the job waiting, in one step (a reader never sees a second without its list).
 #: KEYS[1] delayed:<second>, KEYS[2] the schedule zset, KEYS[3] status key.
 #: ARGV[1] the second, ARGV[2] payload, ARGV[3] status JSON ('' = no status).
+#: Preflight: the second's list and the schedule.
 SCHEDULE = Script(
     "SCHEDULE",
-    """
+    PREFLIGHT
+    + """
+-- preflight: the keys written hold their type or nothing, before any write
+local err = expect(KEYS[1], 'list') or expect(KEYS[2], 'zset')
+if err then return err end
 redis.call('RPUSH', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
 if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3]) end
@@ -131,20 +80,46 @@ return 1
 #: a usable "queue" goes to the failed store, never dropped: its failure record is the two
 #: halves passed in with the raw payload, as a JSON string, between them. Seconds wholly
 #: past are moved whole; in the current second only jobs whose exact time has come.
+#: A schedule entry is due by its score; its member names its list and is its second (a
+#: member that is not a finite number: its score is). Bad content never stops the others:
+#: a ``delayed:<second>`` that is not a list, or a job whose queue key holds another type,
+#: is left where it is and named in the reply (in a second wholly past, the jobs after it in
+#: its list wait with it, in order).
 #: KEYS[1] schedule zset, KEYS[2] queues set, KEYS[3] failed list.
 #: ARGV[1] now (epoch s, float), ARGV[2] delayed key prefix, ARGV[3] queue key prefix,
 #: ARGV[4] wake-up channel, ARGV[5] budget, ARGV[6] exact-time field, ARGV[7] failure
 #: record up to its payload, ARGV[8] the rest of it.
-#: Returns {moved, soonest due time still waiting ('' = none)}.
+#: Returns {moved, soonest due time still waiting ('' = none), then per key left alone:
+#: its name in hex, its type, the type that belongs there}.
+#: Preflight: the schedule, the queues set, the failed list.
 MOVE_DUE = Script(
     "MOVE_DUE",
-    """
+    PREFLIGHT
+    + """
+-- preflight: the fixed keys hold their type or nothing, before any write; the lists met
+-- on the way are checked as met (skipped), each queue before its first push
+local err = expect(KEYS[1], 'zset') or expect(KEYS[2], 'set') or expect(KEYS[3], 'list')
+if err then return err end
+local skipped, kinds = {}, {}  -- keys left alone (in order); each key's type, looked up once
+local function usable(k)
+  if kinds[k] == nil then
+    kinds[k] = ktype(k)
+    if kinds[k] ~= 'list' and kinds[k] ~= 'none' then skipped[#skipped + 1] = k end
+  end
+  return kinds[k] == 'list' or kinds[k] == 'none'
+end
+local function finite(x) return x ~= nil and x == x and x > -math.huge and x < math.huge end
 local now, budget = tonumber(ARGV[1]), tonumber(ARGV[5])
 local moved, woken, soonest = 0, {}, nil
-local function later(t) if soonest == nil or t < soonest then soonest = t end end
-local function move(raw, job)
+local function later(t) if finite(t) and (soonest == nil or t < soonest) then soonest = t end end
+local function target(job)  -- the queue's key, '' for the failed store, nil: not now
   local q = type(job) == 'table' and job['queue']
-  if type(q) ~= 'string' or q == '' or string.find(q, '[%s,%*]') then
+  if type(q) ~= 'string' or q == '' or string.find(q, '[%s,%*]') then return '' end
+  if usable(ARGV[3] .. q) then return q end
+  return nil
+end
+local function move(raw, job, q)
+  if q == '' then
     redis.call('RPUSH', KEYS[3], ARGV[7] .. cjson.encode(raw) .. ARGV[8])
     return
   end
@@ -161,35 +136,55 @@ local function decoded(raw)
   if ok then return job end
   return nil
 end
-local stamps = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(now), 'LIMIT', 0, 100)
-for _, ts in ipairs(stamps) do
-  local key, second = ARGV[2] .. ts, tonumber(ts)
-  if second ~= nil and moved < budget then
-    if second + 1 <= now then
-      local items = redis.call('LRANGE', key, 0, budget - moved - 1)
-      for _, raw in ipairs(items) do move(raw, decoded(raw)) end
-      redis.call('LTRIM', key, #items, -1)
-    else
+local stamps = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(now), 'WITHSCORES',
+  'LIMIT', 0, 100)
+for i = 1, #stamps, 2 do
+  local ts, key = stamps[i], ARGV[2] .. stamps[i]
+  local second = tonumber(ts)
+  if not finite(second) then second = tonumber(stamps[i + 1]) end
+  if not finite(second) then second = 0 end  -- due since -inf: wholly past
+  if usable(key) then  -- else not a list: left alone, named in the reply
+    if moved < budget and second + 1 <= now then
+      local items, taken = redis.call('LRANGE', key, 0, budget - moved - 1), 0
+      for _, raw in ipairs(items) do
+        local job = decoded(raw)
+        local q = target(job)
+        if q == nil then break end  -- its queue key is bad: it and those after it wait
+        move(raw, job, q)
+        taken = taken + 1
+      end
+      redis.call('LTRIM', key, taken, -1)
+    elseif moved < budget then
       for _, raw in ipairs(redis.call('LRANGE', key, 0, 999)) do
         local job = decoded(raw)
         local at = type(job) == 'table' and tonumber(job[ARGV[6]]) or nil
-        if moved < budget and (at == nil or at <= now) then
-          redis.call('LREM', key, 1, raw)
-          move(raw, job)
-        else
+        if moved >= budget or (at ~= nil and not (at <= now)) then
           later(at or now)
+        else
+          local q = target(job)
+          if q ~= nil then  -- nil: its queue key is bad, named in the reply
+            redis.call('LREM', key, 1, raw)
+            move(raw, job, q)
+          end
         end
       end
     end
-  end
-  if redis.call('LLEN', key) == 0 then
-    redis.call('DEL', key)
-    redis.call('ZREM', KEYS[1], ts)
+    if redis.call('LLEN', key) == 0 then
+      redis.call('DEL', key)
+      redis.call('ZREM', KEYS[1], ts)
+    end
   end
 end
-local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. math.floor(now), '+inf', 'LIMIT', 0, 1)
-if nxt[1] and tonumber(nxt[1]) then later(tonumber(nxt[1])) end
-return {moved, soonest and tostring(soonest) or ''}
+local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. math.floor(now), '+inf', 'WITHSCORES',
+  'LIMIT', 0, 1)
+if nxt[2] then later(tonumber(nxt[2])) end
+local reply = {moved, soonest and tostring(soonest) or ''}
+for _, k in ipairs(skipped) do
+  reply[#reply + 1] = hexed(k)
+  reply[#reply + 1] = kinds[k]
+  reply[#reply + 1] = 'list'
+end
+return reply
 """,
     keys=3,
     args=8,
@@ -217,9 +212,37 @@ return {moved, soonest and tostring(soonest) or ''}
 #: fetched: two commands fewer per job, the same state after the script.
 #: Returns {queue, payload} or false when fetching; else 1 if the finished job was still
 #: ours, 0 if a pruner had already put it back.
+#: Preflight: finishing, both counters and (a failure) the failed list; fetching, the
+#: in-progress hash, the queues set ('*') and each queue up to the first one holding jobs
+#: (the ones LPOP reaches), in the order LPOP takes them.
 STEP = Script(
     "STEP",
-    """
+    PREFLIGHT
+    + """
+-- preflight: the keys read and written hold their type or nothing, before any write
+local err, names = nil, {}
+if ARGV[1] == '1' then
+  err = counter(KEYS[4], KEYS[5]) or (ARGV[3] ~= '' and expect(KEYS[6], 'list'))
+end
+if not err and #ARGV >= 10 then
+  err = expect(KEYS[1], 'hash')
+  if not err and ARGV[10] == '*' then
+    err = expect(KEYS[3], 'set')
+    if not err then
+      names = redis.call('SMEMBERS', KEYS[3])
+      table.sort(names)
+    end
+  elseif not err then
+    for i = 10, #ARGV do names[#names + 1] = ARGV[i] end
+  end
+  for _, q in ipairs(names) do
+    if err then break end
+    local t = ktype(ARGV[7] .. q)
+    if t == 'list' then break end
+    if t ~= 'none' then err = bad(ARGV[7] .. q, t, 'list') end
+  end
+end
+if err then return err end
 local finishing = ARGV[1] == '1'
 if finishing then
   redis.call('INCR', KEYS[4])
@@ -228,14 +251,7 @@ if finishing then
   if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[6], ARGV[3]) end
 end
 if #ARGV >= 10 then
-  local names = {}
-  if ARGV[10] == '*' then
-    names = redis.call('SMEMBERS', KEYS[3])
-    table.sort(names)
-  else
-    for i = 10, #ARGV do names[#names + 1] = ARGV[i] end
-  end
-  for _, q in ipairs(names) do
+  for _, q in ipairs(names) do  -- the queues the preflight named, in priority order
     local raw = redis.call('LPOP', ARGV[7] .. q)
     if raw then
       -- both fields of the in-progress hash and the busy key are replaced: whatever the
@@ -271,10 +287,20 @@ return ours
 #: KEYS[8] queues set.
 #: ARGV[1] worker id, ARGV[2] queue key prefix, ARGV[3] status prefix, ARGV[4] status
 #: suffix, ARGV[5] the requeued job's status JSON (waiting). Returns the requeued payload
-#: or false.
+#: or false. Preflight: the in-progress hash, the workers set, the heartbeat hash, the
+#: queues set and the list the job goes back to.
 RELEASE = Script(
     "RELEASE",
-    """
+    PREFLIGHT
+    + """
+-- preflight: the keys read and written hold their type or nothing, before any write
+local err = expect(KEYS[1], 'hash') or expect(KEYS[2], 'set') or expect(KEYS[5], 'hash')
+  or expect(KEYS[8], 'set')
+if not err then
+  local q = redis.call('HGET', KEYS[1], 'queue')
+  if q then err = expect(ARGV[2] .. q, 'list') end
+end
+if err then return err end
 local job = redis.call('HMGET', KEYS[1], 'queue', 'payload')
 redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[6], KEYS[7])
 redis.call('SREM', KEYS[2], ARGV[1])
@@ -301,9 +327,20 @@ return job[2]
 #: KEYS[8] queues set, KEYS[9] queue list.
 #: ARGV[1] status JSON ('' = no id), ARGV[2] new payload, ARGV[3] due second ('' = now),
 #: ARGV[4] wake-up channel, ARGV[5] queue name. Returns 1, or 0 if the job was not ours.
+#: Preflight: both counters, and the queue list and queues set, or the delayed list and the
+#: schedule, whichever this retry writes.
 RETRY = Script(
     "RETRY",
-    """
+    PREFLIGHT
+    + """
+-- preflight: the keys written hold their type or nothing, before any write
+local err = counter(KEYS[3], KEYS[4])
+if not err and ARGV[3] == '' then
+  err = expect(KEYS[9], 'list') or expect(KEYS[8], 'set')
+elseif not err then
+  err = expect(KEYS[7], 'list') or expect(KEYS[6], 'zset')
+end
+if err then return err end
 local ours = redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[2])
 if ours == 0 then return 0 end
@@ -329,9 +366,15 @@ return 1
 #: KEYS[1] in-progress, KEYS[2] worker busy key, KEYS[3] global failed counter, KEYS[4] the
 #: worker's failed counter, KEYS[5] failed list. ARGV[1] the payload as read, ARGV[2] the
 #: failure record. Returns 1 if moved, 0 if the job was no longer there.
+#: Preflight: the in-progress hash, both counters, the failed list.
 QUARANTINE = Script(
     "QUARANTINE",
-    """
+    PREFLIGHT
+    + """
+-- preflight: the keys read and written hold their type or nothing, before any write
+local err = expect(KEYS[1], 'hash') or counter(KEYS[3], KEYS[4])
+  or expect(KEYS[5], 'list')
+if err then return err end
 if redis.call('HGET', KEYS[1], 'payload') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('INCR', KEYS[3])
@@ -343,5 +386,24 @@ return 1
     args=2,
 )
 
+#: SET_ASIDE: rename a key of the layout that holds the wrong type out of the way, content
+#: intact, if it still holds what it was found holding (another worker may have moved it,
+#: or someone fixed it, meanwhile): see :mod:`labqueue.badkeys`.
+#: KEYS[1] the key, KEYS[2] its new name. ARGV[1] the type it was found holding, ARGV[2]
+#: the type that belongs there ('integer': a counter, set aside only if still not one).
+#: Returns 1 if renamed, else 0.
+SET_ASIDE = Script(
+    "SET_ASIDE",
+    PREFLIGHT
+    + """
+if ktype(KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == 'integer' and ARGV[1] == 'string' and not counter(KEYS[1]) then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+return 1
+""",
+    keys=2,
+    args=2,
+)
+
 #: Every script, for tests and for loading them all ahead of time.
-ALL = (ENQUEUE, SCHEDULE, MOVE_DUE, STEP, RELEASE, RETRY, QUARANTINE)
+ALL = (ENQUEUE, SCHEDULE, MOVE_DUE, STEP, RELEASE, RETRY, QUARANTINE, SET_ASIDE)

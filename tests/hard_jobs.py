@@ -65,3 +65,26 @@ class FailsOnce(labqueue.Job):
         if self.connection.incr(f"labqueue-test:hard:tries:{self.job_id}") == 1:
             raise ConnectionError("first run fails")
         self.connection.rpush(DONE, self.job_id or "-")
+
+
+@labqueue.job("Hard::Clobber")
+class Clobber(labqueue.Job):
+    """Writes a value of the wrong type at ``key`` while it runs (``kind``: a hash, a list,
+    a set, or a string ``text``; key ``@status``: its own status key), then records its id,
+    or fails when ``fail`` is set: the step that records its outcome meets the bad key."""
+
+    def perform(self) -> None:
+        key, kind = self.args["key"], self.args["kind"]
+        key = labqueue.Keys().status(self.job_id or "-") if key == "@status" else key
+        self.connection.delete(key)
+        if kind == "hash":
+            self.connection.hset(key, "not", "a counter")
+        elif kind == "list":
+            self.connection.rpush(key, "not", "this")
+        elif kind == "set":
+            self.connection.sadd(key, "not this")
+        else:
+            self.connection.set(key, self.args["text"])
+        if self.args.get("fail"):
+            raise ValueError("failed after clobbering")
+        self.connection.rpush(DONE, self.job_id or "-")

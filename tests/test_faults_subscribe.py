@@ -37,10 +37,12 @@ def acl_user(admin: redis.Redis, url: str, *channel_rules: str) -> redis.Redis:
     """A client of an ACL user allowed every command on resque:* (and the tests') keys, and
     only the pub/sub channels ``channel_rules`` allow."""
     keys = ("~resque:*", "~labqueue-test:*")
-    admin.execute_command("ACL", "SETUSER", USER, "reset", "on", f">{PASSWORD}", *keys,
-                          *channel_rules, "+@all")  # fmt: skip
-    return redis.Redis.from_url(url.replace("redis://", f"redis://{USER}:{PASSWORD}@"),
-                                decode_responses=True)  # fmt: skip
+    admin.execute_command(
+        "ACL", "SETUSER", USER, "reset", "on", f">{PASSWORD}", *keys, *channel_rules, "+@all"
+    )
+    return redis.Redis.from_url(
+        url.replace("redis://", f"redis://{USER}:{PASSWORD}@"), decode_responses=True
+    )
 
 
 class Running:

@@ -30,16 +30,17 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
 from .. import timefmt
+from ..badkeys import say_once
 from ..delayed import DelayedMover
-from ..errors import ConfigurationError
+from ..errors import BadKey, ConfigurationError
 from ..failures import Failure
 from ..jobs import Registry, registry
 from ..keys import DEFAULT_NAMESPACE, Keys, WorkerId
@@ -53,6 +54,8 @@ from .reliable import Fetched, ReliableFetch, WorkerSteps
 from .wakeups import DRAIN_EVERY, Wakeups
 
 log = logging.getLogger("labqueue.worker")
+
+_T = TypeVar("_T")
 
 
 class _Interrupted(BaseException):
@@ -160,7 +163,7 @@ class Worker:
             beat.start()
             if self.scheduler_interval:
                 mover = DelayedMover(self._redis, self.keys, self._stop, self._side_error)
-                mover.max_pause = self.scheduler_interval
+                mover.max_pause, mover.who = self.scheduler_interval, self.id
                 mover.start()
             self._loop(burst)
         except _Interrupted:
@@ -199,10 +202,10 @@ class Worker:
         while True:
             try:
                 try:
-                    return self._finish_and_fetch(done, fetch)
+                    return self._patiently(self._finish_and_fetch, done, fetch)
                 except UnicodeDecodeError:  # the fetched job is not text: fail it as bytes
                     done = None
-                    self.failed += quarantine(self._redis, self.keys, self.id)
+                    self.failed += self._patiently(quarantine, self._redis, self.keys, self.id)
             except redis.RedisError as exc:
                 if not unavailable(exc):
                     raise
@@ -224,7 +227,7 @@ class Worker:
             try:
                 held = self._fetcher.held(self.id)
                 if done and done.job_id and held and held.job_id == done.job_id:
-                    self._finish_and_fetch(done, fetch=False)
+                    self._patiently(self._finish_and_fetch, done, False)
                     held = None
                 done = None
                 reregister(self._redis, self.keys, self.id)
@@ -234,6 +237,17 @@ class Worker:
                 if not unavailable(again):
                     raise
                 exc = again
+
+    def _patiently(self, settle: Callable[..., _T], *args: Any) -> _T:
+        """``settle(*args)``, again every poll interval while a key comes back bad as fast as
+        it is moved aside (see :mod:`labqueue.badkeys`): the job stays ours meanwhile."""
+        while True:
+            try:
+                return settle(*args)
+            except BadKey as bad:
+                say_once(bad, f"{self.id}: {bad}; trying again every {self.poll_interval:g} s")
+                if self._stop.wait(self.poll_interval):
+                    raise _Interrupted from None  # stopping: release puts the job back
 
     def _finish_and_fetch(self, done: Outcome | None, fetch: bool = True) -> Fetched | None:
         """Record ``done`` (if any) and take the next job: one script call, one round trip."""

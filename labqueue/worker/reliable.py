@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import redis
 from redis.client import NEVER_DECODE
 
+from ..badkeys import heal
+from ..errors import BadKey
 from ..keys import Keys
 from ..payload import Payload
 from ..scripts import RELEASE, STEP, encoded
@@ -92,7 +95,11 @@ class ReliableFetch:
         )
         waiting = StatusRecord(JobStatus.WAITING, now, now).to_json()
         args = (worker_id, k.queue_prefix, k.status_prefix, Keys.STATUS_SUFFIX, waiting)
-        reply = RELEASE.call(self.connection, keys, args)
+        try:
+            reply = RELEASE.call(self.connection, keys, args)
+        except BadKey as bad:  # moved aside, then released (see labqueue.badkeys)
+            again = partial(RELEASE.call, self.connection, keys, args)
+            reply = heal(bad, again, self.connection, k, f"release of {worker_id}")
         return _text(reply) if reply else None
 
 
@@ -104,6 +111,7 @@ class WorkerSteps:
     ) -> None:
         k = fetcher.keys
         self._connection = fetcher.connection
+        self._keys, self._who = k, worker_id
         head = (k.inprogress(worker_id), k.worker(worker_id), k.queues)
         self._done = {
             counter: encoded((*head, k.stat(counter), k.stat(counter, worker_id), k.failed))
@@ -130,8 +138,10 @@ class WorkerSteps:
             keys, flag = self._done["failed" if failure else "processed"], "1"
         status_key = self._status[0] + (job_id or "-") + self._status[1]
         status = status if job_id else ""
-        return STEP.call(
-            self._connection,
-            (*keys, status_key),
-            (flag, status, failure, run_at, running_json(now), *tail),
-        )
+        keys = (*keys, status_key)
+        args = (flag, status, failure, run_at, running_json(now), *tail)
+        try:
+            return STEP.call(self._connection, keys, args)
+        except BadKey as bad:  # moved aside, then the whole step again (nothing was written)
+            again = partial(STEP.call, self._connection, keys, args)
+            return heal(bad, again, self._connection, self._keys, self._who)

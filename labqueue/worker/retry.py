@@ -19,11 +19,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import redis
 
-from ..errors import JobRaised, PayloadError
+from ..badkeys import heal
+from ..errors import BadKey, JobRaised, PayloadError
 from ..jobs import DEFAULT_BACKOFF
 from ..keys import Keys
 from ..payload import ATTEMPTS_FIELD, QUEUE_FIELD, SCHEDULED_FOR_FIELD, Payload
@@ -123,4 +125,8 @@ class Retrier:
             k.queue(retry.queue),
         )
         args = (status, retry.raw, second, k.wakeup_channel, retry.queue)
-        return int(RETRY.call(self.connection, keys, args))
+        try:
+            return int(RETRY.call(self.connection, keys, args))
+        except BadKey as bad:  # moved aside, then the retry again (nothing was written)
+            again = partial(RETRY.call, self.connection, keys, args)
+            return int(heal(bad, again, self.connection, k, worker_id))
