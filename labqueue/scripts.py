@@ -78,7 +78,8 @@ return 1
 #: of its queue, and wake idle workers. Each job leaves its delayed list in the same script
 #: that pushes it, so with any number of movers a job is moved exactly once. A job without
 #: a usable "queue" goes to the failed store, never dropped: its failure record is the two
-#: halves passed in with the raw payload, as a JSON string, between them. Seconds wholly
+#: halves passed in with the raw payload, as a JSON string, between them (bytes that are not
+#: UTF-8: in hex, so the record stays readable JSON). Seconds wholly
 #: past are moved whole; in the current second only jobs whose exact time has come.
 #: A schedule entry is due by its score; its member names its list and is its second (a
 #: member that is not a finite number: its score is). Bad content never stops the others:
@@ -118,9 +119,34 @@ local function target(job)  -- the queue's key, '' for the failed store, nil: no
   if usable(ARGV[3] .. q) then return q end
   return nil
 end
+local function text(raw)  -- raw as a JSON string; bytes that are not UTF-8: shown in hex
+  local i, n = 1, #raw
+  while i <= n do
+    local c, len, lo, hi = string.byte(raw, i), 0, 128, 191
+    if c < 128 then len = 1
+    elseif c >= 194 and c <= 223 then len = 2
+    elseif c >= 224 and c <= 239 then
+      len = 3
+      if c == 224 then lo = 160 elseif c == 237 then hi = 159 end
+    elseif c >= 240 and c <= 244 then
+      len = 4
+      if c == 240 then lo = 144 elseif c == 244 then hi = 143 end
+    end
+    local d = len > 1 and string.byte(raw, i + 1) or lo
+    if len == 0 or i + len - 1 > n or d < lo or d > hi then
+      return cjson.encode('not UTF-8, in hex: ' .. hexed(raw))
+    end
+    for j = i + 2, i + len - 1 do
+      d = string.byte(raw, j)
+      if d < 128 or d > 191 then return cjson.encode('not UTF-8, in hex: ' .. hexed(raw)) end
+    end
+    i = i + len
+  end
+  return cjson.encode(raw)
+end
 local function move(raw, job, q)
   if q == '' then
-    redis.call('RPUSH', KEYS[3], ARGV[7] .. cjson.encode(raw) .. ARGV[8])
+    redis.call('RPUSH', KEYS[3], ARGV[7] .. text(raw) .. ARGV[8])
     return
   end
   redis.call('RPUSH', ARGV[3] .. q, raw)

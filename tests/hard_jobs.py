@@ -88,3 +88,11 @@ class Clobber(labqueue.Job):
         if self.args.get("fail"):
             raise ValueError("failed after clobbering")
         self.connection.rpush(DONE, self.job_id or "-")
+
+
+@labqueue.job("Hard::Noise")
+class Noise(labqueue.Job):
+    """Does nothing: a registered class the garbage may name (it must not count as done)."""
+
+    def perform(self) -> None:
+        pass

@@ -42,6 +42,10 @@ class Fetched:
             return None
 
 
+#: What :meth:`ReliableFetch.release` returns for a requeued payload that is not UTF-8.
+NOT_TEXT = "(a payload that is not UTF-8 text)"
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -95,11 +99,14 @@ class ReliableFetch:
         )
         waiting = StatusRecord(JobStatus.WAITING, now, now).to_json()
         args = (worker_id, k.queue_prefix, k.status_prefix, Keys.STATUS_SUFFIX, waiting)
+        call = partial(RELEASE.call, self.connection, keys, args)
         try:
-            reply = RELEASE.call(self.connection, keys, args)
-        except BadKey as bad:  # moved aside, then released (see labqueue.badkeys)
-            again = partial(RELEASE.call, self.connection, keys, args)
-            reply = heal(bad, again, self.connection, k, f"release of {worker_id}")
+            try:
+                reply = call()
+            except BadKey as bad:  # moved aside, then released (see labqueue.badkeys)
+                reply = heal(bad, call, self.connection, k, f"release of {worker_id}")
+        except UnicodeDecodeError:  # released; the payload it returns is not UTF-8 text
+            return NOT_TEXT
         return _text(reply) if reply else None
 
 
