@@ -117,42 +117,39 @@ def bad_keys(flat: Sequence[Any]) -> list[BadKey]:
     return [b for b in found if b is not None]
 
 
-#: The preflight's Lua helpers, at the top of every script that writes: ``ktype(k)`` (TYPE
-#: answers a status reply, ``{ok = 'list'}`` in Redis' Lua and in fakeredis', a string in
-#: some others), ``expect(k, t)`` and ``counter(k, ...)`` (nil when fine, else the BADKEY reply),
-#: ``bad(k, found, want)`` to build that reply, ``hexed(k)`` a key's bytes in hex.
+#: The preflight's Lua helper, at the top of every script that writes: ``check(k1, t1, k2,
+#: t2, ...)`` is nil when each key holds its type or nothing (``'integer'``: a string INCR
+#: takes, all counters read with one MGET), else the BADKEY reply naming the first that does
+#: not. One function, not a library of small ones: Lua makes every local function anew on
+#: every call of a script, and on the worker's step that cost more than the checks. TYPE
+#: answers a status reply, ``{ok = 'list'}`` in Redis' Lua and in fakeredis', so a script
+#: reading it inline writes ``t = type(t) == 'table' and t['ok'] or t``.
 PREFLIGHT = """
-local function ktype(k)
-  local t = redis.call('TYPE', k)
-  if type(t) == 'table' then return t['ok'] end
-  return t
-end
-local function hexed(k)
-  return (string.gsub(k, '.', function(c) return string.format('%02x', string.byte(c)) end))
-end
-local function bad(k, found, want)
-  return redis.error_reply('LABQUEUE_BADKEY ' .. hexed(k) .. ' ' .. found .. ' ' .. want)
-end
-local function expect(k, want)
-  local t = ktype(k)
-  if t ~= want and t ~= 'none' then return bad(k, t, want) end
-end
-local function incrementable(v)
-  local neg, digits = string.match(v, '^(%-?)([1-9]%d*)$')
-  if not digits then return v == '0' end
-  if #digits ~= 19 then return #digits < 19 end
-  if neg == '-' then return digits <= '9223372036854775808' end
-  return digits < '9223372036854775807'
-end
-local function counter(...)
-  local ks = {...}
-  local vs = redis.call('MGET', unpack(ks))  -- one call; nil for none and for another type
-  for i, k in ipairs(ks) do
-    if vs[i] then
-      if not incrementable(vs[i]) then return bad(k, 'string', 'integer') end
-    else
-      local t = ktype(k)
-      if t ~= 'none' then return bad(k, t, 'integer') end
+local function check(...)
+  local spec, counters, values, n = {...}, {}, {}, 0
+  for i = 2, #spec, 2 do
+    if spec[i] == 'integer' then counters[#counters + 1] = spec[i - 1] end
+  end
+  if #counters > 0 then values = redis.call('MGET', unpack(counters)) end
+  for i = 1, #spec, 2 do
+    local k, want, t = spec[i], spec[i + 1], nil
+    if want == 'integer' then
+      n = n + 1
+      local v = values[n]
+      if v then  -- a string: is it an integer INCR can add one to?
+        local neg, d = string.match(v, '^(%-?)([1-9]%d*)$')
+        local fits = d and (#d < 19 or (#d == 19 and (d < '9223372036854775807'
+          or (neg == '-' and d <= '9223372036854775808'))))
+        t = (fits or v == '0') and want or 'string'
+      end
+    end
+    if t == nil then
+      t = redis.call('TYPE', k)
+      t = type(t) == 'table' and t['ok'] or t
+    end
+    if t ~= want and t ~= 'none' then
+      local hex = string.gsub(k, '.', function(c) return string.format('%02x', string.byte(c)) end)
+      return redis.error_reply('LABQUEUE_BADKEY ' .. hex .. ' ' .. t .. ' ' .. want)
     end
   end
 end

@@ -38,7 +38,7 @@ ENQUEUE = Script(
     PREFLIGHT
     + """
 -- preflight: the keys written hold their type or nothing, before any write
-local err = expect(KEYS[1], 'set') or expect(KEYS[2], 'list')
+local err = check(KEYS[1], 'set', KEYS[2], 'list')
 if err then return err end
 redis.call('SADD', KEYS[1], ARGV[1])
 local n = 0
@@ -63,7 +63,7 @@ SCHEDULE = Script(
     PREFLIGHT
     + """
 -- preflight: the keys written hold their type or nothing, before any write
-local err = expect(KEYS[1], 'list') or expect(KEYS[2], 'zset')
+local err = check(KEYS[1], 'list', KEYS[2], 'zset')
 if err then return err end
 redis.call('RPUSH', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
@@ -99,12 +99,16 @@ MOVE_DUE = Script(
     + """
 -- preflight: the fixed keys hold their type or nothing, before any write; the lists met
 -- on the way are checked as met (skipped), each queue before its first push
-local err = expect(KEYS[1], 'zset') or expect(KEYS[2], 'set') or expect(KEYS[3], 'list')
+local err = check(KEYS[1], 'zset', KEYS[2], 'set', KEYS[3], 'list')
 if err then return err end
+local function hexed(k)
+  return (string.gsub(k, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
 local skipped, kinds = {}, {}  -- keys left alone (in order); each key's type, looked up once
 local function usable(k)
   if kinds[k] == nil then
-    kinds[k] = ktype(k)
+    local t = redis.call('TYPE', k)
+    kinds[k] = type(t) == 'table' and t['ok'] or t
     if kinds[k] ~= 'list' and kinds[k] ~= 'none' then skipped[#skipped + 1] = k end
   end
   return kinds[k] == 'list' or kinds[k] == 'none'
@@ -246,26 +250,27 @@ STEP = Script(
     PREFLIGHT
     + """
 -- preflight: the keys read and written hold their type or nothing, before any write
-local err, names = nil, {}
-if ARGV[1] == '1' then
-  err = counter(KEYS[4], KEYS[5]) or (ARGV[3] ~= '' and expect(KEYS[6], 'list'))
-end
+local spec, names = {}, {}
+if ARGV[1] == '1' then spec = {KEYS[4], 'integer', KEYS[5], 'integer'} end
+if ARGV[3] ~= '' then spec[#spec + 1], spec[#spec + 2] = KEYS[6], 'list' end
+if #ARGV >= 10 then spec[#spec + 1], spec[#spec + 2] = KEYS[1], 'hash' end
+if ARGV[10] == '*' then spec[#spec + 1], spec[#spec + 2] = KEYS[3], 'set' end
+local err = check(unpack(spec))
 if not err and #ARGV >= 10 then
-  err = expect(KEYS[1], 'hash')
-  if not err and ARGV[10] == '*' then
-    err = expect(KEYS[3], 'set')
-    if not err then
-      names = redis.call('SMEMBERS', KEYS[3])
-      table.sort(names)
-    end
-  elseif not err then
+  if ARGV[10] == '*' then
+    names = redis.call('SMEMBERS', KEYS[3])
+    table.sort(names)
+  else
     for i = 10, #ARGV do names[#names + 1] = ARGV[i] end
   end
   for _, q in ipairs(names) do
-    if err then break end
-    local t = ktype(ARGV[7] .. q)
+    local t = redis.call('TYPE', ARGV[7] .. q)
+    t = type(t) == 'table' and t['ok'] or t
     if t == 'list' then break end
-    if t ~= 'none' then err = bad(ARGV[7] .. q, t, 'list') end
+    if t ~= 'none' then
+      err = check(ARGV[7] .. q, 'list')
+      break
+    end
   end
 end
 if err then return err end
@@ -320,11 +325,10 @@ RELEASE = Script(
     PREFLIGHT
     + """
 -- preflight: the keys read and written hold their type or nothing, before any write
-local err = expect(KEYS[1], 'hash') or expect(KEYS[2], 'set') or expect(KEYS[5], 'hash')
-  or expect(KEYS[8], 'set')
+local err = check(KEYS[1], 'hash', KEYS[2], 'set', KEYS[5], 'hash', KEYS[8], 'set')
 if not err then
   local q = redis.call('HGET', KEYS[1], 'queue')
-  if q then err = expect(ARGV[2] .. q, 'list') end
+  if q then err = check(ARGV[2] .. q, 'list') end
 end
 if err then return err end
 local job = redis.call('HMGET', KEYS[1], 'queue', 'payload')
@@ -360,11 +364,11 @@ RETRY = Script(
     PREFLIGHT
     + """
 -- preflight: the keys written hold their type or nothing, before any write
-local err = counter(KEYS[3], KEYS[4])
-if not err and ARGV[3] == '' then
-  err = expect(KEYS[9], 'list') or expect(KEYS[8], 'set')
-elseif not err then
-  err = expect(KEYS[7], 'list') or expect(KEYS[6], 'zset')
+local err
+if ARGV[3] == '' then
+  err = check(KEYS[3], 'integer', KEYS[4], 'integer', KEYS[9], 'list', KEYS[8], 'set')
+else
+  err = check(KEYS[3], 'integer', KEYS[4], 'integer', KEYS[7], 'list', KEYS[6], 'zset')
 end
 if err then return err end
 local ours = redis.call('DEL', KEYS[1])
@@ -398,8 +402,7 @@ QUARANTINE = Script(
     PREFLIGHT
     + """
 -- preflight: the keys read and written hold their type or nothing, before any write
-local err = expect(KEYS[1], 'hash') or counter(KEYS[3], KEYS[4])
-  or expect(KEYS[5], 'list')
+local err = check(KEYS[1], 'hash', KEYS[3], 'integer', KEYS[4], 'integer', KEYS[5], 'list')
 if err then return err end
 if redis.call('HGET', KEYS[1], 'payload') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
@@ -422,8 +425,11 @@ SET_ASIDE = Script(
     "SET_ASIDE",
     PREFLIGHT
     + """
-if ktype(KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == 'integer' and ARGV[1] == 'string' and not counter(KEYS[1]) then return 0 end
+local t = redis.call('TYPE', KEYS[1])
+if (type(t) == 'table' and t['ok'] or t) ~= ARGV[1] then return 0 end
+if ARGV[2] == 'integer' and ARGV[1] == 'string' and not check(KEYS[1], 'integer') then
+  return 0  -- a counter again
+end
 redis.call('RENAME', KEYS[1], KEYS[2])
 return 1
 """,

@@ -18,7 +18,8 @@
 - Faults (see :mod:`.guard`, :mod:`.execution`, :mod:`.retry`):
   a job runs under its time limit, in a child process with ``fork``; a failed job with
   retries left is scheduled again; due delayed jobs are moved by a timer thread
-  (:mod:`labqueue.delayed`); a Redis outage is waited out, not fatal.
+  (:mod:`labqueue.delayed`); a Redis outage is waited out, not fatal; a key of the wrong
+  type is set aside and the step run again (:mod:`labqueue.badkeys`).
 """
 
 from __future__ import annotations
