@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import labqueue
 
@@ -87,6 +88,8 @@ class Clobber(labqueue.Job):
             self.connection.set(key, self.args["text"])
         if self.args.get("fail"):
             raise ValueError("failed after clobbering")
+        if kind == "stall":  # a string, then long enough for side threads to meet it
+            time.sleep(0.3)
         self.connection.rpush(DONE, self.job_id or "-")
 
 

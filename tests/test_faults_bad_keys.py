@@ -179,3 +179,16 @@ def test_producers_raise_a_clear_error_and_write_nothing(conn: Any) -> None:
         q.enqueue_in(60, Done)
     assert contents(conn) == before
     assert type_of(conn, K.queue("default")) == "hash"
+
+
+def test_a_side_thread_problem_is_logged_once_not_at_every_beat(
+    conn: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The heartbeat hash clobbered while a job runs: the heartbeat thread fails at every beat
+    (every 20 ms here), and says so once."""
+    w = labqueue.Worker("default", conn, poll_interval=0.05, heartbeat_interval=0.02)
+    labqueue.Queue("default", conn).enqueue(Clobber, key=K.heartbeat, kind="stall", text="x")
+    with caplog.at_level(logging.INFO, "labqueue"):
+        assert w.work(burst=True) == 1
+    said = [m for m in warnings(caplog) if "WRONGTYPE" in m]
+    assert len(said) == 1, warnings(caplog)

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import redis
 
 from .. import timefmt
-from ..badkeys import say_once
+from ..badkeys import REPEAT_AFTER, say_once
 from ..delayed import DelayedMover
 from ..errors import BadKey, ConfigurationError
 from ..failures import Failure
@@ -140,6 +140,7 @@ class Worker:
         self._wakeups = Wakeups(self._redis, self.keys, self.queues, db, self._stop)
         self._steps: WorkerSteps | None = None  # STEP's arguments for this process's id
         self._steps_for = 0
+        self._side_said: dict[str, float] = {}  # side threads' problems: when last logged
 
     @property
     def id(self) -> str:
@@ -338,11 +339,15 @@ class Worker:
                 self._side_error(exc)
 
     def _side_error(self, exc: Exception) -> None:
-        """An error in the heartbeat or scheduler thread: an outage is logged once."""
+        """An error in the heartbeat or scheduler thread: an outage is logged once, another
+        problem once per REPEAT_AFTER (those threads try again every few seconds)."""
         if unavailable(exc):
             self._outage.note(exc)
-        else:
-            log.warning("%s: %s: %s", self.id, type(exc).__name__, exc)
+            return
+        problem, now = f"{type(exc).__name__}: {exc}", time.monotonic()
+        if now - self._side_said.get(problem, -REPEAT_AFTER) >= REPEAT_AFTER:
+            self._side_said[problem] = now
+            log.warning("%s: %s", self.id, problem)
 
     def _shutdown(self, old_handlers: dict[int, Any]) -> None:
         for signum, handler in old_handlers.items():

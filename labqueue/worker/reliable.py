@@ -73,12 +73,17 @@ class ReliableFetch:
         return Fetched(_text(reply[0]), _text(reply[1]))
 
     def held(self, worker_id: str) -> Fetched | None:
-        """What ``worker_id``'s in-progress hash holds (None: nothing); bytes that are not
-        UTF-8 are shown replaced."""
+        """What ``worker_id``'s in-progress hash holds (None: nothing, or not a hash: the
+        next step sets that aside); bytes that are not UTF-8 are shown replaced."""
         key = self.keys.inprogress(worker_id)
-        found = self.connection.execute_command(
-            "HMGET", key, "queue", "payload", **{NEVER_DECODE: True}
-        )
+        try:
+            found = self.connection.execute_command(
+                "HMGET", key, "queue", "payload", **{NEVER_DECODE: True}
+            )
+        except redis.ResponseError as exc:
+            if not str(exc).startswith("WRONGTYPE"):
+                raise
+            return None
         if not found or found[0] is None or found[1] is None:
             return None
         queue, raw = (v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in found)
