@@ -154,3 +154,38 @@ local function check(...)
   end
 end
 """
+
+#: ``hexed(k)``: bytes in hex. ``text(raw)``: ``raw`` as a JSON string for a record a script
+#: builds, as ``cjson.encode`` makes it when ``raw`` is UTF-8 (strictly: no surrogates, no
+#: overlong forms), else ``"not UTF-8, in hex: ..."``. Redis' cjson would paste the bytes as
+#: they are, a record no strict reader can decode; fakeredis' cjson raises.
+JSON_TEXT = """
+local function hexed(k)
+  return (string.gsub(k, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+local function text(raw)
+  local i, n = 1, #raw
+  while i <= n do
+    local c, len, lo, hi = string.byte(raw, i), 0, 128, 191
+    if c < 128 then len = 1
+    elseif c >= 194 and c <= 223 then len = 2
+    elseif c >= 224 and c <= 239 then
+      len = 3
+      if c == 224 then lo = 160 elseif c == 237 then hi = 159 end
+    elseif c >= 240 and c <= 244 then
+      len = 4
+      if c == 240 then lo = 144 elseif c == 244 then hi = 143 end
+    end
+    local d = len > 1 and string.byte(raw, i + 1) or lo
+    if len == 0 or i + len - 1 > n or d < lo or d > hi then
+      return cjson.encode('not UTF-8, in hex: ' .. hexed(raw))
+    end
+    for j = i + 2, i + len - 1 do
+      d = string.byte(raw, j)
+      if d < 128 or d > 191 then return cjson.encode('not UTF-8, in hex: ' .. hexed(raw)) end
+    end
+    i = i + len
+  end
+  return cjson.encode(raw)
+end
+"""

@@ -21,7 +21,7 @@ that refuses the channel leaves the script's writes standing and its reply as it
 
 from __future__ import annotations
 
-from .lua import PREFLIGHT, Script
+from .lua import JSON_TEXT, PREFLIGHT, Script
 from .lua import encoded as encoded  # callers encode their fixed arguments once
 
 #: ENQUEUE: record the queue, push the payloads, mark each job waiting and wake idle
@@ -96,14 +96,12 @@ return 1
 MOVE_DUE = Script(
     "MOVE_DUE",
     PREFLIGHT
+    + JSON_TEXT
     + """
 -- preflight: the fixed keys hold their type or nothing, before any write; the lists met
 -- on the way are checked as met (skipped), each queue before its first push
 local err = check(KEYS[1], 'zset', KEYS[2], 'set', KEYS[3], 'list')
 if err then return err end
-local function hexed(k)
-  return (string.gsub(k, '.', function(c) return string.format('%02x', string.byte(c)) end))
-end
 local skipped, kinds = {}, {}  -- keys left alone (in order); each key's type, looked up once
 local function usable(k)
   if kinds[k] == nil then
@@ -122,31 +120,6 @@ local function target(job)  -- the queue's key, '' for the failed store, nil: no
   if type(q) ~= 'string' or q == '' or string.find(q, '[%s,%*]') then return '' end
   if usable(ARGV[3] .. q) then return q end
   return nil
-end
-local function text(raw)  -- raw as a JSON string; bytes that are not UTF-8: shown in hex
-  local i, n = 1, #raw
-  while i <= n do
-    local c, len, lo, hi = string.byte(raw, i), 0, 128, 191
-    if c < 128 then len = 1
-    elseif c >= 194 and c <= 223 then len = 2
-    elseif c >= 224 and c <= 239 then
-      len = 3
-      if c == 224 then lo = 160 elseif c == 237 then hi = 159 end
-    elseif c >= 240 and c <= 244 then
-      len = 4
-      if c == 240 then lo = 144 elseif c == 244 then hi = 143 end
-    end
-    local d = len > 1 and string.byte(raw, i + 1) or lo
-    if len == 0 or i + len - 1 > n or d < lo or d > hi then
-      return cjson.encode('not UTF-8, in hex: ' .. hexed(raw))
-    end
-    for j = i + 2, i + len - 1 do
-      d = string.byte(raw, j)
-      if d < 128 or d > 191 then return cjson.encode('not UTF-8, in hex: ' .. hexed(raw)) end
-    end
-    i = i + len
-  end
-  return cjson.encode(raw)
 end
 local function move(raw, job, q)
   if q == '' then

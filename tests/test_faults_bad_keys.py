@@ -192,3 +192,22 @@ def test_a_side_thread_problem_is_logged_once_not_at_every_beat(
         assert w.work(burst=True) == 1
     said = [m for m in warnings(caplog) if "WRONGTYPE" in m]
     assert len(said) == 1, warnings(caplog)
+
+
+def test_bytes_that_are_not_utf8_stop_neither_the_mover_nor_a_release(conn: Any) -> None:
+    """Found by the content rule test: a delayed item that is not UTF-8 (fakeredis' cjson
+    raised on it, stopping every delayed job; Redis' wrote a record no reader could decode),
+    and a dead worker's in-progress payload that is not UTF-8 (its release, at start-up,
+    killed the worker decoding the payload it returns)."""
+    now = math.floor(time.time())
+    conn.zadd(K.delayed_schedule, {str(now - 9): now - 9})
+    conn.rpush(K.delayed(now - 9), b"\x80 not text", b'{"class":"Hard::Done","queue":"default"}')
+    dead = "elsewhere:1:default"
+    conn.sadd(K.workers, dead)
+    conn.hset(K.heartbeat, dead, "2000-01-01T00:00:00+00:00")  # dead for long
+    conn.hset(K.inprogress(dead), mapping={"queue": "default", "payload": b"\xff\xfe"})
+    w = labqueue.Worker("default", conn, poll_interval=0.05)
+    assert w.work(burst=True) == 2 and w.failed == 1  # the delayed job ran, the bytes failed
+    payloads = [r.payload for r in labqueue.FailedStore(conn).all()]
+    assert "not UTF-8, in hex: 80206e6f742074657874" in payloads  # the mover's record
+    assert conn.lrange(DONE, 0, -1) == ["-"] and conn.zcard(K.delayed_schedule) == 0
