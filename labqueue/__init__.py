@@ -12,6 +12,7 @@ import importlib.metadata as _metadata
 
 from .connection import connect, connection_url
 from .errors import (
+    BadKey,
     ChildFailed,
     ConfigurationError,
     ConnectionFailed,
@@ -44,6 +45,7 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - not installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "BadKey",
     "ChildFailed",
     "ConfigurationError",
     "ConnectionFailed",

@@ -16,6 +16,12 @@ whole seconds; labqueue also keeps each job's exact time (and id) in a note besi
 and never moves a job before it, so a job due at 12.7 s runs at 12.7 s, not at 12 s. Jobs
 that resque-scheduler wrote (no note) are due at their second, as there. Retries keep their
 id and exact time in the payload (``scheduled_for``), as before.
+
+Bad content never stops the others: a ``delayed:<second>`` that is not a list, or a job whose
+queue key holds another type, is left alone by the move and then moved aside (renamed, content
+intact, one warning: see :mod:`labqueue.badkeys`); a schedule entry is due by its score, and a
+member that is not a number is due at its score; an entry scored ``inf`` is never due and
+never makes the mover hurry. The mover reports one problem once, not at every look.
 """
 
 from __future__ import annotations
@@ -28,15 +34,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 import redis
 
 from . import timefmt
+from .badkeys import ATTEMPTS, heal, set_aside
 from .delayed_index import NOTES_TTL, note, parse_notes, ruby_item, with_note
-from .errors import ConfigurationError, PayloadError, UnreadableData
+from .errors import BadKey, ConfigurationError, PayloadError, UnreadableData
 from .failures import Failure
 from .keys import DEFAULT_NAMESPACE, Keys
+from .lua import bad_keys
 from .payload import (
     ATTEMPTS_FIELD,
     QUEUE_FIELD,
@@ -126,12 +135,14 @@ NO_QUEUE = "a delayed job needs a queue name in its queue field"
 
 
 def move_due(
-    connection: redis.Redis, keys: Keys, now: float | None = None
+    connection: redis.Redis, keys: Keys, now: float | None = None, who: str = "scheduler"
 ) -> tuple[int, float | None]:
-    """Move due jobs to their queues (one script call); returns (moved, soonest still due)."""
+    """Move due jobs to their queues (one script call); returns (moved, soonest still due).
+    Keys of the wrong type met on the way are moved aside (``who`` says so in the log)."""
     now = time.time() if now is None else now
     unmovable = Failure(timefmt.failed_at(now), None, "PayloadError", NO_QUEUE, [], "scheduler", "")
-    moved, soonest = MOVE_DUE.call(
+    call = partial(
+        MOVE_DUE.call,
         connection,
         (keys.delayed_schedule, keys.queues, keys.failed),
         (
@@ -147,7 +158,20 @@ def move_due(
             keys.delayed_member(""),
         ),
     )
-    return int(moved), float(soonest) if soonest else None
+    moved = 0
+    for _ in range(ATTEMPTS):  # again at once while it left bad keys behind (set aside now)
+        try:
+            reply = call()
+        except BadKey as bad:  # the schedule, the queues set or the failed list: aside, again
+            reply = heal(bad, call, connection, keys, who)
+        moved += int(reply[0])
+        soonest, left_alone = reply[1], bad_keys(reply[2:])
+        for key in left_alone:
+            set_aside(connection, keys, key, who)
+        if not left_alone:
+            break
+    due = float(soonest) if soonest else None
+    return moved, due if due is not None and math.isfinite(due) else None
 
 
 class DelayedMover:
@@ -167,6 +191,8 @@ class DelayedMover:
         self.on_error = on_error
         self.max_pause = max_pause
         self.moved = 0
+        self.who = "scheduler"  #: for log lines (a worker sets its id)
+        self.failing: str | None = None  #: the problem the last look met (None: it worked)
 
     def start(self) -> threading.Thread:
         """One move now (so a burst worker sees what is due), then a thread for the rest."""
@@ -185,13 +211,17 @@ class DelayedMover:
         """Move what is due; returns how long to sleep before the next look."""
         try:
             while True:
-                moved, soonest = move_due(self.connection, self.keys)
+                moved, soonest = move_due(self.connection, self.keys, who=self.who)
                 self.moved += moved
                 if moved < BUDGET:
                     break
-        except Exception as exc:  # Redis away: report once, try again later
-            self.on_error(exc)
+        except Exception as exc:  # Redis away, or worse: report each problem once, try later
+            problem = f"{type(exc).__name__}: {exc}"
+            if problem != self.failing:
+                self.failing = problem
+                self.on_error(exc)
             return self.max_pause
+        self.failing = None
         if soonest is None:
             return self.max_pause
         return min(self.max_pause, max(0.005, soonest - time.time()))
@@ -319,19 +349,18 @@ def run_scheduler(
 ) -> int:
     """``labqueue scheduler``: move due jobs until ``stop`` is set; returns how many moved."""
     stop = stop or threading.Event()
-    errors: list[Exception] = []
 
-    def on_error(exc: Exception) -> None:
-        if not errors:
+    def on_error(exc: Exception) -> None:  # called once per problem (see DelayedMover.tick)
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
             log.warning("scheduler: Redis unreachable (%s); trying again", exc)
-        errors.append(exc)
+        else:
+            log.warning("scheduler: %s: %s; trying again", type(exc).__name__, exc)
 
     mover = DelayedMover(connection, Keys(namespace), stop, on_error)
     pause = mover.tick()
     while not stop.wait(pause):
-        before = len(errors)
+        failing = mover.failing
         pause = mover.tick()
-        if errors and len(errors) == before:
-            log.info("scheduler: Redis is back")
-            errors.clear()
+        if failing and not mover.failing:
+            log.info("scheduler: moving again")
     return mover.moved

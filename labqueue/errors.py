@@ -14,6 +14,8 @@
     │   └── UnreadableKey         a key of the layout holds another type
     ├── NotRequeuable             a failure record that is no record, or whose payload is no
     │                             job or names no queue
+    ├── BadKey                    a key of the layout holds the wrong type (a script found it
+    │                             before writing anything)
     ├── ChildFailed               a child process (a redis-server, a worker) died or never
     │                             became ready
     └── JobFailed                 how a job failed when the worker could not see it raise
@@ -96,6 +98,25 @@ class UnreadableKey(UnreadableData):
 
 class NotRequeuable(LabqueueError):
     """A failure record that is no record, or whose payload is no job or names no queue."""
+
+
+class BadKey(LabqueueError):
+    """A key of the layout holds the wrong type, or a counter is not an integer INCR can add
+    one to: a script's preflight found it and wrote nothing (see :mod:`labqueue.badkeys`)."""
+
+    def __init__(self, key: bytes, found: str, expected: str) -> None:
+        self.key = key  #: the key's name, its bytes as Redis has them
+        self.found = found  #: what it holds: TYPE's answer ('string' for a bad counter)
+        self.expected = expected  #: what belongs there: list, set, zset, hash or integer
+        super().__init__(
+            f"{self.shown} holds a {found} where the layout keeps a {expected}; nothing was "
+            f"written (move the key aside or delete it)"
+        )
+
+    @property
+    def shown(self) -> str:
+        """The key's name as text, bytes that are not UTF-8 escaped."""
+        return self.key.decode("utf-8", "backslashreplace")
 
 
 class ChildFailed(LabqueueError):

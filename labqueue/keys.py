@@ -176,6 +176,15 @@ class Keys:
         return self._k("labqueue", "workers")
 
     @property
+    def aside_prefix(self) -> str:
+        return self._k("labqueue", "aside", "")
+
+    def aside(self, key: bytes, stamp: str) -> bytes:
+        """Where a key of the layout holding the wrong type is moved, content intact:
+        ``<ns>:labqueue:aside:<stamp>:<key>`` (bytes: the key's may not be UTF-8)."""
+        return self.aside_prefix.encode() + stamp.encode() + b":" + key
+
+    @property
     def prune_lock(self) -> str:
         """Held by the one worker pruning dead workers."""
         return self._k("labqueue", "pruning")

@@ -21,7 +21,7 @@ from labqueue.keys import Keys
 from labqueue.scripts import ALL, Script
 
 K = Keys()
-SOURCE = Path(scripts.__file__).read_text()
+SOURCE = "".join(p.read_text() for p in sorted(Path(scripts.__file__).parent.glob("*.py")))
 
 
 def documented(script: Script) -> dict[str, int | tuple[int, None]]:
@@ -44,7 +44,7 @@ def literal_indices(script: Script, table: str) -> set[int]:
 
 
 def test_names_are_unique_and_shas_are_the_texts() -> None:
-    assert len({s.name for s in ALL}) == len(ALL) == 12
+    assert len({s.name for s in ALL}) == len(ALL) == 13
     for script in ALL:
         assert script.sha == hashlib.sha1(script.text.encode()).hexdigest()
         assert getattr(scripts, script.name) is script
@@ -105,8 +105,8 @@ def test_every_call_passes_the_counts_its_script_declares(
     real: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each workflow (enqueue one, many, later; run, fail, retry now and later, quarantine,
-    release, claim, beat, drop a dead Ruby worker, move due jobs, remove a delayed job) on a
-    real server: every script called, each call as declared."""
+    release, claim, beat, drop a dead Ruby worker, move due jobs, remove a delayed job, set a
+    bad key aside) on a real server: every script called, each call as declared."""
     calls: list[tuple[str, int, int]] = []
 
     def recording(method: Any) -> Any:
@@ -130,6 +130,7 @@ def test_every_call_passes_the_counts_its_script_declares(
     real.rpush(K.delayed(math.floor(time.time()) - 1), '{"class": "Scripts::Fine", "args": []}')
     real.sadd(K.workers, "far:1:default")  # a dead Ruby worker: Resque's prune rule drops it
     real.hset(K.heartbeat, "far:1:default", "2020-01-01T00:00:00+00:00")
+    real.set(K.stat("processed"), "not a number")  # set aside by the first finished job
     labqueue.Worker("default", real, poll_interval=0.05).work(burst=True)
     time.sleep(0.06)
     move_due(real, K)

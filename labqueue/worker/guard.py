@@ -20,6 +20,7 @@ import base64
 import logging
 import threading
 import time
+from functools import partial
 
 import redis
 from redis.backoff import NoBackoff
@@ -27,7 +28,9 @@ from redis.client import NEVER_DECODE
 from redis.retry import Retry
 
 from .. import timefmt
+from ..badkeys import heal
 from ..connection import clone
+from ..errors import BadKey
 from ..failures import Failure
 from ..keys import Keys
 from ..scripts import QUARANTINE
@@ -126,10 +129,15 @@ def quarantine(connection: redis.Redis, keys: Keys, worker_id: str) -> bool:
     )
     counters = (keys.stat("failed"), keys.stat("failed", worker_id))
     processed = (keys.stat("processed"), keys.stat("processed", worker_id))  # failed count too
-    done = QUARANTINE.call(
+    call = partial(
+        QUARANTINE.call,
         connection,
         (key, keys.worker(worker_id), *counters, keys.failed, *processed),
         (raw, failure.to_json()),
     )
+    try:
+        done = call()
+    except BadKey as bad:  # moved aside, then quarantined (see labqueue.badkeys)
+        done = heal(bad, call, connection, keys, worker_id)
     log.warning("%s: a job in %s is not UTF-8; moved it to the failed store", worker_id, queue_name)
     return bool(done)

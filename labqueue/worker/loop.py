@@ -11,10 +11,18 @@
   :mod:`.liveness`). ``stat:processed`` counts every finished job, failed ones too.
 - TERM, INT or QUIT: finish the current job, then exit. A second TERM or INT: put the
   current job back at the head of its queue and exit at once.
+- Whatever ``perform`` raises fails that job alone (into the failed store, or a retry when
+  its class has one for it): any Exception, and the BaseExceptions that are not (a job's
+  ``asyncio.CancelledError``, ``GeneratorExit``, a library's own), inline, under a time
+  limit and with ``--fork`` alike. ``SystemExit`` and ``KeyboardInterrupt`` raised by a job
+  fail it too (inline as ``JobCrashed``, naming them; with ``--fork`` under their own
+  names): a job cannot stop the worker. Stopping the worker is a signal's business (above),
+  handled by the worker, never an exception out of ``perform``.
 - Faults (see :mod:`.guard`, :mod:`.execution`, :mod:`.retry`):
   a job runs under its time limit, in a child process with ``fork``; a failed job with
   retries left is scheduled again; due delayed jobs are moved by a timer thread
-  (:mod:`labqueue.delayed`); a Redis outage is waited out, not fatal.
+  (:mod:`labqueue.delayed`); a Redis outage is waited out, not fatal; a key of the wrong
+  type is set aside and the step run again (:mod:`labqueue.badkeys`).
 """
 
 from __future__ import annotations
@@ -27,16 +35,17 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
 from .. import timefmt
+from ..badkeys import REPEAT_AFTER, say_once
 from ..delayed import DelayedMover
-from ..errors import ConfigurationError
+from ..errors import BadKey, ConfigurationError
 from ..events import JobEventLog
 from ..failures import Failure
 from ..jobs import Registry, registry
@@ -52,6 +61,8 @@ from .reliable import Fetched, ReliableFetch, WorkerSteps
 from .wakeups import DRAIN_EVERY, Wakeups
 
 log = logging.getLogger("labqueue.worker")
+
+_T = TypeVar("_T")
 
 
 class _Interrupted(BaseException):
@@ -143,7 +154,7 @@ class Worker:
         self._signals = 0
         self._state = "starting"
         db = int(connection.connection_pool.connection_kwargs.get("db", 0))
-        self._wakeups = Wakeups(self._redis, self.keys, self.queues, db)
+        self._wakeups = Wakeups(self._redis, self.keys, self.queues, db, self._stop)
         self._steps: WorkerSteps | None = None  # STEP's arguments for this process's id
         self._steps_for = 0
         if job_events is not None:  # opt-in, one row per job (labqueue.events); off: no change
@@ -152,6 +163,7 @@ class Worker:
         self.proctitle = proctitle  #: set the process title (None: when in the main thread)
         self._presence = Presence(self._redis, self.keys, self.id, heartbeat_interval)
         self._title = Title(self.queues, False)
+        self._side_said: dict[str, float] = {}  # side threads' problems: when last logged
 
     @property
     def id(self) -> str:
@@ -180,13 +192,13 @@ class Worker:
             raise
         old_handlers = self._install_signals()
         beat = threading.Thread(target=self._heartbeat_loop, name="labqueue-heartbeat", daemon=True)
-        self._outage.who = self.id
+        self._outage.who = self._wakeups.who = self.id
         try:
             self._register()
             beat.start()
             if self.scheduler_interval:
                 mover = DelayedMover(self._redis, self.keys, self._stop, self._side_error)
-                mover.max_pause = self.scheduler_interval
+                mover.max_pause, mover.who = self.scheduler_interval, self.id
                 mover.start()
             self._loop(burst)
         except _Interrupted:
@@ -228,10 +240,10 @@ class Worker:
         while True:
             try:
                 try:
-                    return self._finish_and_fetch(done, fetch)
+                    return self._patiently(self._finish_and_fetch, done, fetch)
                 except UnicodeDecodeError:  # the fetched job is not text: fail it as bytes
                     done = None
-                    failed = quarantine(self._redis, self.keys, self.id)
+                    failed = self._patiently(quarantine, self._redis, self.keys, self.id)
                     self.failed += failed
                     self.processed += failed
             except redis.RedisError as exc:
@@ -255,7 +267,7 @@ class Worker:
             try:
                 held = self._fetcher.held(self.id)
                 if done and done.job_id and held and held.job_id == done.job_id:
-                    self._finish_and_fetch(done, fetch=False)
+                    self._patiently(self._finish_and_fetch, done, False)
                     held = None
                 done = None
                 self._presence.beat()  # a restarted Redis may have forgotten us
@@ -265,6 +277,17 @@ class Worker:
                 if not unavailable(again):
                     raise
                 exc = again
+
+    def _patiently(self, settle: Callable[..., _T], *args: Any) -> _T:
+        """``settle(*args)``, again every poll interval while a key comes back bad as fast as
+        it is moved aside (see :mod:`labqueue.badkeys`): the job stays ours meanwhile."""
+        while True:
+            try:
+                return settle(*args)
+            except BadKey as bad:
+                say_once(bad, f"{self.id}: {bad}; trying again every {self.poll_interval:g} s")
+                if self._stop.wait(self.poll_interval):
+                    raise _Interrupted from None  # stopping: release puts the job back
 
     def _finish_and_fetch(self, done: Outcome | None, fetch: bool = True) -> Fetched | None:
         """Record ``done`` (if any) and take the next job: one script call, one round trip."""
@@ -295,7 +318,9 @@ class Worker:
             crashes.check(payload, job_class, self.crash_limit)  # a poison job: failed, not run
             log.debug("%s %s from %s: started", payload.class_name, payload.id, fetched.queue)
             result = self._executor.run(job_class, payload, fetched.queue)
-        except Exception as exc:
+        except (_Abort, _Interrupted):
+            raise  # the worker's own: a second signal, or stop while waiting
+        except BaseException as exc:  # a job's CancelledError or GeneratorExit fails the job only
             self.failed += 1
             return self._failed(exc, fetched, payload, job_class, started)
         finally:
@@ -304,7 +329,12 @@ class Worker:
         return _outcome(payload, JobStatus.COMPLETE, started, result)
 
     def _failed(
-        self, exc: Exception, fetched: Fetched, payload: Payload | None, job_class: Any, t0: float
+        self,
+        exc: BaseException,
+        fetched: Fetched,
+        payload: Payload | None,
+        job_class: Any,
+        t0: float,
     ) -> Outcome:
         """A retry when the job class has one left for ``exc``, else a failure record."""
         plan = retry.plan(job_class, payload, fetched.queue, exc, time.time(), self.rng)
@@ -353,11 +383,15 @@ class Worker:
                 self._side_error(exc)
 
     def _side_error(self, exc: Exception) -> None:
-        """An error in the heartbeat or scheduler thread: an outage is logged once."""
+        """An error in the heartbeat or scheduler thread: an outage is logged once, another
+        problem once per REPEAT_AFTER (those threads try again every few seconds)."""
         if unavailable(exc):
             self._outage.note(exc)
-        else:
-            log.warning("%s: %s: %s", self.id, type(exc).__name__, exc)
+            return
+        problem, now = f"{type(exc).__name__}: {exc}", time.monotonic()
+        if now - self._side_said.get(problem, -REPEAT_AFTER) >= REPEAT_AFTER:
+            self._side_said[problem] = now
+            log.warning("%s: %s", self.id, problem)
 
     def _shutdown(self, old_handlers: dict[int, Any]) -> None:
         for signum, handler in old_handlers.items():

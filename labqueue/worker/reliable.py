@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import redis
 from redis.client import NEVER_DECODE
 
+from ..badkeys import heal
+from ..errors import BadKey
 from ..keys import Keys
 from ..payload import Payload
 from ..scripts import RELEASE, STEP, encoded
@@ -37,6 +40,10 @@ class Fetched:
             return Payload.from_json(self.raw).id
         except Exception:
             return None
+
+
+#: What :meth:`ReliableFetch.release` returns for a requeued payload that is not UTF-8.
+NOT_TEXT = "(a payload that is not UTF-8 text)"
 
 
 def _text(value: Any) -> str:
@@ -66,12 +73,17 @@ class ReliableFetch:
         return Fetched(_text(reply[0]), _text(reply[1]))
 
     def held(self, worker_id: str) -> Fetched | None:
-        """What ``worker_id``'s in-progress hash holds (None: nothing); bytes that are not
-        UTF-8 are shown replaced."""
+        """What ``worker_id``'s in-progress hash holds (None: nothing, or not a hash: the
+        next step sets that aside); bytes that are not UTF-8 are shown replaced."""
         key = self.keys.inprogress(worker_id)
-        found = self.connection.execute_command(
-            "HMGET", key, "queue", "payload", **{NEVER_DECODE: True}
-        )
+        try:
+            found = self.connection.execute_command(
+                "HMGET", key, "queue", "payload", **{NEVER_DECODE: True}
+            )
+        except redis.ResponseError as exc:
+            if not str(exc).startswith("WRONGTYPE"):
+                raise
+            return None
         if not found or found[0] is None or found[1] is None:
             return None
         queue, raw = (v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in found)
@@ -98,7 +110,14 @@ class ReliableFetch:
         waiting = StatusRecord(JobStatus.WAITING, now, now).to_json()
         count = "1" if crashed else ""
         args = (worker_id, k.queue_prefix, k.status_prefix, Keys.STATUS_SUFFIX, waiting, count)
-        reply = RELEASE.call(self.connection, keys, args)
+        call = partial(RELEASE.call, self.connection, keys, args)
+        try:
+            try:
+                reply = call()
+            except BadKey as bad:  # moved aside, then released (see labqueue.badkeys)
+                reply = heal(bad, call, self.connection, k, f"release of {worker_id}")
+        except UnicodeDecodeError:  # released; the payload it returns is not UTF-8 text
+            return NOT_TEXT
         return _text(reply) if reply else None
 
 
@@ -110,6 +129,7 @@ class WorkerSteps:
     ) -> None:
         k = fetcher.keys
         self._connection = fetcher.connection
+        self._layout, self._who = k, worker_id
         head = (k.inprogress(worker_id), k.worker(worker_id), k.queues)
         processed = (k.stat("processed"), k.stat("processed", worker_id), k.failed)
         self._keys = encoded((*head, *processed))
@@ -140,8 +160,10 @@ class WorkerSteps:
             flag = "1"
         status_key = self._status[0] + (job_id or "-") + self._status[1]
         status = status if job_id else ""
-        return STEP.call(
-            self._connection,
-            (*self._keys, status_key, *self._failed),
-            (flag, status, failure, run_at, running_json(now), *tail),
-        )
+        keys = (*self._keys, status_key, *self._failed)
+        args = (flag, status, failure, run_at, running_json(now), *tail)
+        try:
+            return STEP.call(self._connection, keys, args)
+        except BadKey as bad:  # moved aside, then the whole step again (nothing was written)
+            again = partial(STEP.call, self._connection, keys, args)
+            return heal(bad, again, self._connection, self._layout, self._who)

@@ -37,11 +37,13 @@ import dataclasses
 import math
 import random
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import redis
 
-from ..errors import JobCrashed, JobRaised, PayloadError
+from ..badkeys import heal
+from ..errors import BadKey, JobCrashed, JobRaised, PayloadError
 from ..jobs import DEFAULT_BACKOFF, RETRY_JITTERS
 from ..keys import Keys
 from ..payload import ATTEMPTS_FIELD, QUEUE_FIELD, SCHEDULED_FOR_FIELD, Payload
@@ -169,4 +171,8 @@ class Retrier:
             k.queue(retry.queue),
         )
         args = (status, retry.raw, second, k.wakeup_channel, retry.queue)
-        return int(RETRY.call(self.connection, keys, args))
+        try:
+            return int(RETRY.call(self.connection, keys, args))
+        except BadKey as bad:  # moved aside, then the retry again (nothing was written)
+            again = partial(RETRY.call, self.connection, keys, args)
+            return int(heal(bad, again, self.connection, k, worker_id))
