@@ -53,7 +53,7 @@ from .payload import (
     Payload,
     check_queue_name,
 )
-from .reading import Batch, epoch, loads, read_one, schedule_problem
+from .reading import Batch, epoch, excerpt, loads, read_one, schedule_problem
 from .scripts import MOVE_DUE, SCHEDULE
 from .status import JobStatus, status_json
 
@@ -263,7 +263,11 @@ class DelayedJob:
             seconds = max(self.due - (time.time() if now is None else now), 0)
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.due))
             left = f" (in {seconds:.0f}s)"
-        what = f"{self.payload.class_name} {self.payload.id or '-'}" if self.payload else "?"
+        what = (
+            f"{self.payload.class_name} {self.payload.id or '-'}"
+            if self.payload
+            else f"unreadable item: {excerpt(self.raw, 80)}"
+        )
         retry = f" (retry {self.attempts})" if self.attempts else ""
         return f"{when}{left} {self.queue or '?'}: {what}{retry}"
 

@@ -296,3 +296,17 @@ def test_web_takes_good_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert app.extensions["labqueue"].per_page == 7
     assert app.extensions["labqueue"].stale_after == 90.0
     assert app.config["LABQUEUE_REFRESH_MS"] == 1500
+
+
+def test_text_output_names_what_it_cannot_read(cli: tuple[Invoke, Any]) -> None:
+    """A busy worker whose current job cannot be read, and a delayed item that is no job,
+    are said to be unreadable (an outside review saw 'running None from None since None'
+    and '?: ?')."""
+    invoke, raw = cli
+    raw.sadd(K.workers, WID)
+    raw.set(K.worker(WID), f'{{"queue":"default","payload":{deep_payload()}}}')
+    raw.zadd(K.delayed_schedule, {"2": 2})
+    raw.rpush(K.delayed_prefix + "2", b"\xff not json")
+    stats = invoke("stats").stdout
+    assert "its current job unreadable" in stats and "None" not in stats
+    assert "unreadable item: '\\xff not json'" in invoke("delayed").stdout

@@ -114,7 +114,10 @@ def _print_snapshot(snap: Any, ages: dict[str, float | None]) -> None:
         say(f"  {name:<20} {depth:>8}  {_age(ages.get(name), depth)}".rstrip())
     say(f"workers: {len(snap.workers)} ({snap.busy_workers} busy)")
     for w in snap.workers:
-        doing = f"running {w.job_class} from {w.queue} since {w.run_at}" if w.busy else "idle"
+        if w.busy and w.job_class is None:  # its busy record cannot be read
+            doing = "busy, its current job unreadable" + "".join(f"; {p}" for p in w.problems)
+        else:
+            doing = f"running {w.job_class} from {w.queue} since {w.run_at}" if w.busy else "idle"
         beat = "" if w.heartbeat_age is None else f", beat {w.heartbeat_age:.0f}s ago"
         say(f"  {w.id}: {doing}{beat}")
     if snap.unreadable:
