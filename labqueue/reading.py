@@ -128,15 +128,21 @@ def counter(raw: Any) -> int:
     raise UnreadableData(f"{excerpt(text)} is not a whole number")
 
 
-def epoch(value: Any) -> float | None:
-    """``value`` as seconds since the epoch, if it is a number a calendar can show."""
+def finite(value: Any) -> float | None:
+    """``value`` as a float if it is a finite int or float (not a bool, not 10**400)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        seconds = float(value)
+        number = float(value)
     except OverflowError:
         return None
-    return seconds if math.isfinite(seconds) and _FIRST <= seconds <= _LAST else None
+    return number if math.isfinite(number) else None
+
+
+def epoch(value: Any) -> float | None:
+    """``value`` as seconds since the epoch, if it is a number a calendar can show."""
+    seconds = finite(value)
+    return seconds if seconds is not None and _FIRST <= seconds <= _LAST else None
 
 
 def schedule_problem(key: str, stamps: list[tuple[Any, float]]) -> str | None:

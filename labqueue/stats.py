@@ -6,7 +6,6 @@ number as 0, each named (key -> why) with the result."""
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -18,7 +17,7 @@ from redis.client import NEVER_DECODE
 from . import timefmt
 from .errors import UnreadableData
 from .keys import DEFAULT_NAMESPACE, Keys, WorkerId
-from .reading import Batch, counter, loads, schedule_problem
+from .reading import Batch, counter, finite, loads, schedule_problem
 
 
 @dataclass(frozen=True)
@@ -278,11 +277,4 @@ def queue_time_of(raw: str | bytes) -> float | None:
         data = loads(raw)
     except UnreadableData:  # not JSON, not UTF-8, nested too deep
         return None
-    value = data.get("queue_time") if isinstance(data, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
+    return finite(data.get("queue_time")) if isinstance(data, dict) else None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from ..payload import dumps
 from ..reading import epoch
+from ..reading import finite as finite_number
 
 
 def utc(ts: Any) -> str:
@@ -22,19 +22,9 @@ def utc(ts: Any) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def duration(seconds: Any) -> str:
     """``4s``, ``3m 12s``, ``2h 05m``, ``3d 4h`` (an em dash for what is no duration)."""
-    finite = _finite(seconds)
+    finite = finite_number(seconds)
     if finite is None:
         return "—"
     s = int(abs(finite))
@@ -49,7 +39,7 @@ def duration(seconds: Any) -> str:
 
 def relative(ts: Any, now: float | None = None) -> str:
     """``3m 12s ago`` or ``in 5s`` (nothing for what is no time)."""
-    finite = _finite(ts)
+    finite = finite_number(ts)
     if finite is None:
         return ""
     delta = (time.time() if now is None else now) - finite
@@ -86,7 +76,7 @@ def thousands(n: Any) -> str:
 def age(seconds: Any) -> str:
     """An oldest-job age as the overview shows it: ``0.0 s``, ``12.4 s``, ``3m 12s``;
     ``unknown`` for None (a job waits whose enqueue time is not known)."""
-    finite = _finite(seconds)
+    finite = finite_number(seconds)
     if finite is None:
         return "unknown"
     return f"{finite:.1f} s" if finite < 60 else duration(finite)
