@@ -41,7 +41,7 @@ test: setup  ## lint, type-check, then the whole test suite (before you push; CI
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: setup  ## the suite without the tests marked slow (well under a minute): while editing
+test-fast: setup  ## the suite without the tests marked slow (~3 min on 2 cores): while editing
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The lowest redis-py and fakeredis that pyproject.toml allows, in a venv of their own.

@@ -38,6 +38,9 @@ import labqueue.worker.supervisor
 from labqueue import connection
 from labqueue.cli import main, serve
 
+#: hypothesis runs hundreds of generated inputs here: `make test` runs them, test-fast not
+pytestmark = pytest.mark.slow
+
 #: Generated inputs per surface and run (Redis contents; command lines).
 MAX_EXAMPLES = 200
 

@@ -26,6 +26,9 @@ from store_shop import CART, Shop, shop_fixture  # noqa: F401 (the fixture)
 
 from labqueue.demo.netfake import LIMITS
 
+#: hypothesis runs hundreds of generated inputs here: `make test` runs them, test-fast not
+pytestmark = pytest.mark.slow
+
 #: Generated inputs per surface and run (four store surfaces, two /config handlers).
 MAX_EXAMPLES = 250
 

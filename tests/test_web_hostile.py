@@ -25,6 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from labqueue.web import create_app
 
+#: hypothesis runs hundreds of generated inputs here: `make test` runs them, test-fast not
+pytestmark = pytest.mark.slow
+
 #: Generated Redis contents per run (each one visits every page, API route and action).
 MAX_EXAMPLES = 200
 #: The longest one request may take (a hang would hit it first).
