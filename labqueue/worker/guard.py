@@ -97,16 +97,6 @@ class Outage:
         return False
 
 
-def reregister(connection: redis.Redis, keys: Keys, worker_id: str) -> None:
-    """Be a registered, beating worker again (a restarted Redis may have forgotten us)."""
-    now = time.time()
-    with connection.pipeline() as pipe:
-        pipe.sadd(keys.workers, worker_id)
-        pipe.set(keys.worker_started(worker_id), timefmt.started(now), nx=True)
-        pipe.hset(keys.heartbeat, worker_id, timefmt.heartbeat(now))
-        pipe.execute()
-
-
 def quarantine(connection: redis.Redis, keys: Keys, worker_id: str) -> bool:
     """Fail the unreadable (not UTF-8) job this worker holds; True if there was one."""
     key = keys.inprogress(worker_id)
