@@ -27,8 +27,9 @@ import fakeredis
 import pytest
 from click.testing import CliRunner, Result
 from hostile_redis import CONTROLS, JOBS, World, deep, hostile_text, numbers, worlds, write
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
+from rule_settings import rule_settings
 
 import labqueue.cli.base
 import labqueue.delayed
@@ -44,17 +45,7 @@ pytestmark = pytest.mark.slow
 #: Generated inputs per surface and run (Redis contents; command lines).
 MAX_EXAMPLES = 200
 
-HYPOTHESIS = settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.large_base_example,
-    ],
-)
+HYPOTHESIS = rule_settings(MAX_EXAMPLES, HealthCheck.large_base_example)
 
 READING = [
     ["stats"],

@@ -20,8 +20,9 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
+from rule_settings import rule_settings
 from store_shop import CART, Shop, shop_fixture  # noqa: F401 (the fixture)
 
 from labqueue.demo.netfake import LIMITS
@@ -32,17 +33,7 @@ pytestmark = pytest.mark.slow
 #: Generated inputs per surface and run (four store surfaces, two /config handlers).
 MAX_EXAMPLES = 250
 
-HYPOTHESIS = settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.filter_too_much,
-    ],
-)
+HYPOTHESIS = rule_settings(MAX_EXAMPLES, HealthCheck.filter_too_much)
 
 # -- strategies -----------------------------------------------------------------------
 any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)

@@ -20,8 +20,9 @@ import fakeredis
 import pytest
 from flask.testing import FlaskClient
 from hostile_redis import CONTROLS, JOBS, QUEUES, World, worlds, write
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from prometheus_client.parser import text_string_to_metric_families
+from rule_settings import rule_settings
 
 from labqueue.web import create_app
 
@@ -33,17 +34,7 @@ MAX_EXAMPLES = 200
 #: The longest one request may take (a hang would hit it first).
 SLOWEST = 10.0
 
-HYPOTHESIS = settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.large_base_example,
-    ],
-)
+HYPOTHESIS = rule_settings(MAX_EXAMPLES, HealthCheck.large_base_example)
 
 PAGES = ["/", "/workers", "/failed", "/failed?page=2", "/delayed"]
 API = ["/api/overview", "/api/stats", "/api/workers", "/api/failed", "/api/delayed"]
