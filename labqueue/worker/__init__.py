@@ -14,6 +14,7 @@ imports this package (tests/test_project.py says so); this package imports the p
 side freely.
 """
 
-from .loop import Worker, parse_queues
+from .loop import Worker
+from .options import parse_queues
 
 __all__ = ["Worker", "parse_queues"]
