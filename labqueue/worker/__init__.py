@@ -1,6 +1,11 @@
 """The worker side: everything that takes jobs from Redis and runs them.
 
-    loop.py         Worker: fetch, perform, record, repeat; registration, heartbeat, signals
+    loop.py         Worker: fetch, perform, record, repeat; registration, shutdown
+    threads.py      ``--threads N``: N workers in one process, one heartbeat and subscription
+    signals.py      TERM/INT/QUIT: finish, or (a second one) give the job back
+    sides.py        the heartbeat thread, and side threads' problems said once
+    options.py      queues, intervals and threads, checked before a worker starts
+    outcome.py      what FINISH records for a job
     wakeups.py      sleeping on pub/sub until a push to one of the worker's queues
     reliable.py     reliable fetch: the in-progress hash, finish-and-fetch, release
     execution.py    running ``perform``: a time limit, or a child process (``--fork``)

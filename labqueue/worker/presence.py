@@ -4,7 +4,8 @@
   worker of their host whose pid does not show in ``ps`` output matching ``resque`` (Ruby:
   ``[r]esque:work|[r]esque:\\sStarting|[r]esque-[0-9]``, never ``resque-web``). A labqueue
   worker therefore names its process ``resque-<version>-labqueue: Waiting for q1,q2`` /
-  ``... Processing <queue> since <epoch s> [<class>]``, before it registers (:class:`Title`).
+  ``... Processing <queue> since <epoch s> [<class>]``, before it registers (:class:`Title`);
+  a process of worker threads shows ``... Processing 3 of 8 threads busy on q1,q2``.
 - **labqueue's own record.** ``<ns>:labqueue:workers`` holds, per labqueue worker id, its pid
   namespace (with the kernel's boot id: pid checks are only trusted within one namespace),
   version, instance token, heartbeat interval and last beat on Redis' clock
