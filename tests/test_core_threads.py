@@ -200,3 +200,20 @@ def test_stats_and_the_monitor_label_each_thread(
     assert [(w["thread"], w["threads"]) for w in workers] == [(1, 3), (2, 3), (3, 3)]
     page = create_app(real, {"TESTING": True}).test_client().get("/workers").get_data(True)
     assert page.count("of 3 <span") == 3 and "thread 2 of 3" in page
+
+
+def test_burst_with_threads_runs_everything_and_records_each_threads_id(
+    conn: Any, tmp_path: Any
+) -> None:
+    from labqueue.events import read_job_events
+
+    RELEASE.set()
+    jobs = [{"tag": i, "seconds": 0} for i in range(40)]
+    labqueue.Queue("q", conn).enqueue_many(Hold, jobs)
+    worker = labqueue.Worker("q", conn, threads=4, job_events=tmp_path, poll_interval=0.2)
+    assert worker.work(burst=True) == 40 and worker.processed == 40
+    assert sorted(map(int, conn.lrange(DONE, 0, -1))) == list(range(40))
+    events = read_job_events(tmp_path)
+    assert len(events) == 40 and {e.outcome for e in events} == {"done"}
+    assert {e.worker for e in events} <= thread_ids(4)
+    assert conn.smembers(K.workers) == set() and conn.keys(K.inprogress("*")) == []

@@ -70,6 +70,7 @@ class Gate:
         self.stop = stop
         self.poll = poll
         self.seq = 0  #: wake-ups heard so far (a thread that missed one looks again at once)
+        self.closed = False  #: the pool is done: the subscriber leaves at its next wake
         self._idle = 0  # threads asleep
         self._tokens = 0  # wake-ups given and not yet taken
         self._cond = threading.Condition()
@@ -77,7 +78,7 @@ class Gate:
     def listen(self, on_error: Any) -> None:
         """The subscriber thread: a wake-up per push heard (or poll interval), until stop."""
         try:
-            while not self.stop.is_set():
+            while not (self.stop.is_set() or self.closed):
                 try:
                     self.wakeups.wait(self.poll)
                 except Exception as exc:  # Wakeups rides out Redis' own errors; anything else:
@@ -182,7 +183,9 @@ class ThreadPool:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.stop = worker._stop
-        self.gate = Gate(worker._wakeups, self.stop, worker.poll_interval)
+        own = worker._wakeups  # the process's subscription: one per run of the pool
+        wakeups = Wakeups(own.connection, own.keys, own.queues, own.db, self.stop)
+        self.gate = Gate(wakeups, self.stop, worker.poll_interval)
         self.gave_back = False  #: a second signal put every thread's job back
         self.giving_back = False
         self.signals = 0
@@ -212,7 +215,7 @@ class ThreadPool:
             self.title.restore()
             raise
         old = signals.install(self._on_signal)
-        w._outage.who = w._wakeups.who = w.id
+        w._outage.who = self.gate.wakeups.who = w.id
         beat = w._sides.heartbeat(self.stop, w.heartbeat_interval, self._beat, self._prune)
         try:
             self._register()
@@ -221,6 +224,7 @@ class ThreadPool:
             self._run_threads(burst)
         finally:
             self.stop.set()
+            self.gate.closed = True
             self.gate.open()
             if beat.is_alive():  # no beat may register us again after we let go
                 beat.join(max(5.0, w.heartbeat_interval))
