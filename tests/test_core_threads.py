@@ -217,3 +217,22 @@ def test_burst_with_threads_runs_everything_and_records_each_threads_id(
     assert len(events) == 40 and {e.outcome for e in events} == {"done"}
     assert {e.worker for e in events} <= thread_ids(4)
     assert conn.smembers(K.workers) == set() and conn.keys(K.inprogress("*")) == []
+
+
+def test_a_time_limit_in_a_thread_stops_python_code_and_says_so_at_start(
+    conn: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A thread cannot be killed: a job over its limit gets an exception raised into its
+    thread (Python code stops; a blocking C call would not), and the worker says so."""
+    from fault_jobs import Spin
+
+    labqueue.Queue("q", conn).enqueue_many(Spin, [{}, {}])
+    worker = labqueue.Worker("q", conn, threads=2, job_timeout=5, poll_interval=0.2)
+    t0 = time.monotonic()
+    with caplog.at_level("WARNING", logger="labqueue.worker"):
+        assert worker.work(burst=True) == 2
+    assert time.monotonic() - t0 < 4  # Spin's own 0.5 s limit, in both threads at once
+    failures = labqueue.FailedStore(conn).all()
+    assert [f.exception for f in failures] == ["JobTimeout", "JobTimeout"]
+    said = [r.getMessage() for r in caplog.records if "--timeout with --threads" in r.getMessage()]
+    assert len(said) == 1 and "cannot interrupt a blocking C call" in said[0]
