@@ -247,8 +247,8 @@ class ThreadPool:
                 )
                 claimed.append(m)
         except BaseException:
-            for m in claimed:
-                m._fetcher.release(m.id, time.time(), crashed=False)
+            for m in claimed:  # a job its id still holds is a dead process's: back it goes
+                m._fetcher.release(m.id, time.time())
             raise
 
     def _register(self) -> None:
