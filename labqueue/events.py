@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -116,6 +117,7 @@ class JobEventLog:
         self._file: IO[str] | None = None
         self._pid = 0
         self.broken = False
+        self._lock = threading.Lock()  # a process of worker threads writes one file
 
     @property
     def path(self) -> Path:
@@ -123,6 +125,10 @@ class JobEventLog:
 
     def write(self, event: JobEvent) -> None:
         """Append one line; a file that cannot be written is logged once, then left alone."""
+        with self._lock:
+            self._write(event)
+
+    def _write(self, event: JobEvent) -> None:
         if self.broken:
             return
         try:

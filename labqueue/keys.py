@@ -7,35 +7,53 @@ never trips over them. No other module writes a key literal.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 DEFAULT_NAMESPACE = "resque"
 
 
+#: The fourth field of a worker thread's id: ``:t<K>`` (``labqueue worker --threads N``).
+_THREAD_FIELD = re.compile(r":t([0-9]{1,9})$")
+
+
 @dataclass(frozen=True)
 class WorkerId:
     """A worker's id as Resque writes it, ``host:pid:queue1,queue2``: the member of
     ``resque:workers`` and the tail of every per-worker key. Parsed and formatted here only.
+
+    A thread of ``labqueue worker --threads N`` (N > 1) is a worker of its own, with a fourth
+    field: ``host:pid:queues:tK``, K = 1..N. The pid field stays the process's real pid, so
+    Ruby Resque's prune (``host, pid, queues = id.split(':')``, then the pid looked up in
+    ``ps``) and php-resque's (``explode(':', $id, 3)``) keep the thread alive exactly as they
+    keep its process, and resque-web shows ``host:pid`` and the queues.
     """
 
     host: str
     pid: str  #: digits for labqueue, Resque and php-resque workers; kept as text
     queues: tuple[str, ...]
+    thread: int | None = None  #: K of a worker thread (``--threads N``, N > 1), else None
 
     @classmethod
-    def of(cls, host: str, pid: int, queues: Sequence[str]) -> WorkerId:
-        return cls(host, str(pid), tuple(queues))
+    def of(cls, host: str, pid: int, queues: Sequence[str], thread: int | None = None) -> WorkerId:
+        return cls(host, str(pid), tuple(queues), thread)
 
     @classmethod
     def parse(cls, text: str) -> WorkerId:
-        """Any id, whoever wrote it: what is missing is empty (``"h"`` has no pid, no queues)."""
+        """Any id, whoever wrote it: what is missing is empty (``"h"`` has no pid, no queues).
+        A trailing ``:t<digits>`` after the queues is a thread's number."""
         host, _, rest = text.partition(":")
         pid, _, queues = rest.partition(":")
-        return cls(host, pid, tuple(queues.split(",")) if queues else ())
+        thread = None
+        found = _THREAD_FIELD.search(queues)
+        if found is not None and found.start() > 0:
+            thread, queues = int(found.group(1)), queues[: found.start()]
+        return cls(host, pid, tuple(queues.split(",")) if queues else (), thread)
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.pid}:{','.join(self.queues)}"
+        tail = "" if self.thread is None else f":t{self.thread}"
+        return f"{self.host}:{self.pid}:{','.join(self.queues)}{tail}"
 
     @property
     def process(self) -> int | None:

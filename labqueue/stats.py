@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import redis
@@ -39,6 +40,15 @@ class WorkerInfo:
     failed: int = 0  #: of which failed
     payload: str | None = None  #: the JSON of the job it runs (the busy record, if unreadable)
     problems: list[str] = field(default_factory=list)  #: its keys that cannot be read, and why
+    thread: int | None = None  #: K of a worker thread ``host:pid:queues:tK`` (else None)
+    threads: int | None = None  #: how many threads of its process are registered
+
+    @property
+    def label(self) -> str:
+        """``process 1234, thread 3 of 8`` for a worker thread, else ``""``."""
+        if self.thread is None:
+            return ""
+        return f"process {self.pid}, thread {self.thread} of {self.threads or '?'}"
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,7 @@ def _worker(
         failed=failures,
         payload=payload,
         problems=[problems[k] for k in names if k in problems],
+        thread=who.thread,
     )
 
 
@@ -182,10 +193,21 @@ def _workers(
     problems: dict[str, str],
 ) -> list[WorkerInfo]:
     n = _PER_WORKER
-    return [
+    found = [
         _worker(keys, wid, replies[n * i : n * i + n], beats.get(wid), now, problems)
         for i, wid in enumerate(ids)
     ]
+    return _count_threads(found)
+
+
+def _count_threads(workers: list[WorkerInfo]) -> list[WorkerInfo]:
+    """Each worker thread with how many threads of its process are registered; sorted by
+    id, a process's threads by number (``t2`` before ``t10``)."""
+    processes = Counter((w.host, w.pid) for w in workers if w.thread is not None)
+    counted = [
+        w if w.thread is None else replace(w, threads=processes[(w.host, w.pid)]) for w in workers
+    ]
+    return sorted(counted, key=lambda w: (w.id.removesuffix(f":t{w.thread}"), w.thread or 0))
 
 
 def snapshot(connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> Snapshot:

@@ -30,6 +30,15 @@ class Mark(labqueue.Job):
         self.connection.rpush(DONE, self.job_id or "-")
 
 
+@labqueue.job("Faults::MarkManyLives")
+class MarkManyLives(Mark):
+    """Mark for chaos with threads: a SIGKILL takes a process's 8 jobs at once, so a healthy
+    job may meet three kills in a run, and the poison rule (crash_limit 3) would fail it by
+    design (see labqueue.worker.crashes)."""
+
+    crash_limit = 1000
+
+
 @labqueue.job("Faults::MarkRetrying")
 class MarkRetrying(Mark):
     """Mark, retried (soon) when Redis is away while it records."""

@@ -97,7 +97,9 @@ def ruby_prune(r: Any, k: Keys, queues: list[str], hostname: str) -> list[str]:
     for wid in r.smembers(k.workers):  # Path B
         if wid in pruned:
             continue
-        host, pid, worker_queues = wid.split(":")
+        # Ruby's `host, pid, worker_queues_raw = worker.id.split(':')` keeps the first three
+        # fields and drops the rest (a labqueue thread's `:tK`)
+        host, pid, worker_queues, *_ = wid.split(":")
         if "*" not in queues and set(worker_queues.split(",")) != set(queues):
             continue
         if host != hostname or pid in known:

@@ -119,7 +119,8 @@ def _print_snapshot(snap: Any, ages: dict[str, float | None]) -> None:
         else:
             doing = f"running {w.job_class} from {w.queue} since {w.run_at}" if w.busy else "idle"
         beat = "" if w.heartbeat_age is None else f", beat {w.heartbeat_age:.0f}s ago"
-        say(f"  {w.id}: {doing}{beat}")
+        label = f" ({w.label})" if w.label else ""
+        say(f"  {w.id}{label}: {doing}{beat}")
     if snap.unreadable:
         say("unreadable (counted as empty):")
         for problem in snap.unreadable.values():

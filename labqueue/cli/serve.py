@@ -68,6 +68,13 @@ def import_job_modules(modules: tuple[str, ...]) -> None:
     help="Comma-separated, highest priority first; * = all, sorted.",
 )
 @click.option("--concurrency", "-c", type=click.IntRange(1, 256), default=1, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Jobs each process runs at once, one worker thread each (for jobs that wait on I/O).",
+)
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option(
     "--import",
@@ -100,6 +107,7 @@ def import_job_modules(modules: tuple[str, ...]) -> None:
 def worker(
     queues: str,
     concurrency: int,
+    threads: int,
     burst: bool,
     imports: tuple[str, ...],
     poll_interval: float,
@@ -111,6 +119,7 @@ def worker(
 ) -> None:
     """Run jobs from the queues until stopped (TERM/INT: finish the job, then exit)."""
     from ..worker import Worker, parse_queues
+    from ..worker.options import check_threads
 
     logging.basicConfig(
         level=logging.INFO,
@@ -120,6 +129,10 @@ def worker(
     if verbose:
         logging.getLogger("labqueue").setLevel(logging.DEBUG)
     parse_queues(queues)
+    try:
+        check_threads(threads, fork)
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
     import_job_modules(imports)
     conn, namespace = target.connection, target.namespace
     if concurrency > 1:
@@ -130,7 +143,8 @@ def worker(
             raise ConfigurationError("--concurrency needs a redis-server (fakeredis is in-process)")
         env = {**os.environ, "REDIS_URL": shared}
         args = child_args(click.get_current_context())
-        sys.exit(Supervisor(args, concurrency, env, release_child(conn, namespace, queues)).run())
+        release = release_child(conn, namespace, queues, threads)
+        sys.exit(Supervisor(args, concurrency, env, release).run())
     w = Worker(
         queues,
         conn,
@@ -139,26 +153,40 @@ def worker(
         job_timeout=timeout,
         fork=fork,
         job_events=job_events,
+        threads=threads,
     )
     w.work(burst=burst)
 
 
 def child_args(ctx: click.Context) -> list[str]:
     """The arguments of one child of ``worker -c N``: every option this command was given
-    (whatever options it has), but the concurrency, and the URL (children get REDIS_URL)."""
-    options = {k: v for k, v in ctx.params.items() if k not in ("concurrency", "url")}
+    (whatever options it has), but the concurrency, and the URL (children get REDIS_URL);
+    ``--threads`` only when not 1 (a child's command line as before threads)."""
+    skip = ("concurrency", "url")
+    options = {k: v for k, v in ctx.params.items() if k not in skip}
+    if options.get("threads") == 1:
+        del options["threads"]
     return worker_args(**options)
 
 
-def release_child(conn: redis.Redis, namespace: str, queues: str) -> Callable[[int], object]:
-    """Unregister a dead child worker and put its job back (the supervisor saw it die)."""
+def release_child(
+    conn: redis.Redis, namespace: str, queues: str, threads: int = 1
+) -> Callable[[int], object]:
+    """Unregister a dead child worker (every thread of it) and put its jobs back (the
+    supervisor saw it die)."""
     from ..keys import Keys, WorkerId
     from ..worker import parse_queues
     from ..worker.reliable import ReliableFetch
 
     fetcher, names = ReliableFetch(conn, Keys(namespace)), parse_queues(queues)
     host = socket.gethostname()
-    return lambda pid: fetcher.release(str(WorkerId.of(host, pid, names)), time.time())
+    numbers: list[int | None] = [None] if threads == 1 else list(range(1, threads + 1))
+
+    def release(pid: int) -> list[str | None]:
+        ids = [str(WorkerId.of(host, pid, names, k)) for k in numbers]
+        return [fetcher.release(wid, time.time()) for wid in ids]
+
+    return release
 
 
 @click.command()

@@ -155,6 +155,8 @@ class WorkerRow:
     job_queue: str | None = None
     run_at: float | None = None
     problems: list[str] = field(default_factory=list)  #: its keys that cannot be read
+    thread: int | None = None  #: K of a worker thread (``host:pid:queues:tK``)
+    threads: int | None = None  #: how many threads of its process are registered
 
 
 def workers(
@@ -182,6 +184,8 @@ def workers(
                 w.queue,
                 timefmt.parse(w.run_at) if w.run_at else None,
                 w.problems,
+                w.thread,
+                w.threads,
             )
         )
     return rows

@@ -10,7 +10,9 @@
   rules keep (see :mod:`.presence`); dead workers are judged by their owner's rule (see
   :mod:`.liveness`). ``stat:processed`` counts every finished job, failed ones too.
 - TERM, INT or QUIT: finish the current job, then exit. A second TERM or INT: put the
-  current job back at the head of its queue and exit at once.
+  current job back at the head of its queue and exit at once (see :mod:`.signals`).
+- ``threads=N`` (N > 1): N workers in this process, each with its own id, sharing one
+  heartbeat, one delayed mover and one subscription (see :mod:`.threads`).
 - Whatever ``perform`` raises fails that job alone (into the failed store, or a retry when
   its class has one for it): any Exception, and the BaseExceptions that are not (a job's
   ``asyncio.CancelledError``, ``GeneratorExit``, a library's own), inline, under a time
@@ -31,73 +33,43 @@ import contextlib
 import logging
 import os
 import random
-import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any, TypeVar
 
 import redis
 
 from .. import timefmt
-from ..badkeys import REPEAT_AFTER, say_once
+from ..badkeys import say_once
 from ..delayed import DelayedMover
 from ..errors import BadKey, ConfigurationError
 from ..events import JobEventLog
 from ..failures import Failure
 from ..jobs import Registry, registry
-from ..keys import DEFAULT_NAMESPACE, Keys, WorkerId, status_id
-from ..payload import Payload, check_queue_name
-from ..status import FINISHED_TTL, JobStatus, php_prefix, php_status, status_json
-from . import crashes, retry
+from ..keys import DEFAULT_NAMESPACE, Keys, WorkerId
+from ..payload import Payload
+from ..status import FINISHED_TTL, JobStatus, php_prefix, status_json
+from . import crashes, retry, signals
 from .execution import Executor
 from .guard import Outage, quarantine, unavailable, without_retries
 from .liveness import DEAD_AFTER, labqueue_dead, prune_dead_workers
+from .options import check_intervals, check_threads, parse_queues
+from .outcome import Outcome
+from .outcome import outcome as _outcome
 from .presence import Presence, Title
 from .reliable import Fetched, ReliableFetch, WorkerSteps
+from .sides import SideThreads
+from .signals import Abort as _Abort
+from .signals import Interrupted as _Interrupted
+from .threads import ThreadPool
 from .wakeups import DRAIN_EVERY, Wakeups
 
 log = logging.getLogger("labqueue.worker")
 
 _T = TypeVar("_T")
-
-
-class _Interrupted(BaseException):
-    """Raised by the signal handler to leave an idle wait at once."""
-
-
-class _Abort(BaseException):
-    """Raised by the second signal inside ``perform``: give the job back and exit."""
-
-
-@dataclass
-class Outcome:
-    """What FINISH records for one job."""
-
-    job_id: str | None
-    status: str
-    failure: str = ""
-    retry: retry.RetryPlan | None = None  #: run it again (instead of recording a failure)
-    status_id: str | None = None  #: the status key's id when not job_id (php-resque prefix)
-
-
-def parse_queues(queues: str | Sequence[str]) -> list[str]:
-    """``"high,default"`` or ``["high", "default"]`` -> names in priority order; ``*`` alone."""
-    names = [q.strip() for q in queues.split(",")] if isinstance(queues, str) else list(queues)
-    if names == ["*"]:
-        return names
-    if not names:
-        raise ConfigurationError("a worker needs at least one queue (or '*' for all)")
-    return [check_queue_name(n) for n in names]
-
-
-def _check_intervals(poll: float, heartbeat: float, scheduler: float | None) -> None:
-    for name, value in (("poll", poll), ("heartbeat", heartbeat), ("scheduler", scheduler)):
-        if value is not None and not (isinstance(value, int | float) and value > 0):
-            raise ConfigurationError(f"{name}_interval must be seconds > 0, not {value!r}")
 
 
 class Worker:
@@ -120,13 +92,17 @@ class Worker:
         rng: random.Random | None = None,
         job_events: str | os.PathLike[str] | None = None,
         proctitle: bool | None = None,
+        threads: int = 1,
     ) -> None:
         """``crash_limit``: worker deaths a job may cause before it is failed (None: no cap;
         a job class's own wins, see :mod:`.crashes`); ``rng``: draws retry jitter (seed one
         for a repeatable run, see :mod:`.retry`); ``job_events``: a folder to record every
-        job's life in (:mod:`labqueue.events`)."""
+        job's life in (:mod:`labqueue.events`); ``threads``: how many jobs this process
+        runs at once, each thread a worker of its own (:mod:`.threads`; not with ``fork``)."""
         from ..connection import connect, connection_url
 
+        self.threads = check_threads(threads, fork)
+        self.thread: int | None = None  #: K of a worker thread (set by :mod:`.threads`)
         if connection is None:
             connection = connect()
         if fork and connection_url(connection) is None:
@@ -149,7 +125,7 @@ class Worker:
         self._retrier = retry.Retrier(self._redis, self.keys)
         self._outage = Outage("worker")
         self.scheduler_interval = scheduler_interval
-        _check_intervals(poll_interval, heartbeat_interval, scheduler_interval)
+        check_intervals(poll_interval, heartbeat_interval, scheduler_interval)
         self._stop = threading.Event()
         self._signals = 0
         self._state = "starting"
@@ -157,18 +133,19 @@ class Worker:
         self._wakeups = Wakeups(self._redis, self.keys, self.queues, db, self._stop)
         self._steps: WorkerSteps | None = None  # STEP's arguments for this process's id
         self._steps_for = 0
-        if job_events is not None:  # opt-in, one row per job (labqueue.events); off: no change
-            recorder = JobEventLog(job_events)
-            self._perform = recorder.wrap(self._perform, lambda: self.id)  # type: ignore[method-assign,assignment]
+        self._events = None if job_events is None else JobEventLog(job_events)
+        if self._events is not None:  # opt-in, one row per job (labqueue.events); off: no change
+            self._perform = self._events.wrap(self._perform, lambda: self.id)  # type: ignore[method-assign,assignment]
         self.proctitle = proctitle  #: set the process title (None: when in the main thread)
         self._presence = Presence(self._redis, self.keys, self.id, heartbeat_interval)
         self._title = Title(self.queues, False)
-        self._side_said: dict[str, float] = {}  # side threads' problems: when last logged
+        self._sides = SideThreads(lambda: self.id, self._outage)
 
     @property
     def id(self) -> str:
-        """``host:pid:queues``, as Resque names a worker (the pid of the running process)."""
-        return str(WorkerId.of(self.hostname, os.getpid(), self.queues))
+        """``host:pid:queues``, as Resque names a worker (the pid of the running process);
+        a worker thread's ends with ``:tK`` (see :class:`~labqueue.keys.WorkerId`)."""
+        return str(WorkerId.of(self.hostname, os.getpid(), self.queues, self.thread))
 
     def __repr__(self) -> str:
         return f"Worker({self.id!r})"
@@ -180,6 +157,8 @@ class Worker:
         Returns how many jobs ran (succeeded or failed). Raises ConfigurationError, having
         changed nothing, when a live labqueue worker holds this worker's id.
         """
+        if self.threads > 1:
+            return ThreadPool(self).work(burst)
         self._stop.clear()
         if self._presence.id != self.id:  # forked since built: our id has our pid
             self._presence = Presence(self._redis, self.keys, self.id, self.heartbeat_interval)
@@ -191,13 +170,13 @@ class Worker:
             self._title.restore()
             raise
         old_handlers = self._install_signals()
-        beat = threading.Thread(target=self._heartbeat_loop, name="labqueue-heartbeat", daemon=True)
+        beat = self._sides.heartbeat(self._stop, self.heartbeat_interval, self._beat, self._prune)
         self._outage.who = self._wakeups.who = self.id
         try:
             self._register()
             beat.start()
             if self.scheduler_interval:
-                mover = DelayedMover(self._redis, self.keys, self._stop, self._side_error)
+                mover = DelayedMover(self._redis, self.keys, self._stop, self._sides.error)
                 mover.max_pause, mover.who = self.scheduler_interval, self.id
                 mover.start()
             self._loop(burst)
@@ -221,6 +200,7 @@ class Worker:
 
     def _loop(self, burst: bool) -> None:
         pending: Outcome | None = None
+        woke = False
         while not self._stop.is_set():
             fetched = self._step(pending)
             pending = None
@@ -228,7 +208,11 @@ class Worker:
                 if burst:
                     return
                 self._wait_for_work()
+                woke = True
                 continue
+            if woke:  # found work on waking: a process of threads wakes one more idle thread
+                self._wakeups.found()
+                woke = False
             pending = self._perform(fetched)
             if self.processed % DRAIN_EVERY == 0:
                 self._wakeups.drain()
@@ -370,32 +354,14 @@ class Worker:
         self._presence.beat()
         log.info("%s started on %s", self.id, ",".join(self.queues))
 
-    def _heartbeat_loop(self) -> None:
-        beats = 0
-        while not self._stop.wait(self.heartbeat_interval):
-            beats += 1
-            try:
-                self._presence.beat()  # registers us again too: heals a wrong prune
-                scan = beats % 6 == 0  # in-progress hashes nobody registered: now and then
-                prune_dead_workers(self._redis, self.keys, self.id, self.dead_after, scan)
-                self._outage.back()
-            except Exception as exc:
-                self._side_error(exc)
+    def _beat(self) -> None:
+        self._presence.beat()  # registers us again too: heals a wrong prune
 
-    def _side_error(self, exc: Exception) -> None:
-        """An error in the heartbeat or scheduler thread: an outage is logged once, another
-        problem once per REPEAT_AFTER (those threads try again every few seconds)."""
-        if unavailable(exc):
-            self._outage.note(exc)
-            return
-        problem, now = f"{type(exc).__name__}: {exc}", time.monotonic()
-        if now - self._side_said.get(problem, -REPEAT_AFTER) >= REPEAT_AFTER:
-            self._side_said[problem] = now
-            log.warning("%s: %s", self.id, problem)
+    def _prune(self, scan: bool) -> None:
+        prune_dead_workers(self._redis, self.keys, self.id, self.dead_after, scan)
 
     def _shutdown(self, old_handlers: dict[int, Any]) -> None:
-        for signum, handler in old_handlers.items():
-            signal.signal(signum, handler)
+        signals.restore(old_handlers)
         self._wakeups.close()
         try:
             # a second signal gives the job back on purpose: not a crash (see .crashes)
@@ -411,34 +377,16 @@ class Worker:
 
     # -- signals -----------------------------------------------------------------------
     def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        old: dict[int, Any] = {}
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-            old[signum] = signal.signal(signum, self._on_signal)
-        return old
+        return signals.install(self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals += 1
         self._stop.set()
         if self._state == "waiting":
             raise _Interrupted
-        if self._signals == 1 or signum == signal.SIGQUIT:
+        if not signals.gives_back(signum, self._signals):
             log.info(
-                "%s: %s, finishing the current job, then exiting",
-                self.id,
-                signal.Signals(signum).name,
+                "%s: %s, finishing the current job, then exiting", self.id, signals.name(signum)
             )
         elif self._state == "performing":
             raise _Abort
-
-
-def _outcome(
-    payload: Payload, status: JobStatus, started: float, result: Any, failure: str = ""
-) -> Outcome:
-    """FINISH's record of a job: labqueue's status, or php-resque's for its payloads."""
-    prefix = php_prefix(payload)
-    if prefix is None or payload.id is None:
-        return Outcome(payload.id, status_json(status, started), failure)
-    php = php_status(status, result)
-    return Outcome(payload.id, php, failure, None, status_id(payload.id, prefix))

@@ -4,7 +4,8 @@
   worker of their host whose pid does not show in ``ps`` output matching ``resque`` (Ruby:
   ``[r]esque:work|[r]esque:\\sStarting|[r]esque-[0-9]``, never ``resque-web``). A labqueue
   worker therefore names its process ``resque-<version>-labqueue: Waiting for q1,q2`` /
-  ``... Processing <queue> since <epoch s> [<class>]``, before it registers (:class:`Title`).
+  ``... Processing <queue> since <epoch s> [<class>]``, before it registers (:class:`Title`);
+  a process of worker threads shows ``... Processing 3 of 8 threads busy on q1,q2``.
 - **labqueue's own record.** ``<ns>:labqueue:workers`` holds, per labqueue worker id, its pid
   namespace (with the kernel's boot id: pid checks are only trusted within one namespace),
   version, instance token, heartbeat interval and last beat on Redis' clock
@@ -122,7 +123,8 @@ class Title:
         on_main = threading.current_thread() is threading.main_thread()
         self.enabled = on_main if enabled is None else enabled
         self.prefix = f"resque-{version()}-labqueue: "
-        self.waiting = f"{self.prefix}Waiting for {','.join(queues)}"
+        self.queues = ",".join(queues)
+        self.waiting = f"{self.prefix}Waiting for {self.queues}"
         self._saved: str | None = None
         self._shown = ""
 
@@ -138,6 +140,13 @@ class Title:
 
     def processing(self, queue: str, since: float, job_class: str) -> None:
         self.show(f"{self.prefix}Processing {queue} since {int(since)} [{job_class}]")
+
+    def threads(self, busy: int, total: int) -> None:
+        """A process of ``total`` worker threads, ``busy`` of them running a job."""
+        if busy:
+            self.show(f"{self.prefix}Processing {busy} of {total} threads busy on {self.queues}")
+        else:
+            self.show(f"{self.waiting} ({total} threads)")
 
     def restore(self) -> None:
         if self._saved is not None:
@@ -197,7 +206,11 @@ class Presence:
 
     def beat(self) -> None:
         """Be registered and beating, on Redis' clock, in one script (see the module doc)."""
-        now = self.now()
+        BEAT.call(self.connection, *self.beat_call(self.now()))
+
+    def beat_call(self, now: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """BEAT's keys and arguments at ``now`` (Redis' clock): a process with many worker
+        threads queues one per thread in a pipeline (see :mod:`.threads`)."""
         k, wid = self.keys, self.id
         keys = (
             k.workers,
@@ -214,4 +227,4 @@ class Presence:
             self.record(now).to_json(),
             self.run_at or timefmt.run_at(now),
         )
-        BEAT.call(self.connection, keys, args)
+        return keys, args

@@ -110,6 +110,10 @@ class Wakeups:
             return True  # stop(), or a worker on every queue
         return data.removeprefix(self.keys.queue_prefix) in self.queues
 
+    def found(self) -> None:
+        """The worker found a job on waking: one worker has no one to pass the news on to
+        (a process of threads wakes another idle thread, see :mod:`.threads`)."""
+
     def drain(self) -> None:
         """Read the notifications that arrived meanwhile (at most a bounded number)."""
         if self._pubsub is None:
