@@ -55,6 +55,7 @@ from ..status import FINISHED_TTL, JobStatus, php_prefix, php_status, status_jso
 from . import crashes, retry
 from .execution import Executor
 from .guard import Outage, quarantine, unavailable, without_retries
+from .limits import Limits
 from .liveness import DEAD_AFTER, labqueue_dead, prune_dead_workers
 from .presence import Presence, Title
 from .reliable import Fetched, ReliableFetch, WorkerSteps
@@ -162,6 +163,9 @@ class Worker:
             self._perform = recorder.wrap(self._perform, lambda: self.id)  # type: ignore[method-assign,assignment]
         self.proctitle = proctitle  #: set the process title (None: when in the main thread)
         self._presence = Presence(self._redis, self.keys, self.id, heartbeat_interval)
+        self._limits = Limits(
+            self._redis, self.keys, registry, heartbeat_interval, self._stop, self._outage
+        )
         self._title = Title(self.queues, False)
         self._side_said: dict[str, float] = {}  # side threads' problems: when last logged
 
@@ -229,7 +233,7 @@ class Worker:
                     return
                 self._wait_for_work()
                 continue
-            pending = self._perform(fetched)
+            pending = self._limits.run(self.id, fetched, self._perform)  # None: parked
             if self.processed % DRAIN_EVERY == 0:
                 self._wakeups.drain()
         if pending is not None:
@@ -376,6 +380,7 @@ class Worker:
             beats += 1
             try:
                 self._presence.beat()  # registers us again too: heals a wrong prune
+                self._limits.beat()  # renews our slots' leases, frees dead holders' slots
                 scan = beats % 6 == 0  # in-progress hashes nobody registered: now and then
                 prune_dead_workers(self._redis, self.keys, self.id, self.dead_after, scan)
                 self._outage.back()
