@@ -90,7 +90,7 @@ class Registry:
     def __init__(self) -> None:
         self._by_name: dict[str, type[Job]] = {}
         self._primary: dict[type[Job], str] = {}
-        self._limiters: dict[str, tuple[int, type[Job]]] = {}  # name -> (K, first class)
+        self._limiters: dict[str, tuple[int, type[Job], str]] = {}  # name -> K, first class
 
     def register(self, cls: J, *names: str) -> J:
         """Register ``cls`` under ``names`` (the first is what producers here write)."""
@@ -152,11 +152,11 @@ class Registry:
         if k is None:
             return
         name = getattr(cls, "limiter", None) or primary
-        known, first = self._limiters.setdefault(name, (k, cls))
+        known, first, first_name = self._limiters.setdefault(name, (k, cls, primary))
         if known != k and first is not cls:
             raise ConfigurationError(
-                f"limiter {name!r}: {cls.__qualname__} says max_concurrency={k}, "
-                f"{first.__qualname__} says {known}; classes sharing a limiter must agree"
+                f"limiter {name!r}: {primary} says max_concurrency={k}, "
+                f"{first_name} says {known}; classes sharing a limiter must agree"
             )
 
 
