@@ -235,3 +235,23 @@ def test_the_monitor_and_metrics_show_each_limiter() -> None:
         "labqueue_limiter_running": {"erp": 1.0},
         "labqueue_limiter_parked_jobs": {"erp": 1.0},
     }
+
+
+def test_a_worker_importing_a_bad_limit_refuses_in_one_line(run: Any) -> None:
+    result = run("worker", "--import", "limit_bad_jobs", "--burst")
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Zero.max_concurrency must be a whole number >= 1" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_a_limiter_key_of_the_wrong_type_is_set_aside_and_the_job_runs(conn: Any) -> None:
+    conn.set(K.limit_holders("tests-held"), "not a zset")
+    conn.set(K.limit_parked("tests-held"), "not a list")
+    conn.set(GO, 1)
+    labqueue.Queue(QUEUE, conn).enqueue(Held, tag="ok")
+    assert labqueue.Worker(QUEUE, conn, poll_interval=0.05).work(burst=True) == 1
+    assert conn.lrange(DONE, 0, -1) == ["ok"]
+    aside = conn.keys(K.aside_prefix + "*")
+    assert sorted(conn.get(k) for k in aside) == ["not a list", "not a zset"]  # kept, moved
+    assert conn.type(K.limit_holders("tests-held")) in ("zset", "none")
