@@ -255,3 +255,25 @@ def test_a_limiter_key_of_the_wrong_type_is_set_aside_and_the_job_runs(conn: Any
     aside = conn.keys(K.aside_prefix + "*")
     assert sorted(conn.get(k) for k in aside) == ["not a list", "not a zset"]  # kept, moved
     assert conn.type(K.limit_holders("tests-held")) in ("zset", "none")
+
+
+def test_a_parked_php_resque_job_gets_php_resques_waiting_status(conn: Any) -> None:
+    """A php-resque payload (``prefix``) parks like any other: its tracked status says
+    waiting again, ``started`` kept, under php-resque's key; it runs once a slot frees."""
+    job_id = "f" * 32
+    payload = {"class": "tests.limits.Held", "args": [{"tag": "php"}], "id": job_id}
+    status = K.status(job_id, "shop")
+    conn.set(status, json.dumps({"status": 1, "updated": 1, "started": 1764413115}))
+    conn.hset(K.limits, "tests-held", 1)
+    conn.zadd(K.limit_holders("tests-held"), {"other:1:limits": redis_now(conn) + 60})
+    conn.rpush(K.queue(QUEUE), json.dumps({**payload, "prefix": "shop"}))
+    assert labqueue.Worker(QUEUE, conn, poll_interval=0.05).work(burst=True) == 0
+    (item,) = conn.lrange(K.limit_parked("tests-held"), 0, -1)
+    assert json.loads(json.loads(item)["payload"]) == {**payload, "prefix": "shop"}
+    record = json.loads(conn.get(status))
+    assert (record["status"], record["started"]) == (1, 1764413115) and record["updated"] > 1
+    conn.delete(K.limit_holders("tests-held"))  # the other holder is gone: a sweep frees it
+    conn.set(GO, 1)
+    with workers(conn, 1, heartbeat=0.1):
+        wait_for(lambda: conn.lrange(DONE, 0, -1) == ["php"], what="the parked job to run")
+    assert json.loads(conn.get(status))["status"] == 4
