@@ -135,10 +135,12 @@ class Registry:
         return name in self._by_name
 
     def limit_of(self, cls: type[Job]) -> tuple[str, int] | None:
-        """(limiter name, K) of a limited class, read from its attributes now; None: no limit."""
+        """(limiter name, K) of a limited class, read from its attributes now (checked again:
+        ConfigurationError if changed to a bad value since registration); None: no limit."""
         k = getattr(cls, "max_concurrency", None)
         if k is None:
             return None
+        _check_limit(cls)
         name = getattr(cls, "limiter", None) or self._primary.get(cls) or cls.__qualname__
         return name, k
 

@@ -277,3 +277,23 @@ def test_a_parked_php_resque_job_gets_php_resques_waiting_status(conn: Any) -> N
     with workers(conn, 1, heartbeat=0.1):
         wait_for(lambda: conn.lrange(DONE, 0, -1) == ["php"], what="the parked job to run")
     assert json.loads(conn.get(status))["status"] == 4
+
+
+def test_a_limit_set_after_registration_is_read_when_the_job_runs() -> None:
+    """Settings applied at worker start (the store's --erp-limit) need no re-registration;
+    a bad value set that way is refused at the next job, in one line."""
+    reg = Registry()
+
+    class Later(labqueue.Job):
+        pass
+
+    reg.register(Later, "Later")
+    assert reg.limit_of(Later) is None
+    Later.max_concurrency, Later.limiter = 3, "erp"
+    assert reg.limited() and reg.limit_of(Later) == ("erp", 3)
+    Later.max_concurrency = 0
+    with pytest.raises(
+        ConfigurationError,
+        match=r"Later.max_concurrency must be a whole number >= 1 or None, not 0$",
+    ):
+        reg.limit_of(Later)

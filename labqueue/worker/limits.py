@@ -84,15 +84,15 @@ class Limits:
 
     def limit_of(self, fetched: Fetched) -> tuple[str, int] | None:
         """(limiter, K) of the fetched job's class; None: no limit (or a payload the worker
-        will fail anyway: unreadable, or of no registered class)."""
+        will fail anyway: unreadable, or of no registered class). ConfigurationError when
+        the class's limit was changed since registration to one no worker can honour."""
         if not self.registry.limited():
             return None
         try:
-            return self.registry.limit_of(
-                self.registry.resolve(Payload.from_json(fetched.raw).class_name)
-            )
+            cls = self.registry.resolve(Payload.from_json(fetched.raw).class_name)
         except Exception:
             return None
+        return self.registry.limit_of(cls)
 
     def run(self, worker_id: str, fetched: Fetched, perform: Callable[[Fetched], _T]) -> _T | None:
         """``perform(fetched)`` under the job's limit; None when it did not run: parked (no
@@ -105,7 +105,9 @@ class Limits:
         answer = self._acquire(worker_id, name, k)
         if answer != "go":
             if answer is not None:
-                log.debug("%s: %s job %s (limiter %s full)", worker_id, answer, fetched.queue, name)
+                log.debug(
+                    "%s: limiter %s full: job from %s %s", worker_id, name, fetched.queue, answer
+                )
             return None
         with self._lock:
             self._held[worker_id] = name
