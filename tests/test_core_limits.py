@@ -118,7 +118,7 @@ def test_a_dead_holders_slot_comes_back_within_lease_plus_one_beat(conn: Any) ->
     with workers(conn, 1, heartbeat=beat):
         wait_for(lambda: conn.llen(DONE) == 1, what="the parked job to run", timeout=10)
         took = time.monotonic() - t0
-    assert lease - 0.1 <= took <= lease + beat + 0.5, took
+    assert lease - 0.1 <= took <= lease + beat + 1.0, took  # 1 s: scheduling on a busy box
     assert conn.zscore(K.limit_holders("tests-held"), "gone:1:limits") is None
 
 

@@ -85,7 +85,7 @@ def test_a_sigkilled_holders_slot_comes_back_within_lease_plus_one_beat(
     finally:
         _stop(holder, live, thread, real)
     print(f"\nslot back {took:.2f} s after the SIGKILL (bound: lease {lease} s + beat {beat} s)")
-    assert lease - beat - 0.2 <= took <= lease + beat + 0.5, took
+    assert lease - beat - 0.2 <= took <= lease + beat + 1.0, took  # 1 s: a busy box
     assert int(real.get(PEAK) or 0) == 1
 
 
