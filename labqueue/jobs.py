@@ -63,8 +63,9 @@ class Job:
     #: at most this many jobs of this class (of its limiter) run at once, across every
     #: worker, thread and host (None: no limit); see :mod:`labqueue.worker.limits`
     max_concurrency: int | None = None
-    #: the name of the slots it takes (None: its registered name); classes naming the same
-    #: limiter share its slots and must declare the same ``max_concurrency``
+    #: the name of the slots it takes (None: its registered name; ignored without
+    #: ``max_concurrency``); classes naming the same limiter share its slots and must declare
+    #: the same ``max_concurrency``
     limiter: str | None = None
 
     def __init__(self, payload: Payload, queue: str, connection: redis.Redis | None = None) -> None:
