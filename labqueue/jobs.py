@@ -19,6 +19,10 @@ and nothing is ever imported because a payload said so. Register with the decora
             send_mail(self.args["to_address"])
 
 Without names a class is registered under its dotted Python name (``module.Class``).
+
+A concurrency limit: ``@labqueue.job("Shop::RecordSale", max_concurrency=2, limiter="erp")``
+lets at most 2 jobs of the classes naming limiter ``erp`` run at once, across every worker,
+thread and host (see :mod:`labqueue.worker.limits`); they must all say the same number.
 """
 
 from __future__ import annotations
@@ -56,6 +60,13 @@ class Job:
     #: deaths of the worker running it (os._exit, segfault, OOM kill) before the job goes to
     #: the failed store instead of running again (None: the worker's ``crash_limit``, 3)
     crash_limit: int | None = None
+    #: at most this many jobs of this class (of its limiter) run at once, across every
+    #: worker, thread and host (None: no limit); see :mod:`labqueue.worker.limits`
+    max_concurrency: int | None = None
+    #: the name of the slots it takes (None: its registered name; ignored without
+    #: ``max_concurrency``); classes naming the same limiter share its slots and must declare
+    #: the same ``max_concurrency``
+    limiter: str | None = None
 
     def __init__(self, payload: Payload, queue: str, connection: redis.Redis | None = None) -> None:
         self.payload = payload
@@ -80,6 +91,7 @@ class Registry:
     def __init__(self) -> None:
         self._by_name: dict[str, type[Job]] = {}
         self._primary: dict[type[Job], str] = {}
+        self._limiters: dict[str, tuple[int, type[Job], str]] = {}  # name -> K, first class
 
     def register(self, cls: J, *names: str) -> J:
         """Register ``cls`` under ``names`` (the first is what producers here write)."""
@@ -89,6 +101,8 @@ class Registry:
         names = names or (f"{cls.__module__}.{cls.__qualname__}",)
         for name in names:
             check_class_name(name)
+        self._claim_limiter(cls, self._primary.get(cls, names[0]))
+        for name in names:
             other = self._by_name.get(name)
             if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
                 raise ConfigurationError(
@@ -121,6 +135,33 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
+    def limit_of(self, cls: type[Job]) -> tuple[str, int] | None:
+        """(limiter name, K) of a limited class, read from its attributes now (checked again:
+        ConfigurationError if changed to a bad value since registration); None: no limit."""
+        k = getattr(cls, "max_concurrency", None)
+        if k is None:
+            return None
+        _check_limit(cls)
+        name = getattr(cls, "limiter", None) or self._primary.get(cls) or cls.__qualname__
+        return name, k
+
+    def limited(self) -> bool:
+        """Whether any registered class has a concurrency limit (the worker's fast path)."""
+        return any(getattr(c, "max_concurrency", None) is not None for c in self._primary)
+
+    def _claim_limiter(self, cls: type[Job], primary: str) -> None:
+        """ConfigurationError when ``cls`` names a limiter another class sized differently."""
+        k = getattr(cls, "max_concurrency", None)
+        if k is None:
+            return
+        name = getattr(cls, "limiter", None) or primary
+        known, first, first_name = self._limiters.setdefault(name, (k, cls, primary))
+        if known != k and first is not cls:
+            raise ConfigurationError(
+                f"limiter {name!r}: {primary} says max_concurrency={k}, "
+                f"{first_name} says {known}; classes sharing a limiter must agree"
+            )
+
 
 def _check_settings(cls: type[Job]) -> None:
     """ConfigurationError, at registration, for a retry_jitter or crash_limit no worker can
@@ -133,6 +174,20 @@ def _check_settings(cls: type[Job]) -> None:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ConfigurationError(
             f"{cls.__qualname__}.crash_limit must be a whole number >= 1 or None, not {limit!r}"
+        )
+    _check_limit(cls)
+
+
+def _check_limit(cls: type[Job]) -> None:
+    """ConfigurationError for a ``max_concurrency`` or ``limiter`` no worker can honour."""
+    k, name = getattr(cls, "max_concurrency", None), getattr(cls, "limiter", None)
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ConfigurationError(
+            f"{cls.__qualname__}.max_concurrency must be a whole number >= 1 or None, not {k!r}"
+        )
+    if name is not None and not (isinstance(name, str) and name.strip() and name.isprintable()):
+        raise ConfigurationError(
+            f"{cls.__qualname__}.limiter must be a non-empty printable name or None, not {name!r}"
         )
 
 
@@ -160,14 +215,27 @@ def build_payload(job: JobRef, args: Sequence[Any], data: dict[str, Any], reg: R
 @overload
 def job(arg: J, /) -> J: ...
 @overload
-def job(arg: str | None = None, /, *more: str) -> Callable[[J], J]: ...
-def job(arg: Any = None, /, *more: str) -> Any:
-    """Register a job class: ``@job``, ``@job("Name")`` or ``@job("Php\\\\Name", "Ruby::Name")``."""
+def job(
+    arg: str | None = None,
+    /,
+    *more: str,
+    max_concurrency: int | None = None,
+    limiter: str | None = None,
+) -> Callable[[J], J]: ...
+def job(
+    arg: Any = None, /, *more: str, max_concurrency: int | None = None, limiter: str | None = None
+) -> Any:
+    """Register a job class: ``@job``, ``@job("Name")`` or ``@job("Php\\\\Name", "Ruby::Name")``;
+    ``max_concurrency=K`` (and ``limiter="name"``) set the class's concurrency limit."""
     if isinstance(arg, type):
         return registry.register(arg)
     names = tuple(n for n in (arg, *more) if n is not None)
 
     def decorate(cls: J) -> J:
+        if max_concurrency is not None:
+            cls.max_concurrency = max_concurrency
+        if limiter is not None:
+            cls.limiter = limiter
         return registry.register(cls, *names)
 
     return decorate

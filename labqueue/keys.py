@@ -206,3 +206,27 @@ class Keys:
     def prune_lock(self) -> str:
         """Held by the one worker pruning dead workers."""
         return self._k("labqueue", "pruning")
+
+    # -- concurrency limits (labqueue.worker.limits) -----------------------------------
+    @property
+    def limits(self) -> str:
+        """Hash limiter name -> its size K (``max_concurrency``), written by every acquire:
+        how sweepers, ``labqueue stats`` and the monitor find every limiter."""
+        return self._k("labqueue", "limits")
+
+    @property
+    def limit_holders_prefix(self) -> str:
+        return self._k("labqueue", "limit", "holders", "")
+
+    def limit_holders(self, name: str) -> str:
+        """Zset of one limiter's slots: worker id -> lease deadline (Redis' clock, epoch s)."""
+        return self.limit_holders_prefix + name
+
+    @property
+    def limit_parked_prefix(self) -> str:
+        return self._k("labqueue", "limit", "parked", "")
+
+    def limit_parked(self, name: str) -> str:
+        """List of one limiter's parked jobs, oldest first: JSON ``{queue, payload}`` (the
+        payload as a string, byte for byte), out of their queue until a slot frees."""
+        return self.limit_parked_prefix + name

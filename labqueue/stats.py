@@ -18,6 +18,7 @@ from redis.client import NEVER_DECODE
 from . import timefmt
 from .errors import UnreadableData
 from .keys import DEFAULT_NAMESPACE, Keys, WorkerId
+from .limiters import PER_LIMITER, LimiterInfo, limiter_names, limiters, queue_reads
 from .reading import Batch, counter, finite, loads, schedule_problem
 
 
@@ -64,6 +65,8 @@ class Snapshot:
     workers: list[WorkerInfo] = field(default_factory=list)
     #: keys that could not be read (of another type, no number): key -> one line on why
     unreadable: dict[str, str] = field(default_factory=dict)
+    #: the concurrency limits: each limiter's K, holders and parked jobs (labqueue.limiters)
+    limiters: list[LimiterInfo] = field(default_factory=list)
 
     @property
     def busy_workers(self) -> int:
@@ -219,8 +222,10 @@ def snapshot(connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> Sna
     first.call("hgetall", keys.heartbeat)
     first.call("get", keys.stat("processed")).call("get", keys.stat("failed"))
     first.call("llen", keys.failed).call("zrange", keys.delayed_schedule, 0, -1, withscores=True)
-    names, workers, beats, processed, failed, n_failed, stamps = first.run()
+    first.call("hgetall", keys.limits)
+    names, workers, beats, processed, failed, n_failed, stamps, sizes = first.run()
     names, workers = sorted(map(str, names)), sorted(map(str, workers))
+    limited = limiter_names(sizes)
     second = Batch(connection, problems)
     for name in names:
         second.call("llen", keys.queue(name))
@@ -228,9 +233,11 @@ def snapshot(connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> Sna
         _read_worker(second, keys, wid)
     for member, _score in stamps:
         second.call("llen", keys.delayed_prefix + str(member))
+    queue_reads(second, keys, limited)
     replies = second.run()
     n, m = len(names), len(names) + _PER_WORKER * len(workers)
-    depths, per_worker, delayed = replies[:n], replies[n:m], replies[m:]
+    o = len(replies) - PER_LIMITER * len(limited)
+    depths, per_worker, delayed, per_limiter = replies[:n], replies[n:m], replies[m:o], replies[o:]
     odd = schedule_problem(keys.delayed_schedule, stamps)
     if odd:
         problems[keys.delayed_schedule] = odd
@@ -244,6 +251,7 @@ def snapshot(connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> Sna
         delayed=sum(map(int, delayed)),
         workers=_workers(keys, workers, per_worker, beats, now, problems),
         unreadable=problems,
+        limiters=limiters(sizes, per_limiter, now),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from labqueue.delayed import move_due
 from labqueue.delayed_index import remove_delayed
 from labqueue.keys import Keys
 from labqueue.scripts import ALL, Script
+from labqueue.worker.guard import Outage
+from labqueue.worker.limits import Limits
 
 K = Keys()
 SOURCE = "".join(p.read_text() for p in sorted(Path(scripts.__file__).parent.glob("*.py")))
@@ -44,7 +47,7 @@ def literal_indices(script: Script, table: str) -> set[int]:
 
 
 def test_names_are_unique_and_shas_are_the_texts() -> None:
-    assert len({s.name for s in ALL}) == len(ALL) == 13
+    assert len({s.name for s in ALL}) == len(ALL) == 16
     for script in ALL:
         assert script.sha == hashlib.sha1(script.text.encode()).hexdigest()
         assert getattr(scripts, script.name) is script
@@ -101,12 +104,18 @@ class Fine(labqueue.Job):
         pass
 
 
+@labqueue.job("Scripts::Limited", max_concurrency=1)
+class Limited(Fine):
+    pass
+
+
 def test_every_call_passes_the_counts_its_script_declares(
     real: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each workflow (enqueue one, many, later; run, fail, retry now and later, quarantine,
     release, claim, beat, drop a dead Ruby worker, move due jobs, remove a delayed job, set a
-    bad key aside) on a real server: every script called, each call as declared."""
+    bad key aside, take and give back a limiter's slot, sweep the limits) on a real server:
+    every script called, each call as declared."""
     calls: list[tuple[str, int, int]] = []
 
     def recording(method: Any) -> Any:
@@ -123,6 +132,7 @@ def test_every_call_passes_the_counts_its_script_declares(
     q.enqueue_many(Fine, [{"n": 1}, [2]])
     q.enqueue(Retried)
     q.enqueue(RetriedLater)
+    q.enqueue(Limited)
     q.enqueue_in(0.05, Fine)
     labqueue.enqueue_together([(q, labqueue.Payload.new("Scripts::Fine", []))], once=True)
     real.rpush(K.queue("default"), b"\xff not UTF-8")
@@ -136,6 +146,7 @@ def test_every_call_passes_the_counts_its_script_declares(
     move_due(real, K)
     q.enqueue_in(60, Fine)
     assert remove_delayed(real, K, "Scripts::Fine", [], "default") == 1
+    Limits(real, K, labqueue.registry, 1.0, threading.Event(), Outage("test")).beat()
     assert {name for name, _, _ in calls} == {s.name for s in ALL}
     by_name = {s.name: s for s in ALL}
     wrong = [c for c in calls if not by_name[c[0]].takes(c[1], c[2])]

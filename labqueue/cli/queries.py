@@ -121,10 +121,26 @@ def _print_snapshot(snap: Any, ages: dict[str, float | None]) -> None:
         beat = "" if w.heartbeat_age is None else f", beat {w.heartbeat_age:.0f}s ago"
         label = f" ({w.label})" if w.label else ""
         say(f"  {w.id}{label}: {doing}{beat}")
+    _print_limiters(snap.limiters)
     if snap.unreadable:
         say("unreadable (counted as empty):")
         for problem in snap.unreadable.values():
             say(f"  {problem}")
+
+
+def _print_limiters(limiters: list[Any]) -> None:
+    """Each concurrency limit: its slots, who holds them, what waits (parked jobs are in no
+    queue meanwhile, so they are counted here and nowhere else)."""
+    for lim in limiters:
+        size = "?" if lim.limit is None else lim.limit
+        say(f"limit {printable(lim.name)}: {lim.running} of {size} running, {lim.parked} parked")
+        for wid, left in lim.holders.items():
+            lease = f"lease {left:.0f}s left" if left > 0 else "lease expired"
+            say(f"  held by {printable(wid)} ({lease})")
+        for job in lim.next_parked:
+            say(f"  parked {job.job_class or '?'} {job.id or '-'} for queue {printable(job.queue)}")
+        if lim.parked > len(lim.next_parked):
+            say(f"  ... and {lim.parked - len(lim.next_parked)} more parked")
 
 
 @click.command()

@@ -7,7 +7,8 @@ guarantees and what its KEYS and ARGV are, in the module of the side that runs i
 :mod:`~labqueue.scripts.enqueue` (producers), :mod:`~labqueue.scripts.delayed` (the
 schedule), :mod:`~labqueue.scripts.worker` (a worker's step, release, retry, quarantine,
 setting a bad key aside), :mod:`~labqueue.scripts.fleet` (registration among Resque and
-php-resque workers). Import them from here: ``from labqueue.scripts import STEP``.
+php-resque workers), :mod:`~labqueue.scripts.limits` (the concurrency limit per job
+class). Import them from here: ``from labqueue.scripts import STEP``.
 
 JSON records (statuses, failure records) are built in Python and passed in as arguments;
 a script only ever pastes a payload, which it alone has, into them.
@@ -30,6 +31,7 @@ from ..lua import encoded as encoded  # callers encode their fixed arguments onc
 from .delayed import MOVE_DUE, SCHEDULE, UNSCHEDULE
 from .enqueue import ENQUEUE, ENQUEUE_NEW
 from .fleet import BEAT, CLAIM, DROP_FOREIGN
+from .limits import ACQUIRE, SWEEP, VACATE
 from .worker import QUARANTINE, RELEASE, RETRY, SET_ASIDE, STEP
 
 #: Every script, for tests and for loading them all ahead of time.
@@ -47,9 +49,13 @@ ALL = (
     DROP_FOREIGN,
     UNSCHEDULE,
     SET_ASIDE,
+    ACQUIRE,
+    VACATE,
+    SWEEP,
 )
 
 __all__ = [
+    "ACQUIRE",
     "ALL",
     "BEAT",
     "CLAIM",
@@ -63,7 +69,9 @@ __all__ = [
     "SCHEDULE",
     "SET_ASIDE",
     "STEP",
+    "SWEEP",
     "UNSCHEDULE",
+    "VACATE",
     "Script",
     "encoded",
 ]

@@ -8,6 +8,9 @@
     labqueue_delayed_jobs                           jobs scheduled for later (gauge)
     labqueue_failed_store_jobs                      failure records kept for review (gauge)
     labqueue_unreadable_keys                        keys skipped this scrape (gauge)
+    labqueue_limiter_slots{limiter}                 a concurrency limit's K (gauge)
+    labqueue_limiter_running{limiter}               its slots held under a live lease (gauge)
+    labqueue_limiter_parked_jobs{limiter}           its jobs waiting for a slot (gauge)
 
 Read at scrape time by a custom collector (one snapshot and one oldest-age round trip),
 registered in a registry of the app's own, never the process-wide default one: two apps in
@@ -27,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..limiters import LimiterInfo
 from ..reading import printable
 from ..stats import oldest_ages, snapshot
 from .monitor import Monitor
@@ -77,6 +81,7 @@ class QueueCollector(Collector):
             "Failure records kept for review.",
             value=snap.failed_store,
         )
+        yield from _limits(snap.limiters)
         yield GaugeMetricFamily(
             "labqueue_unreadable_keys",
             "Keys this scrape skipped (another type, a counter that is no number).",
@@ -92,6 +97,22 @@ def _totals(processed: int, failed: int, unreadable: dict[str, str], mon: Monito
     ):
         if mon.keys.stat(name) not in unreadable:
             yield CounterMetricFamily(f"labqueue_jobs_{name}", what, value=value)
+
+
+def _limits(limiters: list[LimiterInfo]) -> Iterator[Metric]:
+    """The concurrency limits: K, slots held, parked jobs, per limiter."""
+    families = (
+        ("slots", "Jobs of the limiter that may run at once (its max_concurrency)."),
+        ("running", "Slots of the limiter held under a live lease."),
+        ("parked_jobs", "Jobs waiting for a slot of the limiter (in no queue meanwhile)."),
+    )
+    for suffix, what in families:
+        family = GaugeMetricFamily(f"labqueue_limiter_{suffix}", what, labels=["limiter"])
+        for lim in limiters:
+            value = {"slots": lim.limit, "running": lim.running, "parked_jobs": lim.parked}[suffix]
+            if value is not None:
+                family.add_metric([printable(lim.name)], value)
+        yield family
 
 
 def install(app: Flask, mon: Monitor) -> None:

@@ -8,7 +8,7 @@ no import goes the other way.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, cast
 
 from flask import abort, current_app, request, url_for
@@ -113,4 +113,15 @@ def overview_data(mon: Monitor, since: float | None = None) -> dict[str, Any]:
         "rates": mon.history.rates(),
         "history": mon.history.series(since),
         "unreadable": snap.unreadable,
+        "limits": [  # concurrency limits: parked jobs are in no queue, so they show here
+            {
+                "name": lim.name,
+                "limit": lim.limit,
+                "running": lim.running,
+                "holders": lim.holders,
+                "parked": lim.parked,
+                "next_parked": [asdict(j) for j in lim.next_parked],
+            }
+            for lim in snap.limiters
+        ],
     }

@@ -55,6 +55,7 @@ from ..status import FINISHED_TTL, JobStatus, php_prefix, status_json
 from . import crashes, retry, signals
 from .execution import Executor
 from .guard import Outage, quarantine, unavailable, without_retries
+from .limits import Limits
 from .liveness import DEAD_AFTER, labqueue_dead, prune_dead_workers
 from .options import check_intervals, check_threads, parse_queues
 from .outcome import Outcome
@@ -138,6 +139,9 @@ class Worker:
             self._perform = self._events.wrap(self._perform, lambda: self.id)  # type: ignore[method-assign,assignment]
         self.proctitle = proctitle  #: set the process title (None: when in the main thread)
         self._presence = Presence(self._redis, self.keys, self.id, heartbeat_interval)
+        self._limits = Limits(
+            self._redis, self.keys, registry, heartbeat_interval, self._stop, self._outage
+        )
         self._title = Title(self.queues, False)
         self._sides = SideThreads(lambda: self.id, self._outage)
 
@@ -213,7 +217,7 @@ class Worker:
             if woke:  # found work on waking: a process of threads wakes one more idle thread
                 self._wakeups.found()
                 woke = False
-            pending = self._perform(fetched)
+            pending = self._limits.run(self.id, fetched, self._perform)  # None: parked
             if self.processed % DRAIN_EVERY == 0:
                 self._wakeups.drain()
         if pending is not None:
@@ -356,6 +360,7 @@ class Worker:
 
     def _beat(self) -> None:
         self._presence.beat()  # registers us again too: heals a wrong prune
+        self._limits.beat()  # renews our slots' leases, frees dead holders' slots
 
     def _prune(self, scan: bool) -> None:
         prune_dead_workers(self._redis, self.keys, self.id, self.dead_after, scan)

@@ -290,6 +290,7 @@ class ThreadPool:
         except redis.ResponseError:  # a key of the wrong type: each alone, as one worker's
             for m in self.members:
                 m._presence.beat()
+        self.worker._limits.beat()  # every thread's slots: one round trip for the process
 
     def _prune(self, scan: bool) -> None:
         w = self.worker

@@ -274,7 +274,19 @@
     }
     assignColors(Object.keys(history.queues).sort());
     renderQueues(o.queues);
+    renderLimits(o.limits || []);
     drawChart();
+  }
+
+  // the concurrency limits' rows the page was rendered with (a new limiter shows on reload)
+  function renderLimits(limits) {
+    limits.forEach(function (lim) {
+      const tr = document.querySelector('#limits-table tr[data-limiter="' + CSS.escape(lim.name) + '"]');
+      if (!tr) return;
+      tr.querySelector(".running").textContent = String(lim.running);
+      tr.querySelector(".parked").textContent = fmt.format(lim.parked);
+      tr.querySelector(".holders").textContent = Object.keys(lim.holders).join(", ");
+    });
   }
 
   function live(ok) {
