@@ -161,10 +161,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    noop = f"{args.jobs} jobs (RQ {args.rq_jobs}), {args.repeat} repetitions, systems "
+    io = f"{args.io_jobs} jobs, {args.io_repeat} repetitions, "
     print(
-        f"bench: {args.jobs} jobs (RQ {args.rq_jobs}), {args.repeat} repetitions, "
-        f"systems {','.join(args.systems) or 'none'}; I/O round: {args.io_jobs} jobs, "
-        f"{args.io_repeat} repetitions, {','.join(args.io) or 'none'}",
+        f"bench: no-op rounds: {noop + ','.join(args.systems) if args.systems else 'none'}; "
+        f"I/O round: {io + ','.join(args.io) if args.io else 'none'}",
         file=sys.stderr,
     )
     try:
