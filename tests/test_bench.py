@@ -25,6 +25,7 @@ if str(ROOT) not in sys.path:  # the bench package lives beside labqueue, not in
     sys.path.insert(0, str(ROOT))
 
 from bench import iobound, ioreport, rss  # noqa: E402
+from bench.common import BenchError  # noqa: E402
 from bench.iobound import CONTENDERS  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
@@ -174,6 +175,15 @@ def test_each_contender_runs_as_the_issue_says_on_a_db_of_its_own() -> None:
         "labqueue-threads": 25, "labqueue-procs": 4, "huey": 25, "dramatiq": 25,
     }  # fmt: skip
     assert len({c.db for c in CONTENDERS.values()} | {0}) == 5  # none shares db 0 or another's
+
+
+def test_preflight_refuses_a_contender_that_cannot_start_in_one_line() -> None:
+    iobound.preflight(["labqueue-procs", "huey", "dramatiq"])  # each starts: no error
+    if _labqueue_has_threads():
+        iobound.preflight(["labqueue-threads"])
+    else:
+        with pytest.raises(BenchError, match=r"labqueue-threads cannot start: .*--threads"):
+            iobound.preflight(["labqueue-threads"])
 
 
 def _figures(rate: list[float], mb: list[float], slots: int) -> dict[str, list[float]]:
