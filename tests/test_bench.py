@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,6 +128,13 @@ def tree() -> Iterator[psutil.Process]:
         proc.wait()
 
 
+def _wait_for_samples(sampler: rss.PeakRss, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while sampler.samples < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert sampler.samples >= count
+
+
 def test_rss_sampler_sums_the_whole_process_tree(tree: psutil.Process) -> None:
     procs = [tree, *tree.children(recursive=True)]
     assert len(procs) == 2
@@ -136,12 +144,15 @@ def test_rss_sampler_sums_the_whole_process_tree(tree: psutil.Process) -> None:
     assert size >= 70e6  # the 30 MB and the 40 MB, both resident
     assert abs(size - by_psutil) < 5e6
     with rss.PeakRss([tree.pid], interval=0.02) as sampler:
+        _wait_for_samples(sampler, 2)
         tree.children()[0].kill()  # the tree shrinks: the peak stays
-        psutil.wait_procs(tree.children(), timeout=5)
-        while sampler.samples < 10:
-            pass
+        deadline = time.monotonic() + 10
+        while rss.tree_rss([tree.pid])[1] != 1:  # the killed child (a zombie) counts no more
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        _wait_for_samples(sampler, sampler.samples + 5)
     assert sampler.peak_processes == 2 and sampler.peak_bytes >= 70e6
-    assert rss.tree_rss([tree.pid])[1] == 1  # the killed child (a zombie) counts no more
+    assert rss.tree_rss([tree.pid])[0] < sampler.peak_bytes - 35e6
 
 
 def test_rss_of_a_process_that_is_gone_is_nothing() -> None:
