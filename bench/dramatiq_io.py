@@ -27,7 +27,8 @@ def app(url: str) -> tuple[RedisBroker, Any]:
     """Dramatiq's RedisBroker on ``url`` and the sleep actor declared on it."""
     if url not in _apps:
         broker = RedisBroker(url=url)
-        actor = dramatiq.actor(sleepjob.sleep, actor_name=ACTOR, queue_name=IO_QUEUE, broker=broker)
+        declare = dramatiq.actor(actor_name=ACTOR, queue_name=IO_QUEUE, broker=broker)
+        actor = declare(sleepjob.sleep)
         _apps[url] = (broker, actor)
     return _apps[url]
 

@@ -36,7 +36,7 @@ def sleep(i: int, seconds: float) -> None:
     _client().rpush(IO_DONE, f"{i} {started!r} {time.time()!r}")
 
 
-def parse(record: str) -> tuple[int, float, float]:
+def parse(record: str | bytes) -> tuple[int, float, float]:
     """(i, start, end) of one IO_DONE record."""
     i, start, end = record.split()
     return int(i), float(start), float(end)
