@@ -69,7 +69,7 @@ store: setup  ## the toy store in the foreground: Redis, fake mail and ERP, guni
 loadtest: setup  ## sync vs deferred checkout under Locust, graphs in results/latest (QUICK=1: ~90 s; LOADTEST_ARGS=--help)
 	$(PY) -m loadtests $(if $(filter-out 0,$(QUICK)),--quick) $(LOADTEST_ARGS)
 
-bench: setup  ## labqueue vs the Redis ceiling, huey and RQ (BENCH_ARGS=--quick): results/bench/
+bench: setup  ## labqueue vs the Redis ceiling, huey, RQ and Dramatiq (BENCH_ARGS=--quick): results/bench/
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))

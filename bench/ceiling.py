@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import RAW_DST, RAW_SRC
+from .names import RAW_DST, RAW_SRC
 
 
 def lpush(r: Any, payload: str, n: int) -> None:

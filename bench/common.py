@@ -1,4 +1,7 @@
-"""Shared pieces of the benchmark: the run's context, key names, worker processes, waiting."""
+"""Shared pieces of the benchmark: the run's context, worker processes, waiting.
+
+The names its processes agree on (keys, the URL's variable) are in :mod:`bench.names`.
+"""
 
 from __future__ import annotations
 
@@ -17,23 +20,13 @@ import psutil
 from labqueue import procs
 from labqueue.payload import Payload
 
+from .names import URL_ENV
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: The queue every system drains, and the side queue jobs wait in until a drain starts.
 BENCH_QUEUE = "bench"
 STAGING_QUEUE = "bench-staging"
-
-#: Keys the benchmark itself writes: the raw redis-py lists of the ceiling, the list probe
-#: jobs push their start times to, and the staging lists of huey and RQ. They are not
-#: labqueue keys (those come from labqueue.keys) and live outside every queue's namespace.
-RAW_SRC = "bench:raw:src"
-RAW_DST = "bench:raw:dst"
-PROBE_KEY = "bench:probe"
-HUEY_STAGING = "bench:huey:staging"
-RQ_STAGING = "bench:rq:staging"
-
-#: Environment variable that gives worker processes (and their probe jobs) the server URL.
-URL_ENV = "BENCH_REDIS_URL"
 
 #: Pause between polls while waiting for a drain to finish (the figure's resolution).
 POLL = 0.002
@@ -104,15 +97,21 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return statistics.median(values), cuts[98]
 
 
+def worker_env(url: str) -> dict[str, str]:
+    """A worker process's environment: the server's URL, and the bench importable."""
+    env = {**os.environ, URL_ENV: url, "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
 class Workers:
     """Worker processes for one measurement; always stopped on exit (TERM, then KILL)."""
 
     def __init__(self, commands: list[list[str]], url: str) -> None:
         self.commands = commands
-        self.env = {**os.environ, URL_ENV: url, "PYTHONUNBUFFERED": "1"}
-        self.env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
-        )
+        self.env = worker_env(url)
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[IO[bytes]] = []
 
@@ -154,6 +153,10 @@ class Workers:
         """Whether every worker process still runs."""
         return all(proc.poll() is None for proc in self.procs)
 
+    def pids(self) -> list[int]:
+        """The process ids of the commands started (not of their children)."""
+        return [p.pid for p in self.procs]
+
     def cpu_seconds(self) -> float:
         """CPU seconds (user + system) the worker processes have used, all threads."""
         times = [psutil.Process(p.pid).cpu_times() for p in self.procs]
@@ -178,9 +181,13 @@ python_module = procs.python_cmd
 
 
 def wait_until(
-    done: Callable[[], bool], what: str, workers: Workers | None, timeout: float
+    done: Callable[[], bool],
+    what: str,
+    workers: Workers | None,
+    timeout: float,
+    interval: float = POLL,
 ) -> float:
-    """Poll ``done`` every POLL seconds; returns perf_counter() when it holds.
+    """Poll ``done`` every ``interval`` seconds; returns perf_counter() when it holds.
 
     Raises BenchError when ``timeout`` passes or a worker process exits first.
     """
@@ -198,7 +205,7 @@ def wait_until(
             workers.check()  # a worker exited: its BenchError, with the end of its output
         return BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
 
-    procs.wait_until(done, timeout, interval=POLL, alive=alive, fail=failed)
+    procs.wait_until(done, timeout, interval=interval, alive=alive, fail=failed)
     return time.perf_counter()
 
 

@@ -15,7 +15,7 @@ import redis
 
 import labqueue
 
-from .common import PROBE_KEY, URL_ENV
+from .names import PROBE_KEY, URL_ENV
 
 NOOP_NAME = "Bench\\Noop"
 PROBE_NAME = "Bench\\Probe"

@@ -20,14 +20,13 @@ from huey import RedisHuey
 from . import jobs
 from .common import (
     BENCH_QUEUE,
-    HUEY_STAGING,
-    RQ_STAGING,
     Context,
     System,
     Workers,
     python_module,
     wait_until,
 )
+from .names import HUEY_STAGING, RQ_STAGING
 
 
 def huey_app(url: str, queue_key: str | None = None) -> tuple[RedisHuey, dict[str, Any]]:

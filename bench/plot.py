@@ -1,7 +1,9 @@
-"""The PNG of a bench result: throughput, idle latency, and the targets, side by side.
+"""The PNGs of a bench result: throughput, idle latency, and the targets, side by side;
+and the I/O round's throughput and memory (``-io.png``).
 
 ``python -m bench.plot [results/bench/latest.json] [-o out.png]``; a notebook cell can call
-``bench.plot.plot(json.load(open(path)), png_path)`` or read the JSON itself.
+``bench.plot.plot(json.load(open(path)), png_path)`` (``plot_io`` for the I/O round) or
+read the JSON itself.
 """
 
 from __future__ import annotations
@@ -181,13 +183,87 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     return path
 
 
+IO_COLORS = {
+    "labqueue-threads": "#1f5fa8",
+    "labqueue-procs": "#8fb3e0",
+    "huey": "#e08a1e",
+    "dramatiq": "#7b4fa6",
+}
+#: The I/O round's panels: (metric, x-axis label, title, number format).
+IO_PANELS = [
+    ("io_rate", "jobs per second", "Throughput: longer is better", ",.0f"),
+    ("io_peak_rss_mb", "MB (10^6 bytes)", "Peak RSS of all its worker processes", ",.0f"),
+    ("io_rate_per_100mb", "jobs/s per 100 MB of peak RSS", "Throughput per memory", ",.0f"),
+    ("io_mb_per_slot", "MB per job it can run at once", "Memory per in-flight job", ",.1f"),
+]
+
+
+def io_panel(ax: Axes, io: dict[str, Any], metric: str, fmt: str) -> None:
+    """One horizontal bar per contender (median, whiskers min to max), its value beside."""
+    names = [n for n in io["figures"] if metric in io["figures"][n]]
+    for i, name in enumerate(names):
+        fig = io["figures"][name][metric]
+        ax.barh(i, fig["median"], 0.7, color=IO_COLORS.get(name, "#9e9e9e"), xerr=_err(fig),
+                error_kw={"elinewidth": 1, "capsize": 3})  # fmt: skip
+        ax.text(fig["max"] * 1.03, i, format(fig["median"], fmt), va="center", fontsize=13)
+    labels = [io["contenders"][n]["label"].replace(" x ", "\n") for n in names]
+    ax.set_yticks(range(len(names)), labels, fontsize=12)
+    ax.invert_yaxis()
+    ax.set_xlim(0, ax.get_xlim()[1] * 1.25)  # room for the values
+    ax.grid(axis="x", alpha=0.3)
+    ax.tick_params(axis="x", labelsize=12)
+
+
+def plot_io(result: dict[str, Any], path: Path) -> Path:
+    """Draw the I/O round of ``result`` (its "io" part) to ``path``; returns the path."""
+    io = result["io"]
+    s = io["settings"]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 9), dpi=100, layout="constrained")
+    for ax, (metric, xlabel, title, fmt) in zip(axes.flat, IO_PANELS, strict=True):
+        io_panel(ax, io, metric, fmt)
+        ax.set_xlabel(xlabel, fontsize=12)
+        ax.set_title(title, fontsize=14)
+    ideal = s["threads"] / s["sleep_s"]
+    rate = axes.flat[0]
+    on_top = rate.get_xaxis_transform()  # x in jobs/s, y in the axes' height
+    for x, style, color, text, side in (
+        (ideal, "--", "black", f" ideal {ideal:,.0f}", "left"),
+        (0.8 * ideal, ":", "#b00020", f"target {0.8 * ideal:,.0f} ", "right"),
+    ):
+        rate.axvline(x, color=color, linestyle=style, linewidth=1.5)
+        rate.text(x, 1.01, text, transform=on_top, ha=side, va="bottom", color=color,
+                  fontsize=11)  # fmt: skip
+    rate.set_xlim(0, max(rate.get_xlim()[1], ideal * 1.3))
+    rate.set_title(IO_PANELS[0][2], fontsize=14, pad=20)
+    met = sum(t["met"] for t in io["targets"])
+    verdict = f"met: {met} of {len(io['targets'])}" if io["targets"] else "not measured"
+    fig.suptitle(
+        f"I/O-bound drain: {s['jobs']:,} jobs that each sleep {s['sleep_s'] * 1000:.0f} ms, "
+        f"median of {s['repeat']} (whiskers: min to max)\nlabqueue --threads {s['threads']}'s "
+        f"targets {verdict}; {result['machine']['cpus']} CPUs, "
+        f"{result['created']}",
+        fontsize=14,
+    )
+    fig.text(0.5, -0.01, "What to see: a bar at the dashed line kept all its slots busy; "
+             "the lower row is what that costs in memory.", ha="center", va="top",
+             fontsize=12)  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Draw the PNG of a bench result.")
     parser.add_argument("json", nargs="?", type=Path, default=Path("results/bench/latest.json"))
     parser.add_argument("-o", "--out", type=Path, help="PNG path (default: beside the JSON)")
     args = parser.parse_args(argv)
-    out = plot(json.loads(args.json.read_text()), args.out or args.json.with_suffix(".png"))
-    print(out)
+    result = json.loads(args.json.read_text())
+    out = args.out or args.json.with_suffix(".png")
+    if result.get("figures"):
+        print(plot(result, out))
+    if "io" in result:
+        print(plot_io(result, out.with_name(f"{out.stem}-io.png")))
 
 
 if __name__ == "__main__":

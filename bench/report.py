@@ -30,13 +30,20 @@ SYSTEM_NAMES = {"redis": "Redis ceiling", "labqueue": "labqueue", "huey": "huey"
 
 @dataclass(frozen=True)
 class Target:
-    """``labqueue``'s figure ``metric`` compared with ``other`` (a ratio) or a bound (absolute)."""
+    """``system``'s figure ``metric`` compared with ``other`` (a ratio) or a bound (absolute)."""
 
     text: str
     metric: str
     required: float
     other: tuple[str, str] | None = None  #: (system, metric) to divide by
     at_most: bool = False  #: the figure must be <= required (latency), else >=
+    system: str = "labqueue"
+    strict: bool = False  #: < or > rather than <= or >= ("below")
+
+    def met(self, value: float) -> bool:
+        if self.at_most:
+            return value < self.required if self.strict else value <= self.required
+        return value > self.required if self.strict else value >= self.required
 
 
 TARGETS = [
@@ -67,27 +74,32 @@ def summary(samples: list[float], unit: str, label: str) -> dict[str, Any]:
     }
 
 
-def figures(samples: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, Any]]:
-    """system -> metric -> summary, in METRICS order."""
+def figures(
+    samples: dict[str, dict[str, list[float]]],
+    metrics: dict[str, tuple[str, str]] = METRICS,
+) -> dict[str, dict[str, Any]]:
+    """system -> metric -> summary, in ``metrics`` order."""
     return {
         system: {
-            m: summary(by_metric[m], METRICS[m][1], METRICS[m][0])
-            for m in METRICS
+            m: summary(by_metric[m], metrics[m][1], metrics[m][0])
+            for m in metrics
             if by_metric.get(m)
         }
         for system, by_metric in samples.items()
     }
 
 
-def evaluate(figs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def evaluate(
+    figs: dict[str, dict[str, Any]], targets: list[Target] = TARGETS
+) -> list[dict[str, Any]]:
     """Each target whose figures were measured: value (median), min, max, met.
 
     A ratio is taken within each repetition (the systems ran interleaved, so the ratio
     cancels what drifts between repetitions); its median decides.
     """
     out = []
-    for t in TARGETS:
-        mine = figs.get("labqueue", {}).get(t.metric)
+    for t in targets:
+        mine = figs.get(t.system, {}).get(t.metric)
         theirs = figs.get(t.other[0], {}).get(t.other[1]) if t.other else None
         if mine is None or (t.other and theirs is None):
             continue
@@ -95,7 +107,7 @@ def evaluate(figs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         if theirs is not None:
             values = [a / b for a, b in zip(values, theirs["samples"], strict=False)]
         value = statistics.median(values)
-        met = value <= t.required if t.at_most else value >= t.required
+        met = t.met(value)
         kind = "ratio" if t.other else mine["unit"]
         out.append(
             {
@@ -135,14 +147,20 @@ def table(result: dict[str, Any]) -> str:
                 f"{_num(fig['median'], u):>11}{_num(fig['min'], u):>11}{_num(fig['max'], u):>11}"
                 f"  {u}"
             )
-    lines += ["", f"{'target':<42}{'median':>9}{'min':>9}{'max':>9}  "]
-    for t in result["targets"]:
+    lines += ["", *target_lines(result["targets"], 42)]
+    return "\n".join(lines)
+
+
+def target_lines(targets: list[dict[str, Any]], width: int) -> list[str]:
+    """A header and one line per target: median, min, max, met or NOT MET."""
+    lines = [f"{'target':<{width}}{'median':>9}{'min':>9}{'max':>9}  "]
+    for t in targets:
         k = t["kind"]
         lines.append(
-            f"{t['target']:<42}{_num(t['value'], k):>9}{_num(t['min'], k):>9}"
+            f"{t['target']:<{width}}{_num(t['value'], k):>9}{_num(t['min'], k):>9}"
             f"{_num(t['max'], k):>9}  {'met' if t['met'] else 'NOT MET'}"
         )
-    return "\n".join(lines)
+    return lines
 
 
 def write(result: dict[str, Any], out_dir: Path, stamp: str) -> tuple[Path, Path]:

@@ -26,7 +26,6 @@ from . import ceiling
 from .common import (
     MAX_BATCHES,
     MIN_BATCH_SECONDS,
-    PROBE_KEY,
     BenchError,
     Context,
     CpuMeter,
@@ -37,6 +36,7 @@ from .common import (
     wait_until,
 )
 from .labq import Labqueue
+from .names import PROBE_KEY
 
 #: system -> metric -> value, for one repetition
 Figures = dict[str, dict[str, float]]
