@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from labqueue.errors import ConfigurationError
 
+from .capacity import Visit
 from .errors import BadSetting, StoreError, field_name, shown
 
 log = logging.getLogger("labqueue.demo")
@@ -337,8 +338,10 @@ class CallLog:
     """Every call a fake received, in the order they were answered: what (``call``), for
     which order, from whom (``to``: the shopper's address, when the call carries one), when
     it arrived (``received``), when it was answered (``answered``, epoch s) and how
-    (``result``). Served as ``GET /calls?since=N&limit=M``: the load test's runner collects
-    them to tell when each order's email and ERP calls really happened."""
+    (``result``); behind a capacity, also when its service started and how many calls were
+    in service then (``started``, ``in_service``). Served as ``GET /calls?since=N&limit=M``:
+    the load test's runner collects them to tell when each order's email and ERP calls
+    really happened, and how long each ERP call waited inside the ERP."""
 
     def __init__(self, limit: int = MAX_CALLS) -> None:
         self._lock = threading.Lock()
@@ -347,9 +350,18 @@ class CallLog:
         self.limit = limit
 
     def add(
-        self, call: str, order_id: int | None, received: float, result: str, to: str | None = None
+        self,
+        call: str,
+        order_id: int | None,
+        received: float,
+        result: str,
+        to: str | None = None,
+        visit: Visit | None = None,
     ) -> None:
-        record = {
+        """Log a call answered now; ``visit`` (a fake with a capacity): when its service
+        started (``started``; the wait is ``started - received``) and how many calls were in
+        service then (``in_service``, itself included)."""
+        record: dict[str, Any] = {
             "call": call,
             "order_id": order_id,
             "to": to,
@@ -357,6 +369,9 @@ class CallLog:
             "answered": round(time.time(), 6),
             "result": result,
         }
+        if visit is not None:
+            record["started"] = round(visit.started, 6)
+            record["in_service"] = visit.in_service
         with self._lock:
             self._calls.append(record)
             if len(self._calls) > self.limit:
