@@ -14,6 +14,7 @@ Every figure comes from files the runner wrote: ``calls.csv`` (the ERP's log),
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,52 @@ def table(figs: list[ErpFigures]) -> str:
             f"| {f.checkout_p50_ms:.0f} ms, {f.checkout_tail} {f.checkout_tail_ms:.0f} ms |"
         )
     return "\n".join(rows)
+
+
+def find(start: Path | str | None = None) -> Path | None:
+    """The run the notebook reads the capacity scenarios from: ``$LABQUEUE_RUN``, else the
+    nearest ``results/latest``, else ``results/reference``, whichever holds them (None:
+    none does yet)."""
+    explicit = os.environ.get("LABQUEUE_RUN")
+    here = Path(start or Path.cwd()).resolve()
+    candidates = [Path(explicit)] if explicit else []
+    for folder in (here, *here.parents):
+        candidates += [folder / "results" / "latest", folder / "results" / "reference"]
+    found = [c for c in candidates if (c / RUNS[0] / "scenario.json").exists()]
+    return found[0].resolve() if found else None
+
+
+NOT_YET = (
+    "*No capacity runs recorded here yet: run `python -m loadtests --scenarios capacity` "
+    "(or `make loadtest LOADTEST_ARGS='--scenarios capacity'`, about two minutes), then run "
+    "this notebook again.*"
+)
+
+
+def story(figs: list[ErpFigures]) -> str:
+    """What the capacity runs show, in the runs' own numbers (Markdown)."""
+    by_name = {f.name: f for f in figs}
+    k, four_k = by_name.get(RUNS[0]), by_name.get(RUNS[1])
+    if k is None or four_k is None:
+        return NOT_YET
+    text = (
+        f"**Workers past the ERP's capacity:** with {workers_label(k)} the ERP served "
+        f"{k.served_per_s:.1f} calls/s; with {workers_label(four_k)}, {four_k.served_per_s:.1f} "
+        f"calls/s. In service at most {four_k.in_service_max} either way (its capacity is "
+        f"{four_k.capacity}); the extra workers only stood in the ERP's line, "
+        f"{four_k.waiting_mean:.1f} calls on average, each waiting {_s(four_k.wait_mean)} "
+        f"(p95 {_s(four_k.wait_p95)}) before its service began."
+    )
+    limited = by_name.get(RUNS[2])
+    if limited is None:
+        return text + " *(The limited run is not recorded here: it needs `max_concurrency`.)*"
+    return text + (
+        f"\n\n**With the limit** ({workers_label(limited)}): the ERP served "
+        f"{limited.served_per_s:.1f} calls/s, at most {limited.in_service_max} in service, "
+        f"and a call waited {_s(limited.wait_mean)} inside it on average (at worst "
+        f"{_s(limited.wait_max)}). The burst waited in Redis instead: the `erp` queue peaked "
+        f"at {limited.queue_max:.0f} jobs and its oldest job at {_s(limited.age_max)}, where "
+        f"the monitor and `labqueue stats` show it. The shopper never noticed: the deferred "
+        f"checkout's median answer was at most {max(f.checkout_p50_ms for f in figs):.0f} ms "
+        "in every run."
+    )

@@ -262,3 +262,25 @@ def test_graph_9_without_capacity_runs_says_how_to_get_them(tmp_path: Path) -> N
     said = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
     assert "--scenarios capacity" in said
     plt.close(fig)
+
+
+def test_the_notebooks_sentences_carry_the_capacity_runs_numbers(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figs = [erpcap.figures(res) for res in erpcap.load(run_dir).values()]
+    text = erpcap.story(figs)
+    assert "with 2 ERP workers the ERP served 8.0 calls/s; with 8 ERP workers, 8.0" in text
+    assert "each waiting 712 ms (p95" in text
+    assert "**With the limit** (8 ERP workers, limit 2)" in text
+    assert "a call waited 0 ms inside it on average" in text
+    assert "the `erp` queue peaked at 78 jobs and its oldest job at 4.5 s" in text
+    assert "median answer was at most 20 ms" in text
+    assert "not recorded here" in erpcap.story(figs[:2]) and erpcap.story([]) == erpcap.NOT_YET
+    monkeypatch.setenv("LABQUEUE_RUN", str(run_dir))
+    assert erpcap.find() == run_dir.resolve()
+    monkeypatch.setenv("LABQUEUE_RUN", str(run_dir / "nothing-here"))
+    assert erpcap.find(run_dir) is None  # no results/ above it holds capacity runs either
+    latest = run_dir / "results" / "latest"
+    latest.parent.mkdir()
+    latest.symlink_to(run_dir, target_is_directory=True)
+    assert erpcap.find(run_dir / "capacity-k") == run_dir.resolve()
