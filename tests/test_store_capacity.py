@@ -265,6 +265,37 @@ def test_limit_erp_changes_both_erp_classes_in_this_process() -> None:
     assert jobs.RecordSaleInERP.max_concurrency is None
 
 
+@pytest.mark.skipif(HAS_LIMITER, reason="this labqueue has max_concurrency")
+def test_up_with_a_limit_this_labqueue_cannot_honour_is_one_line() -> None:
+    result = CliRunner().invoke(store_main, ["up", "--erp-limit", "2"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: an ERP limit needs labqueue's max_concurrency, which this labqueue lacks"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(find_redis_server() is None, reason="no redis-server binary")
+def test_the_stack_hands_every_worker_the_limit_and_the_erp_its_capacity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same STORE_ERP_LIMIT in the environment every worker is started with (what
+    jobs.py reads at import; /proc cannot show it once the worker sets its title), empty
+    without a limit whatever our own environment says; the capacity on the ERP."""
+    monkeypatch.setattr("labqueue.demo.stack.check_worker_options", lambda *a: None)
+    monkeypatch.setenv(ERP_LIMIT_ENV, "7")  # ours: not what a stack without a limit passes on
+    fast = {"email_latency": 0.01, "erp_latency": 0.01, "web_workers": 1}
+    with Stack(queue_workers=2, erp_limit=3, erp_capacity=4, log_dir=tmp_path / "a", **fast) as s:
+        assert [w.env.get(ERP_LIMIT_ENV) for w in s.workers] == ["3", "3"]
+        assert all(w.alive for w in s.workers)  # each imported jobs.py with it, and runs
+        stats = requests.get(f"{s.erp_url}/stats", timeout=5).json()
+        assert stats["capacity"]["capacity"] == 4
+        assert "at most 3 at once (STORE_ERP_LIMIT)" in s.describe()
+    with Stack(queue_workers=1, log_dir=tmp_path / "b", **fast) as s:
+        assert [w.env.get(ERP_LIMIT_ENV) for w in s.workers] == [""]
+        assert "capacity" not in requests.get(f"{s.erp_url}/stats", timeout=5).json()
+
+
 # -- the whole store, once the threads and limiter branches are in -------------------------
 CART = {"email": "shopper@example.com", "items": [{"sku": "SKU-3", "qty": 1}]}
 

@@ -130,3 +130,8 @@ def limit_erp(limit: int | None) -> None:
     for cls in (RecordSaleInERP, DecreaseInventoryInERP):
         cls.max_concurrency = limit
         cls.limiter = ERP_LIMITER if limit else None
+
+
+# Once more after ``@labqueue.job`` has run, whatever the decorator set: the class bodies
+# gave the registry the limit, this keeps it on both classes.
+limit_erp(ERPJob.max_concurrency)

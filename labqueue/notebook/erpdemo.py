@@ -51,7 +51,10 @@ class Crowd:
 def _caller(url: str, until: float) -> None:
     with requests.Session() as session:
         while time.time() < until:
-            body = {"order_id": _next_order(), "items": [{"sku": "SKU-1", "qty": 1}]}
+            body: dict[str, Any] = {
+                "order_id": _next_order(),
+                "items": [{"sku": "SKU-1", "qty": 1}],
+            }
             session.post(f"{url}/sales", json=body, timeout=60)
 
 
