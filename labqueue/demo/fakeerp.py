@@ -34,11 +34,11 @@ import time
 from collections import Counter
 from typing import Any
 
+from .calllog import CallLog
 from .capacity import Gate, Visit
 from .catalog import INITIAL_STOCK, PRODUCTS
 from .errors import shown
 from .netfake import (
-    CallLog,
     Faults,
     HttpError,
     JsonService,
