@@ -14,6 +14,7 @@ Every figure comes from files the runner wrote: ``calls.csv`` (the ERP's log),
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .results import Requests, ScenarioResult, load_scenario, percentile, tail_of
+from .results import Requests, Run, ScenarioResult, load_scenario, percentile, tail_of
 from .shapes import GROUPS
 from .summary import drain_seconds
 
@@ -231,3 +232,14 @@ def story(figs: list[ErpFigures]) -> str:
         f"checkout's median answer was at most {max(f.checkout_p50_ms for f in figs):.0f} ms "
         "in every run."
     )
+
+
+def add_to_summary(run: Run, summary: dict[str, Any]) -> str:
+    """Each capacity run's figures into its entry of ``summary`` (``summary.json``) as
+    ``erp``; returns their table ("" when the run has none)."""
+    figs = [figures(run.scenarios[n]) for n in RUNS if n in run.scenarios]
+    for f in figs:
+        clean = {k: None if isinstance(v, float) and math.isnan(v) else v
+                 for k, v in f.to_dict().items()}  # fmt: skip
+        summary.setdefault(f.name, {})["erp"] = clean
+    return table(figs) if figs else ""

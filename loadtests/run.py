@@ -328,14 +328,17 @@ class Runner:
         return code
 
     def report(self) -> None:
-        from . import plots, summary
+        from . import erpcap, plots, summary
 
         run = load_run(self.run_dir)
         run.meta = self.meta
         summ = summary.run_summary(run)
+        erp = erpcap.add_to_summary(run, summ)
         (self.run_dir / "summary.json").write_text(json.dumps(summ, indent=2) + "\n")
         self.meta["summary"] = "summary.json"
         self.progress.say(summary.format_summary(summ))
+        if erp:
+            self.progress.say(f"the ERP's capacity:\n{erp}")
         if self.cfg.graphs and run.scenarios:
             files = plots.save_all(run)
             self.meta["graphs"] = [f.name for f in files]

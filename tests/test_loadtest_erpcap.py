@@ -284,3 +284,14 @@ def test_the_notebooks_sentences_carry_the_capacity_runs_numbers(
     latest.parent.mkdir()
     latest.symlink_to(run_dir, target_is_directory=True)
     assert erpcap.find(run_dir / "capacity-k") == run_dir.resolve()
+
+
+def test_the_summary_keeps_each_capacity_runs_figures(run_dir: Path) -> None:
+    run = results.load_run(run_dir)
+    summ: dict[str, Any] = {"capacity-k": {"steps": []}}
+    text = erpcap.add_to_summary(run, summ)
+    assert text.startswith("| run | ERP workers |") and text.count("| capacity-") == 3
+    assert summ["capacity-k"]["steps"] == [] and summ["capacity-k"]["erp"]["erp_workers"] == 2
+    assert summ["capacity-limit"]["erp"]["limit"] == 2
+    json.dumps(summ, allow_nan=False)  # nan became None: valid JSON
+    assert erpcap.add_to_summary(results.Run(run_dir, {}, {}), {}) == ""
