@@ -23,7 +23,8 @@ a pool of K connections: at most K calls (sales and stock together) are in servi
 the others wait inside the ERP, first come first served, each in its own HTTP thread, and
 are served in turn. Its call log then says when each call's service started (the wait is
 ``started - received``) and how many calls were in service then; ``GET /stats`` adds
-``{"capacity": K, "in_service": .., "waiting": ..}``. 0 (the default) is unlimited, and
+``"capacity": {"capacity": K, "in_service": .., "waiting": ..}``. 0 (the default) is
+unlimited (set at start; ``POST /config`` does not change it), and
 every answer is exactly what it was before capacities existed.
 """
 
