@@ -9,9 +9,11 @@ from typing import Any
 import click
 
 from labqueue.cli.base import BadUsage
+from labqueue.demo.capacity import MAX_CAPACITY
+from labqueue.demo.config import MAX_THREADS
 
 from .config import RunConfig
-from .shapes import DEFAULT_SCENARIOS, presets
+from .shapes import CAPACITY_K, DEFAULT_SCENARIOS, GROUPS, presets
 from .target import QUEUES
 
 
@@ -49,9 +51,10 @@ def _names(text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in presets()]
+    unknown = [n for n in names if n not in presets() and n not in GROUPS]
     if unknown:
-        raise click.BadParameter(f"unknown {unknown}; choose from {', '.join(presets())}")
+        choices = ", ".join([*presets(), *GROUPS])
+        raise click.BadParameter(f"unknown {unknown}; choose from {choices}")
     return names
 
 
@@ -87,7 +90,7 @@ def _loopback(url: str | None) -> str | None:
 
 
 SCENARIO_HELP = (
-    f"Comma-separated, from: {', '.join(presets())} "
+    f"Comma-separated, from: {', '.join(presets())}; capacity = {','.join(GROUPS['capacity'])} "
     f"[default: {','.join(DEFAULT_SCENARIOS)}; --quick: all but sync-closed and the pauses]"
 )
 
@@ -127,6 +130,26 @@ SCENARIO_HELP = (
 @click.option("--erp-latency", type=float, default=0.25, help="Fake ERP, s per call.")
 @click.option("--jitter", type=float, default=0.2, help="Spread of those latencies.")
 @click.option("--error-rate", type=float, default=0.0, help="Share of mail/ERP calls failing.")
+@click.option(
+    "--erp-capacity",
+    type=click.IntRange(0, MAX_CAPACITY),
+    default=0,
+    help="Calls the fake ERP serves at once, the rest wait inside it [0: unlimited; the "
+    f"capacity scenarios: {CAPACITY_K}].",
+)
+@click.option(
+    "--queue-threads",
+    type=click.IntRange(1, MAX_THREADS),
+    default=1,
+    help="Threads per queue worker (labqueue worker --threads N).",
+)
+@click.option(
+    "--erp-limit",
+    type=click.IntRange(1, MAX_CAPACITY),
+    default=None,
+    help="At most K ERP jobs at once, across every worker (max_concurrency) [none; the "
+    "capacity scenarios set their own].",
+)
 @click.option("--processes", type=int, default=1, help="Locust processes (--processes).")
 @click.option("--drain-cap", type=float, default=90.0, help="Longest wait for queues to drain.")
 @click.option("--redis-url", default=None, help="External Redis [default: embedded server].")
@@ -163,6 +186,9 @@ def main(**opts: Any) -> None:
         erp_latency=opts["erp_latency"],
         jitter=opts["jitter"],
         error_rate=opts["error_rate"],
+        erp_capacity=opts["erp_capacity"],
+        queue_threads=opts["queue_threads"],
+        erp_limit=opts["erp_limit"],
         processes=opts["processes"],
         drain_cap=opts["drain_cap"],
         redis_url=opts["redis_url"],

@@ -4,7 +4,9 @@
                 themselves): id, job_class, queue, order_id, enqueued (the payload's
                 queue_time), started, finished, wait_s, run_s, outcome, worker
     calls.csv   one row per call the fake mail server and ERP received (their call logs):
-                service, call, order_id, to, received, answered, result
+                service, call, order_id, to, received, answered, result; behind an ERP
+                capacity also started (its service began: the wait inside the ERP is
+                started - received) and in_service (calls in service then, itself included)
     orders.csv  one row per order, sync or deferred, all in seconds after the checkout's
                 intended start: answered_s (the shopper's answer), email_s (the mail server
                 accepted the receipt), erp_sale_s, erp_stock_s, erp_s (the later of the two)
@@ -43,7 +45,17 @@ JOBS_COLUMNS = [
     "outcome",
     "worker",
 ]
-CALLS_COLUMNS = ["service", "call", "order_id", "to", "received", "answered", "result"]
+CALLS_COLUMNS = [
+    "service",
+    "call",
+    "order_id",
+    "to",
+    "received",
+    "answered",
+    "result",
+    "started",
+    "in_service",
+]
 ORDERS_COLUMNS = [
     "seq",
     "step",

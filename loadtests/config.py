@@ -6,6 +6,8 @@ The deferred checkout answers in milliseconds and leaves 3 jobs (0.8 s of work t
 4 queue workers do about 4-5 orders' worth per second, so the queues grow in the 6-10 req/s
 steps and drain once the load stops. ``backlog`` holds 6 req/s for a minute on those workers;
 ``sized`` offers the same to workers sized per queue by Little's law (sizing.py).
+``capacity`` (three scenarios) gives the ERP a capacity of K = 2 calls at once and offers
+1.5 times what it can take, to K and 4K ERP workers, and to 4K limited to K ERP jobs.
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ from typing import Any
 
 from labqueue.connection import redact
 
-from .shapes import DEFAULT_SCENARIOS, Scenario, customise, presets, rate_steps, user_steps
+from .shapes import (
+    CAPACITY_K,
+    DEFAULT_SCENARIOS,
+    Scenario,
+    capacity_presets,
+    customise,
+    expand,
+    presets,
+    rate_steps,
+    user_steps,
+)
 
 QUICK_SCENARIOS = ("sync", "deferred", "backlog", "sized")
 
@@ -43,6 +55,11 @@ class RunConfig:
     erp_latency: float = 0.25
     jitter: float = 0.2  #: spread of the fake services' latency (the store's default)
     error_rate: float = 0.0
+    #: calls the fake ERP serves at once (0: unlimited); the capacity runs' K (0: CAPACITY_K)
+    erp_capacity: int = 0
+    queue_threads: int = 1  #: threads per queue worker (``labqueue worker --threads``)
+    #: at most this many ERP jobs at once (max_concurrency; None: none); not the capacity runs
+    erp_limit: int | None = None
     processes: int = 1  #: Locust processes (1: no --processes)
     drain_cap: float = 90.0  #: longest wait for the queues to empty after the load (s)
     sample_interval: float = 0.5
@@ -55,12 +72,25 @@ class RunConfig:
 
     def scenario_names(self) -> tuple[str, ...]:
         if self.scenarios:
-            return self.scenarios
+            return expand(self.scenarios)
         return QUICK_SCENARIOS if self.quick else DEFAULT_SCENARIOS
+
+    def stack_options(self, sc: Scenario) -> dict[str, Any]:
+        """The store's ERP capacity, ERP limit and worker threads for ``sc``: a capacity
+        run's own (in its ``extra``), else this config's."""
+        extra = sc.extra
+        return {
+            "erp_capacity": extra.get("erp_capacity", self.erp_capacity),
+            "erp_limit": extra.get("erp_limit", self.erp_limit),
+            "queue_threads": self.queue_threads,
+        }
 
     def build_scenarios(self) -> list[Scenario]:
         """The scenarios to run, the presets with this config's changes applied."""
         known = presets(self.quick)
+        timeout = known["capacity-k"].timeout
+        k = self.erp_capacity or CAPACITY_K
+        known.update(capacity_presets(self.quick, timeout, k, self.erp_latency, self.email_latency))
         unknown = [n for n in self.scenario_names() if n not in known]
         if unknown:
             raise ValueError(f"unknown scenario(s) {unknown}; known: {sorted(known)}")

@@ -33,7 +33,8 @@ FILES = {
     "summary.json": "per scenario and step: offered, achieved, p50/p95/p99, errors; queue "
     "depth, oldest waiting job, drain time, jobs; per step, when the email and the ERP came",
     "<scenario>/scenario.json": "the load shape, as data",
-    "<scenario>/info.json": "pids, URLs, the queue workers per queue (workers) and, for a "
+    "<scenario>/info.json": "pids, URLs, the queue workers per queue (workers), the ERP's "
+    "capacity, the ERP jobs' limit and the worker threads (stack_options) and, for a "
     "scenario that sizes its own, Little's law's inputs and result (sizing)",
     "<scenario>/requests-N.csv": "one row per request from Locust process N: intended, sent, "
     "done (epoch s), latency_ms from the intended start, status, order_id",
@@ -45,7 +46,9 @@ FILES = {
     "started, finished (epoch s), wait_s, run_s, outcome (done, failed, retry), worker",
     "<scenario>/calls.csv": "one row per call the fake mail server and ERP received: "
     "service, call (mail, sales, inventory), order_id, to, received, answered (epoch s), "
-    "result (accepted, refused, recorded, applied, duplicate, failed)",
+    "result (accepted, refused, recorded, applied, duplicate, failed); behind an ERP "
+    "capacity also started (epoch s; the wait inside the ERP is started - received) and "
+    "in_service (ERP calls in service then, itself included)",
     "<scenario>/orders.csv": "one row per order, sync or deferred, in seconds after its "
     "checkout's intended start: answered_s (the shopper's answer), email_s (receipt "
     "accepted), erp_sale_s, erp_stock_s, erp_s (the later of the two); blank: never",

@@ -10,6 +10,7 @@
     plots.when_it_happened(run)        # 6. per order: answer, email, ERP after the click
     plots.queue_latency(run)           # 7. the oldest waiting job's age per queue, and depth
     plots.pause_demo(run)              # 8. the store paused: open vs closed loop
+    plots.erp_capacity(run)            # 9. an ERP that serves K at once: workers vs limit
     plots.save_all(run)                # them all as PNGs in the run's directory
 
 Each function returns its matplotlib Figure. Sizes and fonts are for a projector.
@@ -23,6 +24,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from .plot_deferred import has_ages, has_orders, queue_latency, when_it_happened
+from .plot_erpcap import erp_capacity, has_capacity
 from .plot_latency import latency_over_time, latency_vs_load, step_tails
 from .plot_pause import has_pause, pause_demo
 from .plot_queues import queue_depth
@@ -37,7 +39,9 @@ from .summary import step_summaries
 
 __all__ = [
     "FILES",
+    "erp_capacity",
     "has_ages",
+    "has_capacity",
     "has_orders",
     "has_pause",
     "latency_over_time",
@@ -62,6 +66,7 @@ FILES = {
     "when_it_happened": "6-when-did-it-happen.png",  #: only when the run has orders.csv
     "queue_latency": "7-queue-latency.png",  #: only when the sampler read the ages
     "pause_demo": "8-coordinated-omission.png",  #: only when the run has pause, pause-closed
+    "erp_capacity": "9-erp-capacity.png",  #: only when the run has the capacity scenarios
 }
 
 
@@ -192,12 +197,14 @@ def save_all(run: Run, directory: Path | None = None) -> list[Path]:
         "when_it_happened": when_it_happened,
         "queue_latency": queue_latency,
         "pause_demo": pause_demo,
+        "erp_capacity": erp_capacity,
     }
     skip = {
         "open_vs_closed": "sync-closed" not in run.scenarios,
         "when_it_happened": not has_orders(run),
         "queue_latency": not has_ages(run),
         "pause_demo": not has_pause(run),
+        "erp_capacity": not has_capacity(run),
     }
     for key, filename in FILES.items():
         if skip.get(key):

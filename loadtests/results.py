@@ -52,7 +52,11 @@ JOB_COLUMNS = (
     (),
     ("id", "job_class", "queue", "order_id", "outcome", "worker"),
 )
-CALL_COLUMNS = (("received", "answered"), (), ("service", "call", "order_id", "to", "result"))
+CALL_COLUMNS = (
+    ("received", "answered", "started", "in_service"),  # the last two: behind an ERP capacity
+    (),
+    ("service", "call", "order_id", "to", "result"),
+)
 ORDER_COLUMNS = (
     ("intended", "answered_s", "email_s", "erp_sale_s", "erp_stock_s", "erp_s"),
     ("seq", "step", "status", "ok"),

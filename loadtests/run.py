@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -28,7 +27,8 @@ from .collect import EVENTS_DIR, collect_after, collect_calls
 from .config import RunConfig
 from .locust_proc import LocustProcess
 from .pause import Pauser, pauser_for, schedule_t0
-from .results import load_run, request_files
+from .progress import Progress
+from .results import load_run
 from .sampler import Sampler
 from .shapes import Scenario
 from .target import ComponentFailed, open_target
@@ -72,95 +72,6 @@ def point_latest(run_dir: Path) -> Path:
     return latest
 
 
-class RowCounter:
-    """Request rows written so far under a scenario's directory. Each call reads only what
-    the files gained since the last one: the progress line asks every few seconds, and
-    rereading every row each time would grow with the run and take CPU from the load."""
-
-    def __init__(self) -> None:
-        self.seen: dict[Path, tuple[int, int]] = {}  # path -> (bytes read, newlines in them)
-
-    def __call__(self, out: Path) -> int:
-        total = 0
-        for path in request_files(out):
-            offset, lines = self.seen.get(path, (0, 0))
-            with path.open("rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-            lines += chunk.count(b"\n")
-            self.seen[path] = (offset + len(chunk), lines)
-            total += max(0, lines - 1)  # less the header
-        return total
-
-
-class Progress:
-    """One line every few seconds, and at once when a step starts: which scenario and
-    step, elapsed and remaining."""
-
-    def __init__(self, total_estimate: float, count: int) -> None:
-        self.run_started = time.monotonic()
-        self.total_estimate = total_estimate
-        self.count = count
-        self.last = 0.0
-        self.last_where: tuple[int, str] = (-1, "")
-        self.count_rows = RowCounter()
-        self.tty = sys.stdout.isatty()
-        self.every = 1.0 if self.tty else 5.0
-
-    def say(self, text: str) -> None:
-        if self.tty:
-            sys.stdout.write("\r\033[K")
-        print(text, flush=True)
-
-    def tick(self, index: int, sc: Scenario, out: Path, sampler: Sampler, phase: str) -> None:
-        now = time.monotonic()
-        key, where = self._where(sc, out, phase)
-        if now - self.last < self.every and (index, key) == self.last_where:
-            return
-        self.last, self.last_where = now, (index, key)
-        elapsed = now - self.run_started
-        remaining = max(0.0, self.total_estimate - elapsed)
-        line = (
-            f"[{index + 1}/{self.count} {sc.name}] {where} | "
-            f"{self.count_rows(out)} requests | {self._queues(sampler)} | "
-            f"run {elapsed:.0f}s, ~{remaining:.0f}s left"
-        )
-        if self.tty:
-            sys.stdout.write("\r\033[K" + line[:200])
-            sys.stdout.flush()
-        else:
-            print(line, flush=True)
-
-    @staticmethod
-    def _where(sc: Scenario, out: Path, phase: str) -> tuple[str, str]:
-        """(which part of the scenario, what to print about it)."""
-        if phase == "drain":
-            return "drain", "load done, waiting for the queues to drain"
-        info = out / "worker-0.json"
-        if not info.exists():
-            return "start", "starting Locust"
-        offset = time.time() - json.loads(info.read_text())["t0"]
-        step = sc.step_at(offset)
-        if step is None:
-            return ("start", "starting") if offset < 0 else ("end", "last requests in flight")
-        s = sc.steps[step]
-        what = f"{s.rate:g} req/s" if sc.loop == "open" else f"{s.users} users"
-        text = f"step {step + 1}/{len(sc.steps)} ({what}) {offset:.0f}/{sc.duration:.0f}s"
-        return f"step {step}", text
-
-    @staticmethod
-    def _queues(sampler: Sampler) -> str:
-        s = sampler.latest
-        if s is None:
-            return "queues: -"
-        oldest = sampler.oldest()
-        age = "" if oldest is None else f" (oldest {float(oldest):.0f}s)"
-        return (
-            f"queued {s['queued']}{age}, busy workers {s['busy_workers']}, "
-            f"locust cpu {s['locust_cpu']}%"
-        )
-
-
 @contextlib.contextmanager
 def signals_raise() -> Iterator[None]:
     """TERM behaves like Ctrl-C; a second one while cleaning up is ignored."""
@@ -199,7 +110,8 @@ class Runner:
             with signals_raise():
                 redis_url = self.start_redis()
                 for index, sc in enumerate(self.scenarios):
-                    self.run_scenario(index, sc, redis_url)
+                    if not self.skipped(sc):
+                        self.run_scenario(index, sc, redis_url)
         except Interrupted as exc:
             code = self.fail(f"interrupted ({exc}): everything stopped, partial results kept", 130)
         except ComponentFailed as exc:
@@ -216,6 +128,23 @@ class Runner:
         self.meta["reason"] = reason
         self.progress.say(f"\n!!! {reason}")
         return code
+
+    def skipped(self, sc: Scenario) -> bool:
+        """Whether ``sc`` is left out because this labqueue cannot run its workers as asked
+        (an ERP limit without max_concurrency, say): said, and kept in meta.json."""
+        if self.cfg.store_url:
+            return False
+        from labqueue.demo.stack import StackError
+        from labqueue.demo.workers import check_worker_options
+
+        options = self.cfg.stack_options(sc)
+        try:
+            check_worker_options(options["queue_threads"], options["erp_limit"])
+        except StackError as exc:
+            self.meta.setdefault("skipped", {})[sc.name] = str(exc)
+            self.progress.say(f"==> skipping {sc.name}: {exc}")
+            return True
+        return False
 
     def start_redis(self) -> str:
         """The run's Redis: --redis-url, else a private redis-server for the whole run."""
@@ -255,7 +184,8 @@ class Runner:
         """Queue workers per queue for ``sc`` (None: ``--queue-workers`` on every queue):
         ``--queue-workers-per-queue``, else Little's law for a scenario that sizes its own."""
         cfg = self.cfg
-        plan: dict[str, int] | None = dict(cfg.queue_workers_per_queue) or None
+        own = sc.extra.get("workers") or {}  # a capacity run's: its experiment, not an option
+        plan: dict[str, int] | None = dict(own or cfg.queue_workers_per_queue) or None
         if plan is None and sc.size_workers:
             latencies = (cfg.email_latency, cfg.erp_latency)
             ran = self.meta["scenarios_run"]
@@ -280,7 +210,11 @@ class Runner:
         plan: dict[str, int] | None,
         info: dict[str, Any],
     ) -> None:
-        with open_target(self.cfg, out / "logs", redis_url, plan, out / EVENTS_DIR) as target:
+        options = self.cfg.stack_options(sc)
+        if not self.cfg.store_url:
+            info["stack_options"] = options
+        events = out / EVENTS_DIR
+        with open_target(self.cfg, out / "logs", redis_url, plan, events, options) as target:
             conn = labqueue.connect(target.redis_url)
             self.meta.setdefault("redis_version", meta_mod.redis_version(conn))
             info["target"] = target.describe()
@@ -394,14 +328,17 @@ class Runner:
         return code
 
     def report(self) -> None:
-        from . import plots, summary
+        from . import erpcap, plots, summary
 
         run = load_run(self.run_dir)
         run.meta = self.meta
         summ = summary.run_summary(run)
+        erp = erpcap.add_to_summary(run, summ)
         (self.run_dir / "summary.json").write_text(json.dumps(summ, indent=2) + "\n")
         self.meta["summary"] = "summary.json"
         self.progress.say(summary.format_summary(summ))
+        if erp:
+            self.progress.say(f"the ERP's capacity:\n{erp}")
         if self.cfg.graphs and run.scenarios:
             files = plots.save_all(run)
             self.meta["graphs"] = [f.name for f in files]

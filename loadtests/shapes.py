@@ -50,6 +50,18 @@ PAUSE_USERS = 6
 PAUSE_STEP_SECONDS = 20.0
 PAUSE_AT = 8.0
 PAUSE_SECONDS = 5.0
+#: The ERP's capacity, shown: the fake ERP serves CAPACITY_K calls at once (K; 250 ms each:
+#: 8 calls/s, 4 orders/s), and a burst of deferred checkouts CAPACITY_OVERLOAD times that
+#: arrives for CAPACITY_SECONDS. Three runs, each its own stack: K ERP workers, 4K ERP
+#: workers, and 4K ERP workers whose ERP jobs are limited to K at once (max_concurrency).
+CAPACITY_K = 2
+CAPACITY_OVERLOAD = 1.5
+CAPACITY_SECONDS = 20.0
+QUICK_CAPACITY_SECONDS = 10.0
+#: (scenario, ERP workers per ERP slot, whether the ERP jobs are limited to K)
+CAPACITY_RUNS = (("capacity-k", 1, False), ("capacity-4k", 4, False), ("capacity-limit", 4, True))
+#: Names that stand for several scenarios in ``--scenarios``.
+GROUPS = {"capacity": tuple(name for name, _, _ in CAPACITY_RUNS)}
 
 
 @dataclass(frozen=True)
@@ -172,6 +184,7 @@ def presets(quick: bool = False) -> dict[str, Scenario]:
         "backlog": Scenario("backlog", "deferred", held, timeout=timeout),
         "sized": Scenario("sized", "deferred", held, timeout=timeout, size_workers=True),
         **pause_presets(timeout),
+        **capacity_presets(quick, timeout),
     }
 
 
@@ -189,7 +202,40 @@ def pause_presets(timeout: float) -> dict[str, Scenario]:
     }
 
 
-#: Scenarios a plain run uses, in order.
+def capacity_presets(
+    quick: bool,
+    timeout: float,
+    capacity: int = CAPACITY_K,
+    erp_latency: float = 0.25,
+    email_latency: float = 0.3,
+) -> dict[str, Scenario]:
+    """The three runs of the ERP's capacity (``--scenarios capacity``): the same burst of
+    deferred checkouts, at CAPACITY_OVERLOAD x what an ERP serving ``capacity`` calls of
+    ``erp_latency`` s at once can take (two calls per order), on K or 4K ERP workers,
+    without and with the limit. Each scenario carries its stack's settings in ``extra``:
+    ``erp_capacity``, ``erp_limit`` (None: no limit) and ``workers`` per queue (email
+    workers sized for the burst at 70% busy, so only the ERP is short)."""
+    rate = round(CAPACITY_OVERLOAD * capacity / (2 * erp_latency), 2) if erp_latency else 1.0
+    email = max(1, math.ceil(rate * (email_latency + 0.05) / 0.7))
+    steps = rate_steps((rate,), QUICK_CAPACITY_SECONDS if quick else CAPACITY_SECONDS)
+    out = {}
+    for name, per_slot, limited in CAPACITY_RUNS:
+        extra = {
+            "erp_capacity": capacity,
+            "erp_limit": capacity if limited else None,
+            "workers": {"email": email, "erp": per_slot * capacity},
+        }
+        out[name] = Scenario(name, "deferred", steps, timeout=timeout, extra=extra)
+    return out
+
+
+def expand(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Scenario names with each group (``capacity``) replaced by its scenarios."""
+    return tuple(n for name in names for n in GROUPS.get(name, (name,)))
+
+
+#: Scenarios a plain run uses, in order (the capacity runs are asked for by name: the full
+#: run stays under 10 minutes).
 DEFAULT_SCENARIOS = ("sync", "deferred", "sync-closed", "backlog", "sized", "pause", "pause-closed")
 
 

@@ -116,17 +116,22 @@ def open_target(
     redis_url: str | None,
     workers_per_queue: dict[str, int] | None = None,
     job_events: Path | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Iterator[Any]:
     """The target for one scenario: external if ``--store-url`` was given, else a fresh
     stack (its own logs in ``log_dir``), stopped on the way out whatever happened. Its
     queue workers: ``workers_per_queue`` (``{"email": 1, "erp": 5}``), else
-    ``cfg.queue_workers`` on every queue; ``job_events``: where they record each job."""
+    ``cfg.queue_workers`` on every queue; ``job_events``: where they record each job;
+    ``options``: the stack's ERP capacity, ERP limit and worker threads
+    (:meth:`RunConfig.stack_options`)."""
     if cfg.store_url:
         yield ExternalTarget(cfg.store_url, cfg.redis_url)
         return
 
     with tempfile.TemporaryDirectory(prefix="loadtest-store-") as scratch:
-        yield from _stack(cfg, log_dir, redis_url, scratch, workers_per_queue, job_events)
+        yield from _stack(
+            cfg, log_dir, redis_url, scratch, workers_per_queue, job_events, options or {}
+        )
 
 
 def _stack(
@@ -136,6 +141,7 @@ def _stack(
     scratch: str,
     workers_per_queue: dict[str, int] | None,
     job_events: Path | None,
+    options: dict[str, Any],
 ) -> Iterator[Any]:
     from labqueue.demo.stack import Stack
 
@@ -153,6 +159,7 @@ def _stack(
         db_path=str(Path(scratch) / "store.db"),
         workers_per_queue=workers_per_queue,
         job_events=job_events,
+        **options,
     )
     with stack:
         yield StackTarget(stack)

@@ -249,8 +249,8 @@ def test_graphs_are_drawn_from_the_files(run_dir: Path) -> None:
     run = results.load_run(run_dir)
     assert list(run.scenarios) == ["sync", "deferred", "sync-closed"]
     files = plots.save_all(run)
-    no_pause = [name for key, name in plots.FILES.items() if key != "pause_demo"]
-    assert [f.name for f in files] == no_pause  # graph 8 needs the pause scenarios
+    no_pause = [n for k, n in plots.FILES.items() if k not in ("pause_demo", "erp_capacity")]
+    assert [f.name for f in files] == no_pause  # graphs 8, 9 need the pause, capacity runs
     for f in files:
         assert f.stat().st_size > 10_000
         assert f.read_bytes()[:4] == b"\x89PNG"
@@ -274,6 +274,8 @@ def test_the_committed_reference_run_tells_the_story(tmp_path: Path) -> None:
     story = ["sync", "deferred", "sync-closed"] + (["backlog", "sized"] if since_issue_11 else [])
     since_issue_12 = (results.REFERENCE / "pause-closed").exists()
     story += ["pause", "pause-closed"] if since_issue_12 else []
+    since_issue_14 = "capacity-limit" in run.meta.get("scenarios_run", [])
+    story += ["capacity-k", "capacity-4k", "capacity-limit"] if since_issue_14 else []
     assert not run.partial and list(run.scenarios) == story
     big = [p for p in results.REFERENCE.rglob("*") if p.is_file() and p.stat().st_size > 3e6]
     assert big == []  # kept small
@@ -289,7 +291,8 @@ def test_the_committed_reference_run_tells_the_story(tmp_path: Path) -> None:
     files = plots.save_all(run, tmp_path)
     assert all(f.stat().st_size > 10_000 for f in files)
     if since_issue_12:
-        assert [f.name for f in files] == list(plots.FILES.values())
+        drawn = [n for k, n in plots.FILES.items() if since_issue_14 or k != "erp_capacity"]
+        assert [f.name for f in files] == drawn
     if since_issue_11:
         check_where_the_wall_went(s)
 

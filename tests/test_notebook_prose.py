@@ -1,4 +1,4 @@
-"""Notebooks 3 and 4 describe a run: their prose quotes no measured number by hand.
+"""Notebooks 3, 4 and 8 describe runs: their prose quotes no measured number by hand.
 
 Every figure they give comes from a code cell (Markdown built from the run by
 ``loadtests.lessons`` / ``loadtests.story``), so it is the run's own and cannot drift when
@@ -17,7 +17,7 @@ import jupytext
 import pytest
 
 NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
-ABOUT_A_RUN = ("03_the_load_test.py", "04_why_the_line_grows.py")
+ABOUT_A_RUN = ("03_the_load_test.py", "04_why_the_line_grows.py", "08_protecting_the_erp.py")
 
 #: Removed before looking for digits: code, math, link targets, heading numbers.
 NOT_PROSE = (

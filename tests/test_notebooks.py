@@ -33,8 +33,8 @@ def _cells(notebook: Any) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source.strip()) for c in notebook.cells]
 
 
-def test_seven_notebooks_numbered_in_order_each_with_its_pair() -> None:
-    assert [p.name[:2] for p in PAIRS] == ["01", "02", "03", "04", "05", "06", "07"]
+def test_eight_notebooks_numbered_in_order_each_with_its_pair() -> None:
+    assert [p.name[:2] for p in PAIRS] == ["01", "02", "03", "04", "05", "06", "07", "08"]
     for py in PAIRS:
         assert py.with_suffix(".ipynb").exists(), f"{py.name} has no .ipynb: run make notebooks"
 

@@ -241,7 +241,7 @@ def test_the_mail_server_logs_accepted_and_refused_messages(mail: FakeMail) -> N
 
 
 def test_a_call_log_forgets_the_oldest_past_its_limit() -> None:
-    from labqueue.demo.netfake import CallLog
+    from labqueue.demo.calllog import CallLog
 
     log = CallLog(limit=3)
     for i in range(5):

@@ -28,6 +28,7 @@ import click
 from labqueue.cli.base import Group
 
 from . import config as cfg
+from .capacity import MAX_CAPACITY
 from .errors import StoreError
 from .netfake import LIMITS
 from .procs import write_ready_file
@@ -60,6 +61,14 @@ class Finite(click.ParamType):
 
 
 LATENCY, JITTER, ERROR_RATE = (Finite(*LIMITS[k]) for k in ("latency", "jitter", "error_rate"))
+#: The fake ERP's capacity (0: unlimited), a worker's threads, the ERP jobs' limit.
+CAPACITY = click.IntRange(0, MAX_CAPACITY)
+THREADS = click.IntRange(1, cfg.MAX_THREADS)
+ERP_LIMIT = click.IntRange(1, MAX_CAPACITY)
+CAPACITY_HELP = (
+    "Calls the ERP serves at once; more callers wait inside it, first come first served "
+    "[0: unlimited]."
+)
 
 
 def fault_options(latency: float, seed: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -128,15 +137,17 @@ def mail(smtp_port: int, http_port: int, ready_file: str | None, **faults: Any) 
 
 @main.command()
 @click.option("--port", type=PORT, default=cfg.DEFAULT_ERP_PORT, show_default=True)
+@click.option("--capacity", type=CAPACITY, default=0, show_default=True, help=CAPACITY_HELP)
 @fault_options(latency=0.25, seed=2)
-def erp(port: int, ready_file: str | None, **faults: Any) -> None:
+def erp(port: int, capacity: int, ready_file: str | None, **faults: Any) -> None:
     """The fake ERP: sales and inventory over HTTP, keyed on the order id."""
     from .fakeerp import FakeERP
 
-    server = FakeERP(port=port, **faults).start()
+    server = FakeERP(port=port, capacity=capacity, **faults).start()
     if ready_file:
         write_ready_file(ready_file, {"port": server.port})
-    click.echo(f"fake ERP at {server.url} (GET /sales, GET /inventory)")
+    limit = f", at most {capacity} calls at once" if capacity else ""
+    click.echo(f"fake ERP at {server.url} (GET /sales, GET /inventory, GET /calls){limit}")
     try:
         wait_for_signal()
     finally:
@@ -213,6 +224,21 @@ def relay(interval: float, once: bool) -> None:
 @click.option("--queue-workers", type=click.IntRange(0, 64), default=2, show_default=True)
 @click.option("--email-latency", type=LATENCY, default=0.3, show_default=True)
 @click.option("--erp-latency", type=LATENCY, default=0.25, show_default=True)
+@click.option("--erp-capacity", type=CAPACITY, default=0, show_default=True, help=CAPACITY_HELP)
+@click.option(
+    "--queue-threads",
+    type=THREADS,
+    default=1,
+    show_default=True,
+    help="Threads per queue worker (passed to each as `labqueue worker --threads N`).",
+)
+@click.option(
+    "--erp-limit",
+    type=ERP_LIMIT,
+    default=None,
+    help="At most K ERP jobs run at once across all workers (max_concurrency=K, "
+    "limiter 'erp'; through STORE_ERP_LIMIT) [default: no limit].",
+)
 @click.option("--jitter", type=JITTER, default=0.2, show_default=True)
 @click.option("--error-rate", type=ERROR_RATE, default=0.0, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)

@@ -9,6 +9,10 @@ environment, so ``StoreConfig.from_env()`` and ``config.to_env()`` are the two e
     STORE_ERP_URL    base URL of the ERP (default http://127.0.0.1:8027)
     STORE_TIMEOUT    seconds a mail or ERP call may take (default 10, at most 600)
     LABQUEUE_NAMESPACE  key prefix (default resque)
+    STORE_ERP_LIMIT  at most this many ERP jobs run at once, across every worker, process,
+                     thread and host (the store's two ERP job classes declare
+                     ``max_concurrency=K, limiter="erp"`` when they are imported; unset: no
+                     limit). The stack sets it for its workers with ``--erp-limit K``.
 
 A value the store cannot honour (a NaN or infinite timeout, a port past 65535, an ERP URL
 that is not http(s), a sender that is not one plain address) raises
@@ -38,6 +42,12 @@ DEFAULT_ERP_PORT = 8027
 DEFAULT_STORE_PORT = 8000
 #: Seconds: a mail or ERP call allowed longer than this ties up a web worker for good.
 MAX_TIMEOUT = 600.0
+#: The most threads a store worker runs (``--queue-threads``: ``labqueue worker --threads``).
+MAX_THREADS = 64
+#: The environment variable the store's workers read their ERP jobs' limit from.
+ERP_LIMIT_ENV = "STORE_ERP_LIMIT"
+#: The limiter the store's two ERP job classes share (their K slots are the ERP's).
+ERP_LIMITER = "erp"
 
 
 def default_db_path() -> str:
@@ -120,6 +130,29 @@ class StoreConfig:
         if unknown:
             raise ConfigurationError(f"unknown store settings {unknown}; known: {sorted(known)}")
         return cls(**data)
+
+
+def check_erp_limit(value: Any) -> int:
+    """``value`` as the ERP jobs' limit (a whole number >= 1), else BadSetting."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadSetting(
+            "erp_limit", f"the ERP limit must be a whole number of jobs >= 1, got {shown(value)}"
+        )
+    return value
+
+
+def erp_limit_from_env(env: Mapping[str, str] | None = None) -> int | None:
+    """``$STORE_ERP_LIMIT`` as a count (None when unset or empty); BadSetting naming the
+    variable when it is not a whole number >= 1."""
+    text = (os.environ if env is None else env).get(ERP_LIMIT_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        return check_erp_limit(int(text))
+    except (ValueError, BadSetting):
+        raise BadSetting(
+            "erp_limit", f"{ERP_LIMIT_ENV} must be a whole number of jobs >= 1, got {shown(text)}"
+        ) from None
 
 
 def parse_hostport(text: str) -> tuple[str, int]:

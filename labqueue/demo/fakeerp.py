@@ -11,11 +11,21 @@ every call on the order id, so a second call for the same order changes nothing.
     GET  {erp.url}/inventory           {"inventory": {"SKU-1": 99998, ..}, "orders_applied": ..}
     GET  {erp.url}/stats               calls, failures, duplicates, faults
     GET  {erp.url}/calls?since=0       every call: {call, order_id, received, answered, result}
+                                       (with a capacity also: started, in_service)
     POST {erp.url}/config              {"latency": 0.1, "error_rate": 0.5}
     POST {erp.url}/reset               forget the sales, restock
     erp.stop()
 
 A simulated failure (``503``) happens after the delay and changes nothing.
+
+``capacity=K`` (``python -m labqueue.demo erp --capacity K``) makes it an old system behind
+a pool of K connections: at most K calls (sales and stock together) are in service at once;
+the others wait inside the ERP, first come first served, each in its own HTTP thread, and
+are served in turn. Its call log then says when each call's service started (the wait is
+``started - received``) and how many calls were in service then; ``GET /stats`` adds
+``"capacity": {"capacity": K, "in_service": .., "waiting": ..}``. 0 (the default) is
+unlimited (set at start; ``POST /config`` does not change it), and
+every answer is exactly what it was before capacities existed.
 """
 
 from __future__ import annotations
@@ -25,10 +35,11 @@ import time
 from collections import Counter
 from typing import Any
 
+from .calllog import CallLog
+from .capacity import Gate, Visit
 from .catalog import INITIAL_STOCK, PRODUCTS
 from .errors import shown
 from .netfake import (
-    CallLog,
     Faults,
     HttpError,
     JsonService,
@@ -86,8 +97,10 @@ class FakeERP:
         error_rate: float = 0.0,
         seed: int | None = 2,
         verbose: bool = False,
+        capacity: int = 0,
     ) -> None:
         self.faults = Faults(latency, jitter, error_rate, seed)
+        self.gate = Gate(capacity)
         self.api = JsonService("fakeerp", host, port, verbose)
         self._lock = threading.Lock()
         self.sales: dict[int, dict[str, Any]] = {}
@@ -123,28 +136,31 @@ class FakeERP:
         self.inventory = {p.sku: INITIAL_STOCK for p in PRODUCTS}
 
     # -- the ERP's two operations --------------------------------------------------------
-    def _slow_call(self, name: str, order_id: int, to: Any = None) -> float:
-        """Spend this call's delay (returns when the call arrived); a simulated failure is
-        logged, answers 503 and changes nothing."""
+    def _slow_call(self, name: str, order_id: int, to: Any = None) -> tuple[float, Visit | None]:
+        """Wait for a slot (with a capacity) and spend this call's delay; returns when the
+        call arrived and, with a capacity, its visit (what the log adds). A simulated failure
+        is logged, answers 503 and changes nothing."""
         received = time.time()
-        delay, fails = self.faults.draw()
-        if delay:
-            time.sleep(delay)
-        with self._lock:
-            self.calls[name] += 1
+        with self.gate.serve() as visit:
+            delay, fails = self.faults.draw()
+            if delay:
+                time.sleep(delay)
+            with self._lock:
+                self.calls[name] += 1
+                if fails:
+                    self.calls["failures"] += 1
+            seen = visit if self.gate.capacity else None
             if fails:
-                self.calls["failures"] += 1
-        if fails:
-            self.call_log.add(name, order_id, received, "failed", _text_or_none(to))
-            raise HttpError(503, "ERP unavailable (simulated failure), try again later")
-        return received
+                self.call_log.add(name, order_id, received, "failed", _text_or_none(to), seen)
+                raise HttpError(503, "ERP unavailable (simulated failure), try again later")
+        return received, seen
 
     def record_sale(self, req: Request) -> tuple[int, Any]:
         order_id = _order_id(req.body)
         items = _items(req.body)
         total = _total(req.body)
         email = req.body.get("email")
-        received = self._slow_call("sales", order_id, email)
+        received, visit = self._slow_call("sales", order_id, email)
         with self._lock:
             duplicate = order_id in self.sales
             if duplicate:
@@ -158,7 +174,7 @@ class FakeERP:
                     "recorded_at": time.time(),
                 }
         result = "duplicate" if duplicate else "recorded"
-        self.call_log.add("sales", order_id, received, result, _text_or_none(email))
+        self.call_log.add("sales", order_id, received, result, _text_or_none(email), visit)
         if duplicate:
             return 200, {"order_id": order_id, "recorded": False, "duplicate": True}
         return 201, {"order_id": order_id, "recorded": True, "duplicate": False}
@@ -166,7 +182,7 @@ class FakeERP:
     def decrease_inventory(self, req: Request) -> tuple[int, Any]:
         order_id = _order_id(req.body)
         items = _items(req.body)
-        received = self._slow_call("inventory", order_id)
+        received, visit = self._slow_call("inventory", order_id)
         with self._lock:
             duplicate = order_id in self.decreased
             if duplicate:
@@ -176,7 +192,8 @@ class FakeERP:
                 for item in items:
                     self.inventory[item["sku"]] = self.inventory.get(item["sku"], 0) - item["qty"]
                 levels = {item["sku"]: self.inventory[item["sku"]] for item in items}
-        self.call_log.add("inventory", order_id, received, "duplicate" if duplicate else "applied")
+        result = "duplicate" if duplicate else "applied"
+        self.call_log.add("inventory", order_id, received, result, visit=visit)
         if duplicate:
             return 200, {"order_id": order_id, "applied": False, "duplicate": True}
         return 200, {"order_id": order_id, "applied": True, "duplicate": False, "levels": levels}
@@ -197,7 +214,7 @@ class FakeERP:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {
+            out = {
                 "calls": {"sales": self.calls["sales"], "inventory": self.calls["inventory"]},
                 "failures": self.calls["failures"],
                 "duplicates": self.calls["duplicates"],
@@ -205,6 +222,9 @@ class FakeERP:
                 "inventory_orders": len(self.decreased),
                 "faults": self.faults.to_json(),
             }
+        if self.gate.capacity:
+            out["capacity"] = self.gate.to_json()
+        return out
 
     def _list_sales(self, req: Request) -> tuple[int, Any]:
         order_id = int_or_none(req.query.get("order_id"), "order_id")

@@ -29,9 +29,9 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from .calllog import CallLog
 from .errors import StoreError
 from .netfake import (
-    CallLog,
     Faults,
     HttpError,
     JsonService,

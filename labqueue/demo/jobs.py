@@ -24,6 +24,12 @@ ERP jobs are retried (:attr:`ERPJob.retry_limit` times, backoff with full jitter
 StepFailed only), so an ERP outage of a few minutes drains by itself once the ERP is back;
 a job whose retries are spent, and a failed email, land in the failed store, and
 ``labqueue failed requeue`` runs them again.
+
+The two ERP jobs can be held to the ERP's capacity: with ``STORE_ERP_LIMIT=K`` in the
+environment when this module is imported (``python -m labqueue.demo up --erp-limit K`` sets
+it for every worker it starts), both declare ``max_concurrency=K, limiter="erp"``, so across
+every worker, process, thread and host at most K of them run at once, and the rest wait in
+Redis, not inside the ERP. :func:`limit_erp` changes it in this process.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Any, ClassVar
 import labqueue
 
 from .checkout import JOB_NAMES, Store
-from .config import StoreConfig
+from .config import ERP_LIMITER, StoreConfig, check_erp_limit, erp_limit_from_env
 from .errors import StepFailed, StoreError
 
 log = logging.getLogger("labqueue.demo.jobs")
@@ -96,6 +102,10 @@ class ERPJob(StoreJob):
     retry_limit = 10
     retry_backoff = (2.0, 4.0, 8.0, 16.0, 30.0)
     retry_on = (StepFailed,)  # the ERP failed or was away; not a missing order or bad args
+    #: at most this many ERP jobs at once, everywhere ($STORE_ERP_LIMIT; None: no limit)
+    max_concurrency = erp_limit_from_env()
+    #: the limiter both ERP classes share: their K slots are the ERP's, not K per class
+    limiter = ERP_LIMITER if max_concurrency else None
 
 
 @labqueue.job(JOB_NAMES["erp_record_sale"])
@@ -110,3 +120,18 @@ class DecreaseInventoryInERP(ERPJob):
     """Step 7: decrease the ERP's stock (keyed on the order id)."""
 
     step = "erp_decrease_inventory"
+
+
+def limit_erp(limit: int | None) -> None:
+    """At most ``limit`` ERP jobs at once across every worker (None: no limit), in this
+    process: what ``STORE_ERP_LIMIT`` does at import."""
+    if limit is not None:
+        check_erp_limit(limit)
+    for cls in (RecordSaleInERP, DecreaseInventoryInERP):
+        cls.max_concurrency = limit
+        cls.limiter = ERP_LIMITER if limit else None
+
+
+# Once more after ``@labqueue.job`` has run, whatever the decorator set: the class bodies
+# gave the registry the limit, this keeps it on both classes.
+limit_erp(ERPJob.max_concurrency)

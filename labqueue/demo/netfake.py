@@ -11,7 +11,9 @@ settings stay.
 :class:`JsonService` is a threaded ``http.server`` on loopback with a route table; each
 handler gets a :class:`Request` and returns ``(status, json_body)``. A request it cannot
 read (a bad Content-Length, a body over ``MAX_REQUEST``, JSON nested too deep) is a 4xx,
-and the service keeps serving.
+and the service keeps serving. Each connection gets a thread of its own, as many as there
+are callers, so callers waiting behind a capacity (:mod:`.capacity`) wait in a handler,
+where the call log (:mod:`.calllog`) sees them arrive, never in the listen backlog.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import re
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -327,61 +328,3 @@ def positive_or_none(text: str | None, name: str) -> int | None:
     if value is not None and value < 1:
         raise HttpError(400, f"{name} must be at least 1, got {value}", name)
     return value
-
-
-#: The most calls a fake remembers (the oldest are forgotten first): ~20 MB at most.
-MAX_CALLS = 200_000
-
-
-class CallLog:
-    """Every call a fake received, in the order they were answered: what (``call``), for
-    which order, from whom (``to``: the shopper's address, when the call carries one), when
-    it arrived (``received``), when it was answered (``answered``, epoch s) and how
-    (``result``). Served as ``GET /calls?since=N&limit=M``: the load test's runner collects
-    them to tell when each order's email and ERP calls really happened."""
-
-    def __init__(self, limit: int = MAX_CALLS) -> None:
-        self._lock = threading.Lock()
-        self._calls: list[dict[str, Any]] = []
-        self._forgotten = 0  #: calls dropped from the front, past ``limit``
-        self.limit = limit
-
-    def add(
-        self, call: str, order_id: int | None, received: float, result: str, to: str | None = None
-    ) -> None:
-        record = {
-            "call": call,
-            "order_id": order_id,
-            "to": to,
-            "received": round(received, 6),
-            "answered": round(time.time(), 6),
-            "result": result,
-        }
-        with self._lock:
-            self._calls.append(record)
-            if len(self._calls) > self.limit:
-                drop = len(self._calls) - self.limit
-                del self._calls[:drop]
-                self._forgotten += drop
-
-    def since(self, index: int, limit: int) -> dict[str, Any]:
-        """Calls ``index`` onwards (counted from the first ever), at most ``limit``."""
-        with self._lock:
-            start = max(0, index - self._forgotten)
-            chosen = self._calls[start : start + limit]
-            total = self._forgotten + len(self._calls)
-        first = self._forgotten + start
-        return {"total": total, "first": first, "next": first + len(chosen), "calls": chosen}
-
-    def clear(self) -> None:
-        with self._lock:
-            self._forgotten += len(self._calls)
-            self._calls.clear()
-
-    def route(self, api: JsonService) -> None:
-        api.route("GET", "/calls", self._list)
-
-    def _list(self, req: Request) -> tuple[int, Any]:
-        since = int_or_none(req.query.get("since"), "since") or 0
-        limit = positive_or_none(req.query.get("limit"), "limit") or 10_000
-        return 200, self.since(max(0, since), limit)

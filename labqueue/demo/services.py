@@ -9,7 +9,8 @@ For a notebook that times the checkout's real code in-process::
         requests.get(fakes.mail_url + "/messages").json()
 
 ``in_process=False`` starts them as ``python -m labqueue.demo mail|erp`` subprocesses
-(each with its log file), as :class:`~.stack.Stack` does.
+(each with its log file), as :class:`~.stack.Stack` does. ``erp_capacity=K`` lets the ERP
+serve at most K calls at once (the others wait inside it; see :mod:`.fakeerp`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from labqueue.procs import Child, child_env, python_cmd, stop_all
 
+from .capacity import check_capacity
 from .config import StoreConfig
 from .fakeerp import FakeERP
 from .fakemail import FakeMail
@@ -45,7 +47,9 @@ class FakeServices:
         erp_port: int = 0,
         log_dir: str | os.PathLike[str] | None = None,
         start_timeout: float = 30.0,
+        erp_capacity: int = 0,
     ) -> None:
+        self.erp_capacity = check_capacity(erp_capacity)
         self.settings = {"jitter": jitter, "error_rate": error_rate}
         self.email_latency, self.erp_latency, self.seed = email_latency, erp_latency, seed
         self.in_process, self.host, self.start_timeout = in_process, host, start_timeout
@@ -93,8 +97,9 @@ class FakeServices:
             self.seed,
         ).start()  # fmt: skip
         self.erp = FakeERP(
-            self.host, self.erp_port, self.erp_latency, jitter, error_rate, self.seed + 1
-        ).start()
+            self.host, self.erp_port, self.erp_latency, jitter, error_rate, self.seed + 1,
+            capacity=self.erp_capacity,
+        ).start()  # fmt: skip
         self.smtp_port, self.mail_port, self.erp_port = (
             self.mail.smtp_port,
             self.mail.http_port,
@@ -108,6 +113,8 @@ class FakeServices:
         mail_args += ["--latency", str(self.email_latency), "--seed", str(self.seed)]
         erp_args = ["--port", str(self.erp_port), "--latency", str(self.erp_latency)]
         erp_args += ["--seed", str(self.seed + 1)]
+        if self.erp_capacity:
+            erp_args += ["--capacity", str(self.erp_capacity)]
         mail = self._spawn("mail", mail_args + common, logs)
         erp = self._spawn("erp", erp_args + common, logs)
         ready_mail = self._ready(mail, logs)

@@ -14,7 +14,11 @@ relay (``relay.log``: the jobs of an order whose request died after its commit) 
 ``queue_workers`` ``labqueue worker`` processes on the queues email and erp
 (``worker-N.log``), or, with ``workers_per_queue={"email": 1, "erp": 5}``, that many
 workers on each queue alone; ``job_events=DIR`` makes them record every job's life there
-(:mod:`labqueue.events`). Leaving the block (normally, by an exception or by Ctrl-C) stops every
+(:mod:`labqueue.events`). ``queue_threads=N`` runs each worker with ``--threads N`` (N jobs
+at once per process); ``erp_limit=K`` sets ``STORE_ERP_LIMIT=K`` for every worker, so the
+store's two ERP job classes declare ``max_concurrency=K, limiter="erp"`` in each of them
+(:mod:`.jobs`); ``erp_capacity=K`` lets the fake ERP serve only K calls at once (the rest
+wait inside it). Leaving the block (normally, by an exception or by Ctrl-C) stops every
 one of them; ``port=0`` picks a free port. Just the fake services: :mod:`.services`.
 """
 
@@ -33,21 +37,21 @@ import requests
 import labqueue
 from labqueue.connection import redact, redact_text
 from labqueue.embedded import EmbeddedRedis, find_redis_server
-from labqueue.procs import Child, child_env, python_cmd, stop_all, worker_command
+from labqueue.procs import Child, child_env, python_cmd, stop_all
 from labqueue.stats import read_workers
 
 from . import db
-from .config import StoreConfig
+from .config import ERP_LIMIT_ENV, StoreConfig
 from .netfake import bound_socket, cannot_listen
 from .procs import LogDir, StackError
 from .services import HOST, FakeServices
+from .workers import check_worker_options, check_workers_per_queue, worker_argv
 
-__all__ = ["FakeServices", "Stack", "StackError", "gunicorn_argv"]
+__all__ = ["FakeServices", "Stack", "StackError", "check_workers_per_queue", "gunicorn_argv"]
 
 APP = "labqueue.demo.app:create_app()"
 #: Seconds between the outbox relay's passes.
 RELAY_INTERVAL = 0.5
-JOBS_MODULE = "labqueue.demo.jobs"
 
 
 def gunicorn_argv(bind: str, workers: int, log_dir: Path | None = None) -> list[str]:
@@ -69,28 +73,6 @@ def _gunicorn_has(setting: str) -> bool:
     from gunicorn.config import KNOWN_SETTINGS
 
     return any(s.name == setting for s in KNOWN_SETTINGS)
-
-
-def worker_argv(queues: str, job_events: str | None = None) -> list[str]:
-    return worker_command(queues=queues, imports=[JOBS_MODULE], job_events=job_events)
-
-
-def check_workers_per_queue(plan: Mapping[str, int], queues: str) -> dict[str, int]:
-    """``{"email": 1, "erp": 5}``: every queue of ``queues`` named once, counts >= 0, one
-    worker at least; StackError naming what is wrong otherwise."""
-    known = [q for q in queues.split(",") if q]
-    unknown = sorted(set(plan) - set(known))
-    if unknown:
-        raise StackError(f"workers per queue: unknown queue {unknown[0]!r}; queues: {known}")
-    missing = [q for q in known if q not in plan]
-    if missing:
-        raise StackError(f"workers per queue: no worker would take queue {missing[0]!r}")
-    bad = [q for q, n in plan.items() if isinstance(n, bool) or not isinstance(n, int) or n < 0]
-    if bad:
-        raise StackError(f"workers per queue: {bad[0]}={plan[bad[0]]!r} is not a count >= 0")
-    if not sum(plan.values()):
-        raise StackError("workers per queue: at least one worker is needed")
-    return {q: plan[q] for q in known}
 
 
 class Stack:
@@ -118,9 +100,14 @@ class Stack:
         start_timeout: float = 60.0,
         workers_per_queue: Mapping[str, int] | None = None,
         job_events: str | os.PathLike[str] | None = None,
+        erp_capacity: int = 0,
+        queue_threads: int = 1,
+        erp_limit: int | None = None,
     ) -> None:
         if web_workers < 1 or queue_workers < 0:
             raise StackError("web_workers must be >= 1 and queue_workers >= 0")
+        check_worker_options(queue_threads, erp_limit)
+        self.queue_threads, self.erp_limit = queue_threads, erp_limit
         self.workers_per_queue = (
             check_workers_per_queue(workers_per_queue, worker_queues) if workers_per_queue else None
         )
@@ -134,7 +121,7 @@ class Stack:
         self.fakes = FakeServices(
             email_latency, erp_latency, jitter, error_rate, seed, in_process=False, host=host,
             smtp_port=smtp_port, mail_port=mail_port, erp_port=erp_port,
-            start_timeout=start_timeout,
+            start_timeout=start_timeout, erp_capacity=erp_capacity,
         )  # fmt: skip
         self.config = StoreConfig()
         self.logs: LogDir | None = None
@@ -273,13 +260,14 @@ class Stack:
 
     def _add_workers(self, count: int, queues: str) -> None:
         """Start ``count`` more workers on ``queues``, and wait until each has registered."""
-        env = child_env(self.config.to_env())
+        limit = "" if self.erp_limit is None else str(self.erp_limit)  # "": none, whatever we had
+        env = child_env({**self.config.to_env(), ERP_LIMIT_ENV: limit})
         started = []
         for _ in range(count):
             self._worker_count += 1
             name = f"worker-{self._worker_count}"
             log = self.log_dir / f"{name}.log"
-            argv = worker_argv(queues, self.job_events)
+            argv = worker_argv(queues, self.job_events, self.queue_threads)
             child = Child(name, argv, env, log, stop_timeout=20, error=StackError)
             self.workers.append(child.start())
             started.append(child)
@@ -307,7 +295,7 @@ class Stack:
             f"  store      {self.store_url}  (gunicorn, {self.web_workers} workers)",
             "             POST /checkout/sync  POST /checkout/deferred  GET /orders/<id>",
             f"  fake mail  {self.mail_url}/messages  (SMTP {self.host}:{self.fakes.smtp_port})",
-            f"  fake ERP   {self.erp_url}/sales  {self.erp_url}/inventory",
+            f"  fake ERP   {self.erp_url}/sales  {self.erp_url}/inventory{self._erp_capacity()}",
             f"  redis      {redis_url}",
             f"  relay      the outbox relay, every {RELAY_INTERVAL:g} s",
             f"  workers    {self._describe_workers()}",
@@ -316,11 +304,18 @@ class Stack:
         ]
         return "\n".join(lines)
 
+    def _erp_capacity(self) -> str:
+        capacity = self.fakes.erp_capacity
+        return f"  (at most {capacity} calls at once)" if capacity else ""
+
     def _describe_workers(self) -> str:
+        extra = f" --threads {self.queue_threads}" if self.queue_threads > 1 else ""
+        if self.erp_limit is not None:
+            extra += f"; ERP jobs: at most {self.erp_limit} at once ({ERP_LIMIT_ENV})"
         if self.workers_per_queue:
             each = ", ".join(f"{n} on {q}" for q, n in self.workers_per_queue.items())
-            return f"{len(self.workers)} x labqueue worker: {each}"
-        return f"{len(self.workers)} x labqueue worker --queues {self.worker_queues}"
+            return f"{len(self.workers)} x labqueue worker{extra}: {each}"
+        return f"{len(self.workers)} x labqueue worker --queues {self.worker_queues}{extra}"
 
     # -- down --------------------------------------------------------------------------
     def stop(self) -> None:

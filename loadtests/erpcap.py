@@ -1,0 +1,245 @@
+"""The ERP's capacity, measured (the ``capacity`` scenarios): what the ERP served, how many
+calls were inside it (in service, and waiting in its line) over time, how long each waited
+there (its own call log: ``started - received``), and what the Redis ``erp`` queue and the
+shopper saw meanwhile.
+
+    from loadtests import erpcap, results
+    runs = erpcap.load(results.REFERENCE)          # {"capacity-k": ScenarioResult, ...}
+    figs = [erpcap.figures(res) for res in runs.values()]
+    print(erpcap.table(figs))                      # one Markdown row per run
+
+Every figure comes from files the runner wrote: ``calls.csv`` (the ERP's log),
+``sampler.csv`` (the queue) and ``requests-N.csv`` (the shopper).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .results import Requests, Run, ScenarioResult, load_scenario, percentile, tail_of
+from .shapes import GROUPS
+from .summary import drain_seconds
+
+#: The three runs, in the order they tell the story.
+RUNS = GROUPS["capacity"]
+
+
+def load(directory: Path | str) -> dict[str, ScenarioResult]:
+    """The capacity runs recorded in ``directory`` (a run's directory), by name; those it
+    lacks are left out (read each scenario's own directory, whatever meta.json lists)."""
+    out = {}
+    for name in RUNS:
+        if (Path(directory) / name / "scenario.json").exists():
+            out[name] = load_scenario(Path(directory) / name)
+    return out
+
+
+def erp_calls(res: ScenarioResult) -> Requests | None:
+    """The ERP's own log of this run (None: the run kept no calls.csv, or no ERP call)."""
+    calls = res.calls
+    if calls is None or not len(calls):
+        return None
+    mine = calls.where(calls.service == "erp")
+    return mine if len(mine) else None
+
+
+def service_start(calls: Requests) -> np.ndarray:
+    """When each call's service began (epoch s): ``started``, or its arrival for an ERP
+    without a capacity (nobody waits there)."""
+    started = np.asarray(calls.columns.get("started", calls.received), dtype=float)
+    return np.where(np.isnan(started), calls.received, started)
+
+
+def inside(calls: Requests, t0: float, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(calls in service, calls waiting inside the ERP) at each of ``times`` (s after t0)."""
+    t = np.asarray(times, dtype=float)[:, None]
+    received = calls.received[None, :] - t0
+    started = service_start(calls)[None, :] - t0
+    answered = calls.answered[None, :] - t0
+    in_service = ((started <= t) & (t < answered)).sum(axis=1)
+    waiting = ((received <= t) & (t < started)).sum(axis=1)
+    return in_service, waiting
+
+
+def busy_seconds(calls: Requests) -> float:
+    """From the first call's arrival to the last call's answer: the ERP's busy period."""
+    return float(np.nanmax(calls.answered) - np.nanmin(calls.received))
+
+
+@dataclass(frozen=True)
+class ErpFigures:
+    """One capacity run, in figures (times in seconds unless the name says ms)."""
+
+    name: str
+    erp_workers: int  #: queue worker processes on the erp queue
+    threads: int  #: threads per worker process
+    limit: int | None  #: the ERP jobs' max_concurrency (None: no limit)
+    capacity: int  #: calls the ERP served at once (0: unlimited)
+    calls: int
+    served_per_s: float  #: ERP calls answered per second over its busy period
+    in_service_mean: float  #: time-averaged calls in service (Little: sum of service ÷ T)
+    in_service_max: int  #: the most in service at a call's start (the ERP's own count)
+    waiting_mean: float  #: time-averaged calls waiting inside the ERP
+    wait_mean: float  #: a call's wait inside the ERP, mean
+    wait_p95: float
+    wait_max: float
+    queue_max: float  #: jobs waiting in Redis's erp queue, at most
+    age_max: float  #: the oldest waiting erp job's age, at most
+    checkout_p50_ms: float  #: the deferred checkout's answer, from its intended start
+    checkout_tail: str  #: which tail the sample supports (p99, p90, max)
+    checkout_tail_ms: float
+    drain: float | None  #: s after the load until every queue was empty and workers idle
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _settings(res: ScenarioResult) -> tuple[int, int, int | None, int]:
+    """(ERP workers, threads, limit, capacity): what the runner recorded, else the scenario."""
+    extra = res.scenario.extra
+    options = res.info.get("stack_options") or extra
+    workers = (res.info.get("workers") or extra.get("workers") or {}).get("erp", 0)
+    threads = int(options.get("queue_threads") or 1)
+    return int(workers), threads, options.get("erp_limit"), int(options.get("erp_capacity") or 0)
+
+
+def _sampled_max(res: ScenarioResult, key: str) -> float:
+    values = res.samples.get(key)
+    if values is None or not len(values) or np.isnan(values).all():
+        return float("nan")
+    return float(np.nanmax(values))
+
+
+def figures(res: ScenarioResult) -> ErpFigures:
+    """The figures of one capacity run (nan where the run lacks the data)."""
+    workers, threads, limit, capacity = _settings(res)
+    calls = erp_calls(res)
+    ok = res.requests.latency_ms[res.requests.ok == 1]
+    tail, tail_ms = tail_of(ok)
+    base: dict[str, Any] = {
+        "name": res.name, "erp_workers": workers, "threads": threads, "limit": limit,
+        "capacity": capacity, "queue_max": _sampled_max(res, "queue_erp"),
+        "age_max": _sampled_max(res, "age_erp"), "checkout_p50_ms": percentile(ok, 50),
+        "checkout_tail": tail, "checkout_tail_ms": tail_ms, "drain": drain_seconds(res),
+    }  # fmt: skip
+    if calls is None:
+        nan = float("nan")
+        return ErpFigures(calls=0, served_per_s=nan, in_service_mean=nan, in_service_max=0,
+                          waiting_mean=nan, wait_mean=nan, wait_p95=nan, wait_max=nan,
+                          **base)  # fmt: skip
+    busy = busy_seconds(calls)
+    started = service_start(calls)
+    waits = started - calls.received
+    counts = np.asarray(calls.columns.get("in_service", np.array([np.nan])), dtype=float)
+    return ErpFigures(
+        calls=len(calls),
+        served_per_s=len(calls) / busy if busy > 0 else float("nan"),
+        in_service_mean=float(np.sum(calls.answered - started)) / busy if busy > 0 else 0.0,
+        in_service_max=int(np.nanmax(counts)) if not np.isnan(counts).all() else 0,
+        waiting_mean=float(np.sum(waits)) / busy if busy > 0 else 0.0,
+        wait_mean=float(np.mean(waits)),
+        wait_p95=percentile(waits, 95),
+        wait_max=float(np.max(waits)),
+        **base,
+    )
+
+
+def workers_label(fig: ErpFigures, noun: str = " ERP workers") -> str:
+    """``8 ERP workers, limit 2`` (``8 × 4 threads`` when threaded)."""
+    count = f"{fig.erp_workers}" + (f" × {fig.threads} threads" if fig.threads > 1 else "")
+    limit = f", limit {fig.limit}" if fig.limit else ""
+    return f"{count}{noun}{limit}"
+
+
+def _s(seconds: float) -> str:
+    if np.isnan(seconds):
+        return "-"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+TABLE_HEAD = (
+    "| run | ERP workers | ERP calls/s | in service (mean, max) | waiting inside the ERP "
+    "(mean) | wait inside the ERP (mean, p95) | erp queue (max jobs) | oldest erp job (max) "
+    "| deferred checkout (p50, tail) |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def table(figs: list[ErpFigures]) -> str:
+    """The runs side by side, as a Markdown table (the notebook and the README show it)."""
+    rows = [TABLE_HEAD]
+    for f in figs:
+        rows.append(
+            f"| {f.name} | {workers_label(f, noun='')} "
+            f"| {f.served_per_s:.1f} | {f.in_service_mean:.1f}, {f.in_service_max} "
+            f"| {f.waiting_mean:.1f} | {_s(f.wait_mean)}, {_s(f.wait_p95)} "
+            f"| {f.queue_max:.0f} | {_s(f.age_max)} "
+            f"| {f.checkout_p50_ms:.0f} ms, {f.checkout_tail} {f.checkout_tail_ms:.0f} ms |"
+        )
+    return "\n".join(rows)
+
+
+def find(start: Path | str | None = None) -> Path | None:
+    """The run the notebook reads the capacity scenarios from: ``$LABQUEUE_RUN``, else the
+    nearest ``results/latest``, else ``results/reference``, whichever holds them (None:
+    none does yet)."""
+    explicit = os.environ.get("LABQUEUE_RUN")
+    here = Path(start or Path.cwd()).resolve()
+    candidates = [Path(explicit)] if explicit else []
+    for folder in (here, *here.parents):
+        candidates += [folder / "results" / "latest", folder / "results" / "reference"]
+    found = [c for c in candidates if (c / RUNS[0] / "scenario.json").exists()]
+    return found[0].resolve() if found else None
+
+
+NOT_YET = (
+    "*No capacity runs recorded here yet: run `python -m loadtests --scenarios capacity` "
+    "(or `make loadtest LOADTEST_ARGS='--scenarios capacity'`, about two minutes), then run "
+    "this notebook again.*"
+)
+
+
+def story(figs: list[ErpFigures]) -> str:
+    """What the capacity runs show, in the runs' own numbers (Markdown)."""
+    by_name = {f.name: f for f in figs}
+    k, four_k = by_name.get(RUNS[0]), by_name.get(RUNS[1])
+    if k is None or four_k is None:
+        return NOT_YET
+    text = (
+        f"**Workers past the ERP's capacity:** with {workers_label(k)} the ERP served "
+        f"{k.served_per_s:.1f} calls/s; with {workers_label(four_k)}, {four_k.served_per_s:.1f} "
+        f"calls/s. In service at most {four_k.in_service_max} either way (its capacity is "
+        f"{four_k.capacity}); the extra workers only stood in the ERP's line, "
+        f"{four_k.waiting_mean:.1f} calls on average, each waiting {_s(four_k.wait_mean)} "
+        f"(p95 {_s(four_k.wait_p95)}) before its service began."
+    )
+    limited = by_name.get(RUNS[2])
+    if limited is None:
+        return text + " *(The limited run is not recorded here: it needs `max_concurrency`.)*"
+    return text + (
+        f"\n\n**With the limit** ({workers_label(limited)}): the ERP served "
+        f"{limited.served_per_s:.1f} calls/s, at most {limited.in_service_max} in service, "
+        f"and a call waited {_s(limited.wait_mean)} inside it on average (at worst "
+        f"{_s(limited.wait_max)}). The burst waited in Redis instead: the `erp` queue peaked "
+        f"at {limited.queue_max:.0f} jobs and its oldest job at {_s(limited.age_max)}, where "
+        f"the monitor and `labqueue stats` show it. The shopper never noticed: the deferred "
+        f"checkout's median answer was at most {max(f.checkout_p50_ms for f in figs):.0f} ms "
+        "in every run."
+    )
+
+
+def add_to_summary(run: Run, summary: dict[str, Any]) -> str:
+    """Each capacity run's figures into its entry of ``summary`` (``summary.json``) as
+    ``erp``; returns their table ("" when the run has none)."""
+    figs = [figures(run.scenarios[n]) for n in RUNS if n in run.scenarios]
+    for f in figs:
+        clean = {k: None if isinstance(v, float) and math.isnan(v) else v
+                 for k, v in f.to_dict().items()}  # fmt: skip
+        summary.setdefault(f.name, {})["erp"] = clean
+    return table(figs) if figs else ""

