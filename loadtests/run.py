@@ -110,8 +110,7 @@ class Runner:
             with signals_raise():
                 redis_url = self.start_redis()
                 for index, sc in enumerate(self.scenarios):
-                    if not self.skipped(sc):
-                        self.run_scenario(index, sc, redis_url)
+                    self.run_scenario(index, sc, redis_url)
         except Interrupted as exc:
             code = self.fail(f"interrupted ({exc}): everything stopped, partial results kept", 130)
         except ComponentFailed as exc:
@@ -128,23 +127,6 @@ class Runner:
         self.meta["reason"] = reason
         self.progress.say(f"\n!!! {reason}")
         return code
-
-    def skipped(self, sc: Scenario) -> bool:
-        """Whether ``sc`` is left out because this labqueue cannot run its workers as asked
-        (an ERP limit without max_concurrency, say): said, and kept in meta.json."""
-        if self.cfg.store_url:
-            return False
-        from labqueue.demo.stack import StackError
-        from labqueue.demo.workers import check_worker_options
-
-        options = self.cfg.stack_options(sc)
-        try:
-            check_worker_options(options["queue_threads"], options["erp_limit"])
-        except StackError as exc:
-            self.meta.setdefault("skipped", {})[sc.name] = str(exc)
-            self.progress.say(f"==> skipping {sc.name}: {exc}")
-            return True
-        return False
 
     def start_redis(self) -> str:
         """The run's Redis: --redis-url, else a private redis-server for the whole run."""

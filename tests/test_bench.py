@@ -8,6 +8,7 @@ measured, is a positive number with min <= median <= max, and the outputs are re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -188,12 +189,18 @@ def test_each_contender_runs_as_the_issue_says_on_a_db_of_its_own() -> None:
     assert len({c.db for c in CONTENDERS.values()} | {0}) == 5  # none shares db 0 or another's
 
 
-def test_preflight_refuses_a_contender_that_cannot_start_in_one_line() -> None:
+def test_preflight_refuses_a_contender_that_cannot_start_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     iobound.preflight(["labqueue-procs", "huey", "dramatiq"])  # each starts: no error
-    if _labqueue_has_threads():
-        iobound.preflight(["labqueue-threads"])
-    else:
-        with pytest.raises(BenchError, match=r"labqueue-threads cannot start: .*--threads"):
+    iobound.preflight(["labqueue-threads"])
+    broken = dataclasses.replace(
+        CONTENDERS["labqueue-threads"], command=lambda url: [sys.executable, "-m", "labqueue",
+        "worker", "--no-such-option", "--url", url]
+    )  # fmt: skip
+    with monkeypatch.context() as m:
+        m.setitem(CONTENDERS, "labqueue-threads", broken)
+        with pytest.raises(BenchError, match=r"labqueue-threads cannot start: .*--no-such-option"):
             iobound.preflight(["labqueue-threads"])
 
 
@@ -273,19 +280,9 @@ def test_tiny_io_round_of_the_contenders_that_exist(tmp_path: Path) -> None:
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
 
 
-def _labqueue_has_threads() -> bool:
-    help_text = subprocess.run(
-        [sys.executable, "-m", "labqueue", "worker", "--help"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
-    ).stdout  # fmt: skip
-    return "--threads" in help_text
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_tiny_io_drain_of_labqueue_threads(redis_server: EmbeddedRedis) -> None:
-    if not _labqueue_has_threads():
-        pytest.skip("labqueue worker --threads is not on this branch yet (branch threads)")
     figs = iobound.drain(redis_server.url, CONTENDERS["labqueue-threads"], 100, 0.05, 120)
     assert figs["io_processes"] == 1
     assert 1 < figs["io_in_flight"] <= 25

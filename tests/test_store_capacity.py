@@ -17,7 +17,6 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-import labqueue
 from labqueue.demo import jobs
 from labqueue.demo.__main__ import main as store_main
 from labqueue.demo.capacity import Gate
@@ -29,8 +28,6 @@ from labqueue.demo.stack import Stack, StackError
 from labqueue.demo.workers import worker_argv
 from labqueue.embedded import find_redis_server
 
-HAS_THREADS = "threads" in __import__("inspect").signature(labqueue.Worker).parameters
-HAS_LIMITER = hasattr(labqueue.Job, "max_concurrency")
 SALE = {"order_id": 1, "email": "a@b.c", "total_cents": 100, "items": [{"sku": "SKU-1", "qty": 1}]}
 
 
@@ -210,16 +207,6 @@ def test_the_stack_refuses_bad_worker_options_before_starting(
         Stack(**options)
 
 
-@pytest.mark.skipif(HAS_THREADS and HAS_LIMITER, reason="this labqueue has both")
-def test_the_stack_says_which_option_this_labqueue_lacks() -> None:
-    if not HAS_THREADS:
-        with pytest.raises(StackError, match="--threads"):
-            Stack(queue_threads=2)
-    if not HAS_LIMITER:
-        with pytest.raises(StackError, match="max_concurrency"):
-            Stack(erp_limit=2)
-
-
 def test_the_erp_limit_comes_from_the_environment() -> None:
     assert erp_limit_from_env({}) is None and erp_limit_from_env({ERP_LIMIT_ENV: " "}) is None
     assert erp_limit_from_env({ERP_LIMIT_ENV: "3"}) == 3
@@ -266,15 +253,6 @@ def test_limit_erp_changes_both_erp_classes_in_this_process() -> None:
     assert jobs.RecordSaleInERP.max_concurrency is None
 
 
-@pytest.mark.skipif(HAS_LIMITER, reason="this labqueue has max_concurrency")
-def test_up_with_a_limit_this_labqueue_cannot_honour_is_one_line() -> None:
-    result = CliRunner().invoke(store_main, ["up", "--erp-limit", "2"])
-    assert result.exit_code == 1
-    assert result.output.strip() == (
-        "Error: an ERP limit needs labqueue's max_concurrency, which this labqueue lacks"
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(find_redis_server() is None, reason="no redis-server binary")
 def test_the_stack_hands_every_worker_the_limit_and_the_erp_its_capacity(
@@ -303,7 +281,6 @@ CART = {"email": "shopper@example.com", "items": [{"sku": "SKU-3", "qty": 1}]}
 
 @pytest.mark.slow
 @pytest.mark.skipif(find_redis_server() is None, reason="no redis-server binary")
-@pytest.mark.skipif(not (HAS_THREADS and HAS_LIMITER), reason="needs --threads and the limiter")
 def test_threaded_workers_with_the_erp_limit_keep_callers_out_of_the_erp(tmp_path: Path) -> None:
     """4 ERP workers (2 processes x 2 threads) in front of an ERP that serves 2 at once,
     limited to 2 ERP jobs: every order completes, and no ERP call waits inside the ERP."""

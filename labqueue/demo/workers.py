@@ -10,10 +10,8 @@ workers as ``STORE_ERP_LIMIT`` (:mod:`.config`), read by :mod:`.jobs` at import.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 
-import labqueue
 from labqueue.procs import worker_command
 
 from .config import MAX_THREADS, check_erp_limit
@@ -34,7 +32,7 @@ def worker_argv(queues: str, job_events: str | None = None, threads: int = 1) ->
 
 
 def check_worker_options(threads: int, erp_limit: int | None) -> None:
-    """StackError, one line, for threads or an ERP limit this labqueue cannot honour."""
+    """StackError, one line, for a number of threads or an ERP limit out of range."""
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
         raise StackError(f"queue threads must be a whole number 1-{MAX_THREADS}, got {threads!r}")
     if erp_limit is not None:
@@ -42,12 +40,6 @@ def check_worker_options(threads: int, erp_limit: int | None) -> None:
             check_erp_limit(erp_limit)
         except BadSetting as exc:
             raise StackError(str(exc)) from None
-    if threads > 1 and "threads" not in inspect.signature(labqueue.Worker).parameters:
-        raise StackError(
-            "queue threads need `labqueue worker --threads`, which this labqueue lacks"
-        )
-    if erp_limit is not None and not hasattr(labqueue.Job, "max_concurrency"):
-        raise StackError("an ERP limit needs labqueue's max_concurrency, which this labqueue lacks")
 
 
 def check_workers_per_queue(plan: Mapping[str, int], queues: str) -> dict[str, int]:
