@@ -126,13 +126,17 @@ def _sampled_max(res: ScenarioResult, *keys: str) -> float:
     return float(max(np.nanmax(v) for v in found if not np.isnan(v).all()))
 
 
-def _waiting_max(res: ScenarioResult) -> float:
-    """The most ERP jobs waiting in Redis at once, in the erp queue or parked (nan: a run
-    sampled before the sampler counted parked jobs)."""
+def _in_redis(res: ScenarioResult, limit: int | None) -> tuple[float, float]:
+    """(the most ERP jobs parked, the most waiting in Redis at once, queued or parked); nan
+    for a limited run sampled before the sampler counted parked jobs (a run without the
+    limit parks nothing)."""
     queued, parked = res.samples.get(QUEUE), res.samples.get(PARKED)
-    if queued is None or parked is None or not len(queued):
-        return float("nan")
-    return float(np.nanmax(np.nan_to_num(queued) + np.nan_to_num(parked)))
+    if queued is None or not len(queued):
+        return float("nan"), float("nan")
+    if parked is None:
+        return (float("nan"), float("nan")) if limit else (0.0, float(np.nanmax(queued)))
+    both = np.nan_to_num(queued) + np.nan_to_num(parked)
+    return float(np.nanmax(parked)), float(np.nanmax(both))
 
 
 def figures(res: ScenarioResult) -> ErpFigures:
@@ -141,11 +145,12 @@ def figures(res: ScenarioResult) -> ErpFigures:
     calls = erp_calls(res)
     ok = res.requests.latency_ms[res.requests.ok == 1]
     tail, tail_ms = tail_of(ok)
+    parked_max, waiting_max = _in_redis(res, limit)
     base: dict[str, Any] = {
         "name": res.name, "erp_workers": workers, "threads": threads, "limit": limit,
         "capacity": capacity, "queue_max": _sampled_max(res, QUEUE),
-        "age_max": _sampled_max(res, AGE, PARKED_AGE), "parked_max": _sampled_max(res, PARKED),
-        "waiting_max": _waiting_max(res), "checkout_p50_ms": percentile(ok, 50),
+        "age_max": _sampled_max(res, AGE, PARKED_AGE), "parked_max": parked_max,
+        "waiting_max": waiting_max, "checkout_p50_ms": percentile(ok, 50),
         "checkout_tail": tail, "checkout_tail_ms": tail_ms, "drain": drain_seconds(res),
     }  # fmt: skip
     if calls is None:

@@ -348,6 +348,8 @@ def test_a_run_without_parked_samples_says_so(tmp_path: Path) -> None:
     assert limited.queue_max == 78 and np.isnan(limited.parked_max)
     assert np.isnan(limited.waiting_max)
     assert "| 78 in the queue (parked not sampled) |" in erpcap.table(figs)
+    assert (figs[1].parked_max, figs[1].waiting_max) == (0, 72)  # no limit: nothing parks
+    assert "| 72 (queue 72, parked 0) |" in erpcap.table(figs)
     text = erpcap.story(figs)
     assert "did not sample the jobs the limit parked" in text and "run the capacity" in text
     assert "The burst waited in Redis instead" not in text
