@@ -1,25 +1,25 @@
-"""The numbers everything else shows: one snapshot, read in two round trips, the one
-reader of registered workers, and the oldest waiting job's age per queue. They read
-whatever Redis holds: a key of another type counts as empty and a counter that is no
-number as 0, each named (key -> why) with the result."""
+"""The numbers everything else shows: one snapshot, read in two round trips, and the one
+reader of registered workers. They read whatever Redis holds: a key of another type counts
+as empty and a counter that is no number as 0, each named (key -> why) with the result. The
+oldest waiting job's age, per queue and per limiter, is :mod:`labqueue.ages`' (re-exported
+here: :func:`oldest_ages`, :func:`waiting_ages`)."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import redis
-from redis.client import NEVER_DECODE
 
 from . import timefmt
+from .ages import CLOCK_SLACK, Ages, ParkedAge, oldest_ages, queue_time_of, waiting_ages
 from .errors import UnreadableData
 from .keys import DEFAULT_NAMESPACE, Keys, WorkerId
 from .limiters import PER_LIMITER, LimiterInfo, limiter_names, limiters, queue_reads
-from .reading import Batch, counter, finite, loads, schedule_problem
+from .reading import Batch, counter, loads, schedule_problem
 
 
 @dataclass(frozen=True)
@@ -255,56 +255,16 @@ def snapshot(connection: redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> Sna
     )
 
 
-# -- queue latency: how long the oldest waiting job has waited ------------------------------
-
-
-def oldest_ages(
-    connection: redis.Redis, queues: Iterable[str], namespace: str = DEFAULT_NAMESPACE
-) -> dict[str, float | None]:
-    """Seconds the job at the head of each queue has waited (its payload's ``queue_time`` to
-    now): the figure to alert on, since a depth means nothing without the rate. One round
-    trip for any number of queues (TIME and each queue's ``LINDEX 0`` in one pipeline).
-
-    The clock is Redis's (``TIME``, read in the same round trip), so every reader agrees
-    whatever machine it runs on; ``queue_time`` is the producer's clock, so the age is as
-    good as the producer's clock agrees with Redis's (an age below zero shows as 0.0).
-    An empty queue is 0.0 (nothing waits). None means a job waits but its age is unknown:
-    a Ruby Resque payload (no ``queue_time``), one that is not JSON, or a key that is not a
-    list.
-    """
-    keys, names = Keys(namespace), list(queues)
-    with connection.pipeline(transaction=False) as pipe:
-        pipe.time()
-        for name in names:
-            pipe.execute_command("LINDEX", keys.queue(name), 0, **{NEVER_DECODE: True})
-        replies = pipe.execute(raise_on_error=False)
-    clock = replies[0]
-    if isinstance(clock, Exception):
-        raise clock
-    now = int(clock[0]) + int(clock[1]) / 1e6
-    return {name: _head_age(head, now) for name, head in zip(names, replies[1:], strict=True)}
-
-
-def _head_age(head: Any, now: float) -> float | None:
-    if head is None:
-        return 0.0  # an empty queue (or no such key): nothing waits
-    if isinstance(head, Exception):
-        return None  # WRONGTYPE: not a queue labqueue can read
-    queued = queue_time_of(head)
-    if queued is None or queued <= 0 or queued - now > CLOCK_SLACK:
-        return None  # no time, or none a producer's clock could have written: unknown
-    return max(0.0, round(now - queued, 3))
-
-
-#: How far ahead of Redis's clock a producer's ``queue_time`` may be before the age is
-#: called unknown rather than 0 (a clock a little fast is normal; a day ahead is garbage).
-CLOCK_SLACK = 86_400.0
-
-
-def queue_time_of(raw: str | bytes) -> float | None:
-    """A raw payload's ``queue_time`` (epoch s) when it is a finite number, else None."""
-    try:
-        data = loads(raw)
-    except UnreadableData:  # not JSON, not UTF-8, nested too deep
-        return None
-    return finite(data.get("queue_time")) if isinstance(data, dict) else None
+__all__ = [
+    "CLOCK_SLACK",
+    "Ages",
+    "LimiterInfo",
+    "ParkedAge",
+    "Snapshot",
+    "WorkerInfo",
+    "oldest_ages",
+    "queue_time_of",
+    "read_workers",
+    "snapshot",
+    "waiting_ages",
+]

@@ -38,9 +38,11 @@ FILES = {
     "scenario that sizes its own, Little's law's inputs and result (sizing)",
     "<scenario>/requests-N.csv": "one row per request from Locust process N: intended, sent, "
     "done (epoch s), latency_ms from the intended start, status, order_id",
-    "<scenario>/sampler.csv": "every 0.5 s: queued, busy workers, processed, failed, "
-    "queue_<q> (jobs waiting), age_<q> (the oldest waiting job's age, s, Redis's clock; "
-    "blank when unknown), Locust CPU",
+    "<scenario>/sampler.csv": "every 0.5 s: queued, parked (held back by a concurrency "
+    "limit, in no queue: waiting in Redis is queued + parked), busy workers, processed, "
+    "failed, queue_<q> (jobs in the queue), age_<q> (the oldest job waiting for the queue, "
+    "in it or parked, s, Redis's clock; blank when unknown), parked_<limiter> and "
+    "parked_age_<limiter> (its parked jobs and the longest-parked one's age, s), Locust CPU",
     "<scenario>/jobs.csv": "one row per job a queue worker ran, recorded by the worker "
     "(labqueue.events): id, job_class, queue, order_id, enqueued (the payload's queue_time), "
     "started, finished (epoch s), wait_s, run_s, outcome (done, failed, retry), worker",

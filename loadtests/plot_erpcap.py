@@ -1,7 +1,8 @@
 """Graph 9: the ERP's capacity. One column per capacity run (K ERP workers, 4K, 4K limited
 to K ERP jobs): on top, the calls inside the ERP over time (in service, and waiting in its
-line), from the ERP's own log; below, the jobs waiting in Redis's ``erp`` queue, from the
-sampler. Same scales throughout, so the runs compare at a glance."""
+line), from the ERP's own log; below, the ERP jobs waiting in Redis, from the sampler: in the
+``erp`` queue, and parked by the limit (out of the queue until a slot frees), stacked. Same
+scales throughout, so the runs compare at a glance."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .erpcap import RUNS, ErpFigures, erp_calls, figures, inside, workers_label
+from .erpcap import PARKED, QUEUE, RUNS, ErpFigures, erp_calls, figures, inside, workers_label
 from .plot_deferred import QUEUE_COLORS, caption
 from .plotstyle import fmt_s, projector
 from .results import Run, ScenarioResult
@@ -19,11 +20,14 @@ from .results import Run, ScenarioResult
 #: Colours of the calls inside the ERP: served, and waiting in its line.
 IN_SERVICE = "#2ca02c"
 WAITING = "#d62728"
+#: Colour of the ERP jobs the limit parked (in Redis, out of the erp queue).
+PARKED_COLOR = "#8c564b"
 CAPTION = (
     "The ERP serves K calls at once whatever stands in front of it: 4K workers serve no more "
     "calls per second than K, the extra ones only wait inside the ERP (red), each call "
     "taking longer. With the limit the ERP holds K, nobody waits inside it, and the burst "
-    "waits in the Redis queue instead, where it is visible and cheap."
+    "waits in Redis instead, parked by the limit (brown) rather than in the erp queue: "
+    "visible in labqueue stats, the monitor and /metrics, and cheap."
 )
 NO_RUNS = (
     "This run has no capacity scenarios with the ERP's call log. Run "
@@ -62,12 +66,35 @@ def _inside_panel(ax: Any, res: ScenarioResult, fig: ErpFigures, end: float) -> 
 
 
 def _queue_panel(ax: Any, res: ScenarioResult, fig: ErpFigures) -> None:
+    """The ERP jobs waiting in Redis: in the erp queue and, stacked on it, parked."""
     s = res.samples
-    if "queue_erp" in s:
-        ax.plot(res.rel(s["t"]), s["queue_erp"], color=QUEUE_COLORS["erp"])
+    if QUEUE in s:
+        layers = [np.nan_to_num(s[QUEUE])]
+        if PARKED in s:
+            layers.append(np.nan_to_num(s[PARKED]))
+        ax.stackplot(
+            res.rel(s["t"]), *layers, colors=(QUEUE_COLORS["erp"], PARKED_COLOR)[: len(layers)],
+            labels=("in the erp queue", "parked by the limit (in Redis)")[: len(layers)],
+            alpha=0.8, step="post",
+        )  # fmt: skip
     ax.axvline(res.load_end, color="black", linewidth=1.5, linestyle=":")
-    ax.text(0.98, 0.95, f"oldest job\nat worst {fmt_s(fig.age_max)}", transform=ax.transAxes,
-            ha="right", va="top", fontsize=14)  # fmt: skip
+    oldest = f"oldest job\nat worst {fmt_s(fig.age_max)}"
+    if PARKED not in s and fig.limit:
+        oldest = f"oldest queued job\nat worst {fmt_s(fig.age_max)}\n(parked jobs\nnot sampled)"
+    ax.text(0.98, 0.95, oldest, transform=ax.transAxes, ha="right", va="top", fontsize=14)
+
+
+def _legend(axes: Any) -> tuple[list[Any], list[str]]:
+    """The legend's entries: inside the ERP (top row), then in Redis (the bottom row's
+    fullest panel), each label once."""
+    top_handles, top_labels = axes[0][0].get_legend_handles_labels()
+    handles, labels = list(top_handles), list(top_labels)
+    bottom = max((ax.get_legend_handles_labels() for ax in axes[1]), key=lambda hl: len(hl[1]))
+    for handle, label in zip(*bottom, strict=True):
+        if label not in labels:
+            handles.append(handle)
+            labels.append(label)
+    return handles, labels
 
 
 def _end(rows: list[ScenarioResult]) -> float:
@@ -103,7 +130,7 @@ def erp_capacity(run: Run | dict[str, ScenarioResult]) -> Figure:
             _queue_panel(axes[1][col], res, f)
             axes[1][col].set_xlabel("time since the\nload started (s)")
         axes[0][0].set_ylabel("calls inside\nthe ERP")
-        axes[1][0].set_ylabel("jobs waiting in\nRedis (erp queue)")
+        axes[1][0].set_ylabel("ERP jobs waiting\nin Redis")
         axes[0][0].set_xlim(0, end)
         axes[1][0].set_ylim(bottom=0)
         rate = rows[0].scenario.max_rate
@@ -116,8 +143,8 @@ def erp_capacity(run: Run | dict[str, ScenarioResult]) -> Figure:
             fontsize=18,
         )
         foot = caption(fig, CAPTION)
-        handles, labels = axes[0][0].get_legend_handles_labels()
-        legend_h = 0.5 / fig.get_figheight()
+        handles, labels = _legend(axes)
+        legend_h = 0.5 * ((len(labels) + 1) // 2) / fig.get_figheight()
         fig.legend(handles, labels, loc="lower center", ncol=2, bbox_to_anchor=(0.5, foot),
                    frameon=False, fontsize=14)  # fmt: skip
         fig.tight_layout(rect=(0, foot + legend_h, 1, 1))

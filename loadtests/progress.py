@@ -96,7 +96,8 @@ class Progress:
             return "queues: -"
         oldest = sampler.oldest()
         age = "" if oldest is None else f" (oldest {float(oldest):.0f}s)"
+        parked = f" + parked {s['parked']}" if s.values.get("parked") else ""
         return (
-            f"queued {s['queued']}{age}, busy workers {s['busy_workers']}, "
+            f"queued {s['queued']}{parked}{age}, busy workers {s['busy_workers']}, "
             f"locust cpu {s['locust_cpu']}%"
         )

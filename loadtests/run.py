@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any
 
 import labqueue
+from labqueue.demo.config import ERP_LIMITER
 
 from . import meta as meta_mod
 from . import sizing
@@ -209,6 +210,7 @@ class Runner:
                 target.web_workers,
                 lambda: locust.pid,
                 self.cfg.sample_interval,
+                limiters=(ERP_LIMITER,),  # the store's ERP limit parks jobs here
             )
             sampler.start()
             try:

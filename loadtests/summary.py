@@ -1,6 +1,7 @@
 """The figures a run is judged by: per step (offered, achieved, percentiles, errors; when the
-email and the ERP came), and per scenario (max queue depth, the oldest waiting job, drain
-time, did every deferred job complete, the queue workers)."""
+email and the ERP came), and per scenario (max queue depth: jobs waiting in Redis, queued or
+parked by a concurrency limit; the oldest waiting job, drain time, did every deferred job
+complete, the queue workers)."""
 
 from __future__ import annotations
 
@@ -85,19 +86,34 @@ def step_summaries(res: ScenarioResult) -> list[StepSummary]:
     return out
 
 
+def waiting(res: ScenarioResult) -> np.ndarray | None:
+    """Jobs waiting in Redis at each sample: in the queues, plus those a concurrency limit
+    parked (in no queue until a slot frees; a run sampled before the sampler counted them
+    has the queues only). None for a run without samples."""
+    s = res.samples
+    queued = s.get("queued")
+    if queued is None or not len(queued):
+        return None
+    parked = s.get("parked")
+    return queued if parked is None else queued + np.nan_to_num(parked)
+
+
 def max_queue_depth(res: ScenarioResult) -> int:
-    queued = res.samples.get("queued")
-    return int(np.nanmax(queued)) if queued is not None and len(queued) else 0
+    """The most jobs waiting in Redis at once (queued + parked)."""
+    found = waiting(res)
+    return int(np.nanmax(found)) if found is not None else 0
 
 
 def drain_seconds(res: ScenarioResult) -> float | None:
-    """Seconds from the end of the load until the queues were empty and no worker busy;
-    0 when nothing was left; None when they had not drained when sampling stopped."""
+    """Seconds from the end of the load until the queues were empty, nothing parked and no
+    worker busy; 0 when nothing was left; None when they had not drained when sampling
+    stopped."""
     s = res.samples
-    if "queued" not in s or not len(s["queued"]):
+    left = waiting(res)
+    if left is None:
         return None
     t = res.rel(s["t"])
-    idle = (s["queued"] == 0) & (s["busy_workers"] == 0)
+    idle = (left == 0) & (s["busy_workers"] == 0)
     after = t >= res.load_end
     if not after.any():
         return None
@@ -111,17 +127,22 @@ def drain_seconds(res: ScenarioResult) -> float | None:
 
 
 def job_totals(res: ScenarioResult) -> dict[str, int]:
-    """Jobs enqueued, processed and failed during the scenario (from the last sample)."""
+    """Jobs enqueued, processed and failed during the scenario, and those still waiting in
+    Redis at the end (``queued``: in the queues or parked), from the last sample."""
     s = res.samples
     if "processed" not in s or not len(s["processed"]):
         return {"enqueued": 0, "processed": 0, "failed": 0, "queued": 0}
     last = {k: int(s[k][-1]) for k in ("enqueued", "processed", "failed", "queued")}
+    left = waiting(res)
+    if left is not None:
+        last["queued"] = int(left[-1])
     return last
 
 
 def oldest_age_max(res: ScenarioResult) -> dict[str, float] | None:
-    """The oldest waiting job's worst age per queue (s); None for a run that did not sample
-    it (recorded before the sampler did)."""
+    """The oldest waiting job's worst age per queue (s), parked jobs included where the
+    sampler read them; None for a run that did not sample it (recorded before the sampler
+    did)."""
     ages = {k[4:]: v for k, v in res.samples.items() if k.startswith("age_")}
     if not ages:
         return None

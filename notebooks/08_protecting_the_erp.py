@@ -73,7 +73,9 @@ display(Markdown(crowd_text(few, many, K)))
 # - `capacity-4k`: four times as many ERP workers, no limit;
 # - `capacity-limit`: four times as many, with the store's ERP jobs declaring
 #   `max_concurrency=K, limiter="erp"` (`--erp-limit K`): across every worker at most `K`
-#   of them run at once, and the others wait in Redis.
+#   of them run at once, and the others wait in Redis, *parked* by the limiter: out of the
+#   `erp` queue (in `resque:labqueue:limit:parked:erp`) until a slot frees, then back at the
+#   head of the queue.
 
 # %%
 where = erpcap.find()
@@ -87,7 +89,8 @@ fig = plots.erp_capacity(runs)
 
 # %% [markdown]
 # Graph 9: on top, the calls inside the ERP (green: in service; red: waiting in its line);
-# below, the jobs waiting in Redis's `erp` queue. The dotted line is the end of the burst.
+# below, the ERP jobs waiting in Redis: in the `erp` queue (orange) and, stacked on them,
+# parked by the limit (brown). The dotted line is the end of the burst.
 
 # %%
 display(Markdown(erpcap.story(figs)))
@@ -96,9 +99,13 @@ display(Markdown(erpcap.story(figs)))
 # **What to see:** workers past the ERP's capacity buy nothing: the ERP serves the same
 # calls per second, and the wait moves from Redis, where the monitor shows it, into the
 # ERP, where it holds a worker each. The limit keeps the ERP at its capacity and the
-# burst in the queue: the same drain time, the oldest waiting job visible in
-# `labqueue stats`, and no worker held inside the ERP (a job that finds no slot goes back
-# to wait its turn; it does not spin).
+# burst in Redis: the same drain time, and no worker held inside the ERP. With the limit
+# the burst is not in `queue:erp` (which stays nearly empty): a job that finds no slot is
+# parked by the limiter until one frees, then goes back to the head of its queue; it does
+# not spin. `labqueue stats` and the monitor show the parked jobs and the oldest one's age
+# under the limiter `erp`, `/metrics` as `labqueue_limiter_parked_jobs` and
+# `labqueue_limiter_parked_oldest_age_seconds`, and the `erp` queue's oldest-job age counts
+# them (a job parked is still waiting for that queue).
 #
 # ## 3. Choosing the numbers
 #

@@ -152,7 +152,7 @@ def test_oldest_age_is_one_round_trip_for_any_number_of_queues(conn: Any) -> Non
     for i in range(50):
         conn.rpush(K.queue(f"q{i}"), payload(time.time()))
     oldest_ages(conn, [f"q{i}" for i in range(50)])
-    assert calls == [51]  # TIME and 50 LINDEX, sent together
+    assert calls == [52]  # TIME, 50 LINDEX and the limiters' parked heads, sent together
 
 
 def test_a_future_queue_time_counts_as_zero_and_a_namespace_is_honoured(conn: Any) -> None:

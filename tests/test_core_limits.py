@@ -256,6 +256,7 @@ def test_the_monitor_and_metrics_show_each_limiter() -> None:
         "labqueue_limiter_slots": {"erp": 2.0},
         "labqueue_limiter_running": {"erp": 1.0},
         "labqueue_limiter_parked_jobs": {"erp": 1.0},
+        "labqueue_limiter_parked_oldest_age_seconds": {},  # its job has no queue_time: unknown
     }
 
 

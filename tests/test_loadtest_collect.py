@@ -172,3 +172,47 @@ def test_the_sampler_reads_each_queues_oldest_waiting_job(tmp_path: Path) -> Non
     assert sampler.columns[-2:] == ["age_email", "age_erp"]
     sampler.latest = sample
     assert 12 <= sampler.oldest() < 13  # type: ignore[operator]
+
+
+def test_the_sampler_counts_parked_jobs_as_waiting_in_redis(tmp_path: Path) -> None:
+    import json
+    import time
+
+    import fakeredis
+
+    from labqueue.keys import Keys
+    from loadtests.sampler import Sampler
+
+    k = Keys()
+    r = fakeredis.FakeRedis(decode_responses=True)
+    job = {"class": "X", "args": [], "id": "a", "queue_time": time.time() - 12}
+    r.rpush(k.queue("erp"), json.dumps({**job, "queue_time": time.time() - 1}))
+    r.sadd(k.queues, "erp", "email")
+    r.hset(k.limits, "erp", 2)
+    for _ in range(3):  # as the limiter parks them: {queue, payload}, out of the queue
+        r.rpush(k.limit_parked("erp"), json.dumps({"queue": "erp", "payload": json.dumps(job)}))
+    sampler = Sampler(tmp_path / "sampler.csv", r, ["email", "erp"], limiters=["erp", "none"])
+    assert sampler.columns[-4:] == ["parked_erp", "parked_none", "parked_age_erp",
+                                    "parked_age_none"]  # fmt: skip
+    sample = sampler.take()
+    assert sample["queued"] == 1 and sample["parked"] == 3 and sample["queue_erp"] == 1
+    assert sample["enqueued"] == 4  # processed 0 + failed 0 + queued 1 + parked 3 + running 0
+    assert sample["parked_erp"] == 3 and 12 <= sample["parked_age_erp"] < 13
+    assert sample["parked_none"] == 0 and sample["parked_age_none"] == 0.0
+    assert 12 <= sample["age_erp"] < 13  # the oldest job waiting for erp is a parked one
+    sampler.latest = sample
+    assert 12 <= sampler.oldest() < 13  # type: ignore[operator]
+    r.delete(k.queue("erp"))
+    sampler.latest = sampler.take()
+    assert not sampler.idle()  # the queues are empty, but 3 jobs are parked
+    r.delete(k.limit_parked("erp"))
+    sampler.latest = sampler.take()
+    assert sampler.idle()
+    sampler.start()
+    wait = time.monotonic() + 5
+    while sampler.count < 1 and time.monotonic() < wait:
+        time.sleep(0.05)
+    sampler.stop()
+    with (tmp_path / "sampler.csv").open() as f:
+        header = next(csv.reader(f))
+    assert header[:4] == ["t", "phase", "queued", "parked"] and "parked_age_erp" in header

@@ -175,8 +175,12 @@ def simulate(workers: int, capacity: int, calls: int, service: float = 0.25) -> 
     return log
 
 
-def write_run(directory: Path, name: str, workers: int, limit: int | None) -> None:
-    """One capacity run of 10 s: 80 ERP calls, the queue draining, 40 checkouts."""
+def write_run(
+    directory: Path, name: str, workers: int, limit: int | None, parked: bool = True
+) -> None:
+    """One capacity run of 10 s: 80 ERP calls, the queue draining, 40 checkouts. With the
+    limit the jobs waiting in Redis are parked by it, the erp queue empty, as the sampler
+    sees them (``parked=False``: a run sampled before the sampler counted parked jobs)."""
     out = directory / name
     out.mkdir(parents=True)
     sc = presets(quick=True)[name]
@@ -195,11 +199,16 @@ def write_run(directory: Path, name: str, workers: int, limit: int | None) -> No
         writer.writeheader()
         writer.writerows(log)
     lines = ["t,phase,queued,busy_workers,queue_erp,age_erp"]
+    if parked:
+        lines[0] += ",parked,parked_erp,parked_age_erp"
     for k in range(30):
         left = max(0, 80 - 8 * k - busy)
-        lines.append(
-            f"{T0 + k:.3f},load,{left},{busy if left else 0},{left},{0.5 * k if left else ''}"
-        )
+        age = 0.5 * k if left else ""
+        held = left if limit and parked else 0  # the limit parks them: out of the queue
+        line = f"{T0 + k:.3f},load,{left - held},{busy if left else 0},{left - held},{age}"
+        if parked:
+            line += f",{held},{held},{age if held else 0.0}"
+        lines.append(line)
     (out / "sampler.csv").write_text("\n".join(lines) + "\n")
     options = {"erp_capacity": 2, "erp_limit": limit, "queue_threads": 1}
     info = {"workers": {"email": 3, "erp": workers}, "stack_options": options}
@@ -232,7 +241,14 @@ def test_the_figures_show_workers_past_k_only_wait_inside_the_erp(run_dir: Path)
     assert erpcap.workers_label(limited) == "8 ERP workers, limit 2"
     table = erpcap.table([k, four_k, limited])
     assert table.count("\n") == 4 and "| capacity-4k | 8 | 8.0 | 2.0, 2 | 5.7 | 712 ms, " in table
-    assert "| capacity-limit | 8, limit 2 | 8.0 | 2.0, 2 | 0.0 | 0 ms, 0 ms | 78 |" in table
+    assert (
+        "| capacity-limit | 8, limit 2 | 8.0 | 2.0, 2 | 0.0 | 0 ms, 0 ms | 78 (queue 0, "
+        "parked 78) | 4.5 s |" in table
+    )  # waiting in Redis: parked by the limit, not queued
+    assert "| 72 (queue 72, parked 0) | 4.0 s |" in table  # capacity-4k: all in the queue
+    assert (limited.queue_max, limited.parked_max, limited.waiting_max) == (0, 78, 78)
+    assert (four_k.queue_max, four_k.parked_max, four_k.waiting_max) == (72, 0, 72)
+    assert (limited.age_max, four_k.age_max) == (4.5, 4.0)
 
 
 def test_graph_9_reads_from_the_back_of_the_room(run_dir: Path) -> None:
@@ -273,7 +289,12 @@ def test_the_notebooks_sentences_carry_the_capacity_runs_numbers(
     assert "each waiting 712 ms (p95" in text
     assert "**With the limit** (8 ERP workers, limit 2)" in text
     assert "a call waited 0 ms inside it on average" in text
-    assert "the `erp` queue peaked at 78 jobs and its oldest job at 4.5 s" in text
+    assert (
+        "The burst waited in Redis instead: up to 78 ERP jobs at once, at most 78 of them "
+        "parked by the limit (out of the `erp` queue, which held at most 0) and the oldest "
+        "waiting 4.5 s." in text
+    )
+    assert "`/metrics` show the parked jobs under the limiter `erp`, not in the queue" in text
     assert "median answer was at most 20 ms" in text
     assert "not recorded here" in erpcap.story(figs[:2]) and erpcap.story([]) == erpcap.NOT_YET
     monkeypatch.setenv("LABQUEUE_RUN", str(run_dir))
@@ -295,3 +316,45 @@ def test_the_summary_keeps_each_capacity_runs_figures(run_dir: Path) -> None:
     assert summ["capacity-limit"]["erp"]["limit"] == 2
     json.dumps(summ, allow_nan=False)  # nan became None: valid JSON
     assert erpcap.add_to_summary(results.Run(run_dir, {}, {}), {}) == ""
+
+
+def test_graph_9_stacks_the_parked_jobs_on_the_erp_queue(run_dir: Path) -> None:
+    fig = plots.erp_capacity(results.load_run(run_dir))
+    bottom = fig.axes[3:]
+    assert bottom[0].get_ylabel() == "ERP jobs waiting\nin Redis"
+    for ax in bottom:  # two layers each: in the erp queue, and parked on top of it
+        assert len(ax.collections) == 2
+    tops = [max(p.vertices[:, 1].max() for p in ax.collections[1].get_paths()) for ax in bottom]
+    assert tops == [78.0, 72.0, 78.0]  # queued + parked, wherever the burst waits
+    limited = bottom[2]
+    queued_top = max(p.vertices[:, 1].max() for p in limited.collections[0].get_paths())
+    assert queued_top == 0.0  # with the limit nothing is in the erp queue: it is all parked
+    texts = " ".join(t.get_text() for t in limited.texts)
+    assert "oldest job\nat worst 4.5 s" in texts
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert labels == ["in service", "waiting inside the ERP", "in the erp queue",
+                      "parked by the limit (in Redis)"]  # fmt: skip
+    caption = " ".join(" ".join(t.get_text() for t in fig.texts).split())  # wrapped lines
+    assert "parked by the limit (brown) rather than in the erp queue" in caption
+    plt.close(fig)
+
+
+def test_a_run_without_parked_samples_says_so(tmp_path: Path) -> None:
+    for name, workers, limit in (("capacity-k", 2, None), ("capacity-4k", 8, None),
+                                 ("capacity-limit", 8, 2)):  # fmt: skip
+        write_run(tmp_path, name, workers, limit, parked=False)
+    figs = [erpcap.figures(res) for res in erpcap.load(tmp_path).values()]
+    limited = figs[2]
+    assert limited.queue_max == 78 and np.isnan(limited.parked_max)
+    assert np.isnan(limited.waiting_max)
+    assert "| 78 in the queue (parked not sampled) |" in erpcap.table(figs)
+    assert (figs[1].parked_max, figs[1].waiting_max) == (0, 72)  # no limit: nothing parks
+    assert "| 72 (queue 72, parked 0) |" in erpcap.table(figs)
+    text = erpcap.story(figs)
+    assert "did not sample the jobs the limit parked" in text and "run the capacity" in text
+    assert "The burst waited in Redis instead" not in text
+    fig = plots.erp_capacity(erpcap.load(tmp_path))
+    texts = " ".join(t.get_text() for t in fig.axes[5].texts)
+    assert "parked jobs\nnot sampled" in texts
+    assert len(fig.axes[5].collections) == 1  # the queue alone: no parked layer is made up
+    plt.close(fig)

@@ -20,7 +20,7 @@ from ..keys import Keys
 from ..payload import check_queue_name
 from ..queue import Queue
 from ..reading import epoch, excerpt, key_problem, printable
-from ..stats import oldest_ages, snapshot
+from ..stats import snapshot, waiting_ages
 from ..status import get_status
 from .base import Group, Target, parse_args_json, pass_connection
 
@@ -104,7 +104,9 @@ def due(delay: float | None, at: str | None) -> float | None:
     return when
 
 
-def _print_snapshot(snap: Any, ages: dict[str, float | None]) -> None:
+def _print_snapshot(
+    snap: Any, ages: dict[str, float | None], parked: dict[str, float | None]
+) -> None:
     say(
         f"processed {snap.processed} ({snap.succeeded} succeeded)  failed {snap.failed}  "
         f"in failed store {snap.failed_store}  delayed {snap.delayed}"
@@ -121,19 +123,23 @@ def _print_snapshot(snap: Any, ages: dict[str, float | None]) -> None:
         beat = "" if w.heartbeat_age is None else f", beat {w.heartbeat_age:.0f}s ago"
         label = f" ({w.label})" if w.label else ""
         say(f"  {w.id}{label}: {doing}{beat}")
-    _print_limiters(snap.limiters)
+    _print_limiters(snap.limiters, parked)
     if snap.unreadable:
         say("unreadable (counted as empty):")
         for problem in snap.unreadable.values():
             say(f"  {problem}")
 
 
-def _print_limiters(limiters: list[Any]) -> None:
+def _print_limiters(limiters: list[Any], ages: dict[str, float | None]) -> None:
     """Each concurrency limit: its slots, who holds them, what waits (parked jobs are in no
-    queue meanwhile, so they are counted here and nowhere else)."""
+    queue meanwhile: counted here, and in their queue's oldest-job age)."""
     for lim in limiters:
         size = "?" if lim.limit is None else lim.limit
-        say(f"limit {printable(lim.name)}: {lim.running} of {size} running, {lim.parked} parked")
+        oldest = f" ({_age(ages.get(lim.name, 0.0), lim.parked)})" if lim.parked else ""
+        say(
+            f"limit {printable(lim.name)}: {lim.running} of {size} running, "
+            f"{lim.parked} parked{oldest}"
+        )
         for wid, left in lim.holders.items():
             lease = f"lease {left:.0f}s left" if left > 0 else "lease expired"
             say(f"  held by {printable(wid)} ({lease})")
@@ -150,14 +156,18 @@ def stats(as_json: bool, target: Target) -> None:
     """Queues, their depths and oldest waiting job's age, workers, processed (failed ones
     too, as Resque counts) and failed counts.
 
-    ``--json``'s ``oldest_age`` maps each queue to seconds (0 when empty; null when the job
-    at its head carries no queue_time, as Ruby Resque's do), measured on Redis's clock."""
+    ``--json``'s ``oldest_age`` maps each queue to seconds (0 when nothing waits; null when
+    the job carries no queue_time, as Ruby Resque's do), measured on Redis's clock: the oldest
+    job waiting for the queue, in it or parked by a concurrency limit. ``oldest_parked_age``
+    maps each limiter to its longest-parked job's age."""
     snap = snapshot(target.reader, target.namespace)
-    ages = oldest_ages(target.reader, snap.queues, target.namespace)
+    found = waiting_ages(target.reader, snap.queues, target.namespace)
+    parked = {name: p.age for name, p in found.parked.items()}
     if as_json:
-        click.echo(json.dumps(strict({**snap.to_dict(), "oldest_age": ages})))
+        data = {**snap.to_dict(), "oldest_age": found.waiting, "oldest_parked_age": parked}
+        click.echo(json.dumps(strict(data)))
     else:
-        _print_snapshot(snap, ages)
+        _print_snapshot(snap, found.waiting, parked)
 
 
 @click.command()

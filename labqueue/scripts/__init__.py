@@ -31,7 +31,7 @@ from ..lua import encoded as encoded  # callers encode their fixed arguments onc
 from .delayed import MOVE_DUE, SCHEDULE, UNSCHEDULE
 from .enqueue import ENQUEUE, ENQUEUE_NEW
 from .fleet import BEAT, CLAIM, DROP_FOREIGN
-from .limits import ACQUIRE, SWEEP, VACATE
+from .limits import ACQUIRE, PARKED_HEADS, SWEEP, VACATE
 from .worker import QUARANTINE, RELEASE, RETRY, SET_ASIDE, STEP
 
 #: Every script, for tests and for loading them all ahead of time.
@@ -54,6 +54,10 @@ ALL = (
     SWEEP,
 )
 
+#: Read-only scripts readers queue in a pipeline beside other reads (as EVAL, see
+#: :meth:`~labqueue.lua.Script.queue`): no worker runs them, nothing loads them ahead.
+READERS = (PARKED_HEADS,)
+
 __all__ = [
     "ACQUIRE",
     "ALL",
@@ -63,7 +67,9 @@ __all__ = [
     "ENQUEUE",
     "ENQUEUE_NEW",
     "MOVE_DUE",
+    "PARKED_HEADS",
     "QUARANTINE",
+    "READERS",
     "RELEASE",
     "RETRY",
     "SCHEDULE",

@@ -163,3 +163,34 @@ return moved
     keys=3,
     args=(6, None),
 )
+
+#: PARKED_HEADS (read only, for readers: :func:`labqueue.ages.waiting_ages`): for every limiter
+#: the limits hash names, how many jobs are parked and the one parked longest (the head of its
+#: list), so a reader learns the limiters and reads their lists in one round trip. Writes
+#: nothing. KEYS[1] limits hash. ARGV[1] parked key prefix. Returns a flat list of name,
+#: count, head (nil: nothing parked); a parked key of another type reads as count -1, nil.
+PARKED_HEADS = Script(
+    "PARKED_HEADS",
+    """
+local function kind(k)
+  local t = redis.call('TYPE', k)
+  return type(t) == 'table' and t['ok'] or t
+end
+local out = {}
+if kind(KEYS[1]) ~= 'hash' then return out end
+for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local key, t = ARGV[1] .. name, kind(ARGV[1] .. name)
+  out[#out + 1] = name
+  if t == 'list' then
+    out[#out + 1] = redis.call('LLEN', key)
+    out[#out + 1] = redis.call('LINDEX', key, 0)
+  else
+    out[#out + 1] = t == 'none' and 0 or -1
+    out[#out + 1] = false
+  end
+end
+return out
+""",
+    keys=1,
+    args=1,
+)

@@ -1,7 +1,8 @@
 """``GET /metrics``: the monitor's numbers for Prometheus, written with ``prometheus_client``.
 
     labqueue_queue_depth{queue}                     jobs waiting (gauge)
-    labqueue_queue_oldest_job_age_seconds{queue}    how long the head job has waited (gauge)
+    labqueue_queue_oldest_job_age_seconds{queue}    how long the oldest job waiting for it,
+                                                    queued or parked, has waited (gauge)
     labqueue_jobs_processed_total                   Resque's stat:processed (failed included)
     labqueue_jobs_failed_total                      Resque's stat:failed
     labqueue_workers{state="busy"|"idle"}           registered workers (gauge)
@@ -11,6 +12,7 @@
     labqueue_limiter_slots{limiter}                 a concurrency limit's K (gauge)
     labqueue_limiter_running{limiter}               its slots held under a live lease (gauge)
     labqueue_limiter_parked_jobs{limiter}           its jobs waiting for a slot (gauge)
+    labqueue_limiter_parked_oldest_age_seconds{limiter}  its longest-parked job's wait (gauge)
 
 Read at scrape time by a custom collector (one snapshot and one oldest-age round trip),
 registered in a registry of the app's own, never the process-wide default one: two apps in
@@ -30,9 +32,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..ages import Ages
 from ..limiters import LimiterInfo
 from ..reading import printable
-from ..stats import oldest_ages, snapshot
+from ..stats import snapshot, waiting_ages
 from .monitor import Monitor
 
 bp = Blueprint("metrics", __name__)
@@ -51,13 +54,15 @@ class QueueCollector(Collector):
         mon = self.mon
         snap = snapshot(mon.connection, mon.keys.namespace)
         readable = [n for n in snap.queues if mon.keys.queue(n) not in snap.unreadable]
-        ages = oldest_ages(mon.connection, readable, mon.keys.namespace)
+        found = waiting_ages(mon.connection, readable, mon.keys.namespace)
+        ages = found.waiting
         depth = GaugeMetricFamily(
             "labqueue_queue_depth", "Jobs waiting in the queue.", labels=["queue"]
         )
         age = GaugeMetricFamily(
             "labqueue_queue_oldest_job_age_seconds",
-            "Seconds the job at the head of the queue has waited (0 when empty).",
+            "Seconds the oldest job waiting for the queue has waited, at its head or parked "
+            "by a concurrency limit (0 when none waits).",
             labels=["queue"],
         )
         for name in readable:
@@ -82,6 +87,7 @@ class QueueCollector(Collector):
             value=snap.failed_store,
         )
         yield from _limits(snap.limiters)
+        yield _parked_ages(found)
         yield GaugeMetricFamily(
             "labqueue_unreadable_keys",
             "Keys this scrape skipped (another type, a counter that is no number).",
@@ -113,6 +119,20 @@ def _limits(limiters: list[LimiterInfo]) -> Iterator[Metric]:
             if value is not None:
                 family.add_metric([printable(lim.name)], value)
         yield family
+
+
+def _parked_ages(ages: Ages) -> Metric:
+    """Per limiter, how long its longest-parked job has waited (left out when unknown)."""
+    family = GaugeMetricFamily(
+        "labqueue_limiter_parked_oldest_age_seconds",
+        "Seconds the limiter's longest-parked job has waited since it was enqueued "
+        "(0 when none is parked).",
+        labels=["limiter"],
+    )
+    for name, parked in ages.parked.items():
+        if parked.age is not None:
+            family.add_metric([printable(name)], parked.age)
+    return family
 
 
 def install(app: Flask, mon: Monitor) -> None:

@@ -14,7 +14,7 @@ from typing import Any, cast
 from flask import abort, current_app, request, url_for
 
 from ..keys import Keys
-from ..stats import Snapshot, oldest_ages, snapshot
+from ..stats import Ages, Snapshot, snapshot, waiting_ages
 from . import data
 from .history import History
 
@@ -40,11 +40,17 @@ class Monitor:
         return self.look()[0]
 
     def look(self) -> tuple[Snapshot, dict[str, float | None]]:
-        """The current numbers and each queue's oldest-job age (seconds; None: unknown),
-        both kept in the history. The ages take one more round trip for all queues."""
+        """The current numbers and the age of the oldest job waiting for each queue, in it or
+        parked by a limiter (seconds; None: unknown), both kept in the history. The ages take
+        one more round trip for all queues."""
+        snap, ages = self.look_all()
+        return snap, ages.waiting
+
+    def look_all(self) -> tuple[Snapshot, Ages]:
+        """As :meth:`look`, with each limiter's parked jobs' age too."""
         snap = snapshot(self.connection, self.keys.namespace)
-        ages = oldest_ages(self.connection, snap.queues, self.keys.namespace)
-        self.history.record(snap, ages)
+        ages = waiting_ages(self.connection, snap.queues, self.keys.namespace)
+        self.history.record(snap, ages.waiting)
         return snap, ages
 
 
@@ -89,7 +95,8 @@ def lookup(job_id: str) -> data.JobLookup:
 
 def overview_data(mon: Monitor, since: float | None = None) -> dict[str, Any]:
     """Everything the overview shows; ``since`` limits the history to newer samples."""
-    snap, ages = mon.look()
+    snap, found = mon.look_all()
+    ages = found.waiting
     stale = sum(  # no heartbeat is not stale: php-resque workers never beat
         1 for w in snap.workers if w.heartbeat_age is not None and w.heartbeat_age > mon.stale_after
     )
@@ -120,8 +127,15 @@ def overview_data(mon: Monitor, since: float | None = None) -> dict[str, Any]:
                 "running": lim.running,
                 "holders": lim.holders,
                 "parked": lim.parked,
+                "oldest_parked_age": _parked_age(found, lim.name),
                 "next_parked": [asdict(j) for j in lim.next_parked],
             }
             for lim in snap.limiters
         ],
     }
+
+
+def _parked_age(ages: Ages, limiter: str) -> float | None:
+    """Seconds the limiter's longest-parked job has waited (0.0: none parked; None: unknown)."""
+    found = ages.parked.get(limiter)
+    return found.age if found is not None else 0.0

@@ -285,6 +285,8 @@
       if (!tr) return;
       tr.querySelector(".running").textContent = String(lim.running);
       tr.querySelector(".parked").textContent = fmt.format(lim.parked);
+      const age = tr.querySelector(".age");
+      if (age) age.textContent = ageText(lim.oldest_parked_age);
       tr.querySelector(".holders").textContent = Object.keys(lim.holders).join(", ");
     });
   }
