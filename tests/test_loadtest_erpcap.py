@@ -18,7 +18,6 @@ from click.testing import CliRunner
 
 from labqueue.demo.fakeerp import FakeERP
 from labqueue.demo.fakemail import FakeMail
-from labqueue.demo.stack import StackError
 from loadtests import collect, erpcap, plots, results
 from loadtests.cli import main
 from loadtests.config import RunConfig
@@ -99,25 +98,6 @@ def test_the_options_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = seen["cfg"]
     assert (cfg.erp_capacity, cfg.queue_threads, cfg.erp_limit) == (3, 4, 2)
     assert cfg.scenario_names() == ("capacity-k", "capacity-4k", "capacity-limit")
-
-
-def test_a_run_this_labqueue_cannot_do_is_skipped_and_said(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from loadtests.run import Runner
-
-    runner = Runner(RunConfig(scenarios=("capacity",), results_dir=tmp_path))
-    limit = runner.scenarios[2]
-
-    def refuse(threads: int, erp_limit: int | None) -> None:
-        if erp_limit:
-            raise StackError("an ERP limit needs labqueue's max_concurrency")
-
-    monkeypatch.setattr("labqueue.demo.workers.check_worker_options", refuse)
-    assert not runner.skipped(runner.scenarios[0]) and runner.skipped(limit)
-    assert runner.meta["skipped"] == {
-        "capacity-limit": "an ERP limit needs labqueue's max_concurrency"
-    }
 
 
 # -- collecting the ERP's log ----------------------------------------------------------
