@@ -98,6 +98,25 @@ def test_never_more_than_k_run_in_one_process_of_threads(conn: Any) -> None:
     assert conn.zcard(K.limit_holders("tests-erp")) == 0
 
 
+def test_a_job_older_than_the_parked_head_is_parked_in_front(conn: Any) -> None:
+    """A job unparked into a slot another worker took first comes back older than the jobs
+    parked since: it is parked again at the head (its place), not behind the whole burst;
+    a newer job still goes to the tail."""
+    parked = K.limit_parked("tests-held")
+    conn.zadd(K.limit_holders("tests-held"), {"somebody:1:limits": redis_now(conn) + 600})
+    later = json.dumps({"class": "tests.limits.Held", "args": [{}], "queue_time": 4e9})
+    conn.rpush(parked, json.dumps({"queue": QUEUE, "payload": later}))
+    q = labqueue.Queue(QUEUE, conn)
+    old = q.enqueue(Held, tag="old")
+    labqueue.Worker(QUEUE, conn, poll_interval=0.05).work(burst=True)
+    conn.rpush(parked, json.dumps({"queue": QUEUE, "payload": later.replace("4e9", "5e9")}))
+    new = q.enqueue(Held, tag="new")  # newer than the head (the old job): to the tail
+    labqueue.Worker(QUEUE, conn, poll_interval=0.05).work(burst=True)
+    ids = [json.loads(json.loads(item)["payload"]).get("id") for item in conn.lrange(parked, 0, -1)]
+    assert ids == [old, None, None, new]
+    assert conn.llen(STARTED) == 0  # the slot was full: nothing ran
+
+
 def test_a_parked_job_runs_later_and_other_classes_keep_running(conn: Any) -> None:
     q = labqueue.Queue(QUEUE, conn)
     first = q.enqueue(Held, tag="h1")

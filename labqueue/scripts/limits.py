@@ -58,8 +58,10 @@ end
 #: Drops expired holders; a worker already holding a slot keeps it; while fewer than K hold
 #: one, adds the worker with deadline now + lease and returns 'go'. Else, in the same step,
 #: moves the job out of the worker's in-progress hash (its busy record cleared, as after a
-#: job) onto the tail of the limiter's parked list, its status waiting again: 'parked'. A job
-#: no longer in the in-progress hash (a pruner put it back) is not the worker's: 'gone'.
+#: job) onto the tail of the limiter's parked list, its status waiting again: 'parked' (onto
+#: the head instead when its ``queue_time`` is older than the head job's: a job unparked into
+#: a slot that another worker took first is parked again in its place, not behind the burst).
+#: A job no longer in the in-progress hash (a pruner put it back) is not the worker's: 'gone'.
 #: Records K in the limits hash (how sweepers and readers know the limiter).
 #: KEYS[1] holders zset, KEYS[2] limits hash, KEYS[3] in-progress hash, KEYS[4] busy key,
 #: KEYS[5] parked list. ARGV[1] worker id, ARGV[2] K, ARGV[3] lease seconds, ARGV[4]
@@ -84,9 +86,20 @@ if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonu
   return 'go'
 end
 redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('RPUSH', KEYS[5], '{"queue":' .. cjson.encode(job[1]) .. ',"payload":'
-  .. cjson.encode(job[2]) .. '}')
 local ok, payload = pcall(cjson.decode, job[2])
+local push = 'RPUSH'
+local mine = ok and type(payload) == 'table' and tonumber(payload['queue_time'])
+local head = mine and redis.call('LINDEX', KEYS[5], 0)
+if head then
+  local hok, rec = pcall(cjson.decode, head)
+  local raw = hok and type(rec) == 'table' and rec['payload']
+  local pok, theirs = false, nil
+  if type(raw) == 'string' then pok, theirs = pcall(cjson.decode, raw) end
+  local when = pok and type(theirs) == 'table' and tonumber(theirs['queue_time'])
+  if when and mine < when then push = 'LPUSH' end
+end
+redis.call(push, KEYS[5], '{"queue":' .. cjson.encode(job[1]) .. ',"payload":'
+  .. cjson.encode(job[2]) .. '}')
 if ok and type(payload) == 'table' and type(payload['id']) == 'string' then
   if payload['prefix'] == nil then
     redis.call('SET', ARGV[5] .. payload['id'] .. ARGV[6], ARGV[7])
