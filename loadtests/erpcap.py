@@ -232,6 +232,15 @@ def find(start: Path | str | None = None) -> Path | None:
     return found[0].resolve() if found else None
 
 
+def shown(run: Path) -> str:
+    """``run`` as a reader finds it: from the folder that holds ``results`` (a path of this
+    machine's otherwise)."""
+    for parent in run.parents:
+        if parent.name == "results":
+            return str(run.relative_to(parent.parent))
+    return str(run)
+
+
 NOT_YET = (
     "*No capacity runs recorded here yet: run `python -m loadtests --scenarios capacity` "
     "(or `make loadtest LOADTEST_ARGS='--scenarios capacity'`, about two minutes), then run "

@@ -81,7 +81,7 @@ display(Markdown(crowd_text(few, many, K)))
 where = erpcap.find()
 runs = erpcap.load(where) if where else {}
 figs = [erpcap.figures(res) for res in runs.values()]
-print(f"capacity runs from {where}" if where else "no capacity runs recorded yet")
+print(f"capacity runs from {erpcap.shown(where)}" if where else "no capacity runs recorded yet")
 display(Markdown(erpcap.table(figs) if figs else erpcap.NOT_YET))
 
 # %%

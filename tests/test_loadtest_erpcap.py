@@ -338,3 +338,9 @@ def test_a_run_without_parked_samples_says_so(tmp_path: Path) -> None:
     assert "parked jobs\nnot sampled" in texts
     assert len(fig.axes[5].collections) == 1  # the queue alone: no parked layer is made up
     plt.close(fig)
+
+
+def test_the_notebook_names_the_run_from_the_repository_not_this_machine(tmp_path: Path) -> None:
+    run = tmp_path / "clone" / "results" / "20261201-065358"
+    assert erpcap.shown(run) == "results/20261201-065358"
+    assert erpcap.shown(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")

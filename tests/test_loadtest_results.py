@@ -274,8 +274,7 @@ def test_the_committed_reference_run_tells_the_story(tmp_path: Path) -> None:
     story = ["sync", "deferred", "sync-closed"] + (["backlog", "sized"] if since_issue_11 else [])
     since_issue_12 = (results.REFERENCE / "pause-closed").exists()
     story += ["pause", "pause-closed"] if since_issue_12 else []
-    since_issue_14 = "capacity-limit" in run.meta.get("scenarios_run", [])
-    story += ["capacity-k", "capacity-4k", "capacity-limit"] if since_issue_14 else []
+    story += ["capacity-k", "capacity-4k", "capacity-limit"]  # issue 14, a run of its own
     assert not run.partial and list(run.scenarios) == story
     big = [p for p in results.REFERENCE.rglob("*") if p.is_file() and p.stat().st_size > 3e6]
     assert big == []  # kept small
@@ -291,8 +290,7 @@ def test_the_committed_reference_run_tells_the_story(tmp_path: Path) -> None:
     files = plots.save_all(run, tmp_path)
     assert all(f.stat().st_size > 10_000 for f in files)
     if since_issue_12:
-        drawn = [n for k, n in plots.FILES.items() if since_issue_14 or k != "erp_capacity"]
-        assert [f.name for f in files] == drawn
+        assert [f.name for f in files] == list(plots.FILES.values())
     if since_issue_11:
         check_where_the_wall_went(s)
 
