@@ -295,3 +295,26 @@ def test_the_summary_keeps_each_capacity_runs_figures(run_dir: Path) -> None:
     assert summ["capacity-limit"]["erp"]["limit"] == 2
     json.dumps(summ, allow_nan=False)  # nan became None: valid JSON
     assert erpcap.add_to_summary(results.Run(run_dir, {}, {}), {}) == ""
+
+
+def _overlapping_ticks(fig: Any) -> list[str]:
+    """Neighbouring x tick labels of the bottom row closer than a few pixels (they read as
+    one number: "10.012.515.0")."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    clashes = []
+    for ax in fig.axes[len(fig.axes) // 2 :]:
+        shown = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        boxes = [t.get_window_extent(renderer) for t in shown]
+        for i in range(1, len(shown)):
+            if boxes[i].x0 - boxes[i - 1].x1 < 5:
+                clashes.append(f"{shown[i - 1].get_text()}|{shown[i].get_text()}")
+    return clashes
+
+
+def test_graph_9s_time_axis_stays_readable_whatever_the_runs_length(run_dir: Path) -> None:
+    fig = plots.erp_capacity(results.load_run(run_dir))
+    for end in np.arange(8.0, 40.0, 0.5):  # a quick run drains by ~19 s, a full one later
+        fig.axes[3].set_xlim(0, end)
+        assert _overlapping_ticks(fig) == [], f"x axis to {end} s"
+    plt.close(fig)
