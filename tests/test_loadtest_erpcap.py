@@ -318,3 +318,11 @@ def test_graph_9s_time_axis_stays_readable_whatever_the_runs_length(run_dir: Pat
         fig.axes[3].set_xlim(0, end)
         assert _overlapping_ticks(fig) == [], f"x axis to {end} s"
     plt.close(fig)
+
+
+def test_a_capacity_only_run_gets_graph_9_and_no_empty_graphs(run_dir: Path) -> None:
+    """`--scenarios capacity` ran neither sync nor deferred: graphs 1-4 would be blank axes
+    (graph 3 saying "no sampler data for 'deferred'"), so they are not drawn."""
+    files = plots.save_all(results.load_run(run_dir))
+    assert [f.name for f in files] == ["9-erp-capacity.png"]
+    assert not (run_dir / "1-latency-over-time.png").exists()
