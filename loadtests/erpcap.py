@@ -302,3 +302,24 @@ def add_to_summary(run: Run, summary: dict[str, Any]) -> str:
                  for k, v in f.to_dict().items()}  # fmt: skip
         summary.setdefault(f.name, {})["erp"] = clean
     return table(figs) if figs else ""
+
+
+def readme_lines(figs: list[ErpFigures]) -> str:
+    """The README's account of the reference capacity runs, in their own numbers (a test
+    checks the README carries exactly this)."""
+    by = {f.name: f for f in figs}
+    k, many, lim = by["capacity-k"], by["capacity-4k"], by["capacity-limit"]
+    return (
+        f"In the reference run (`results/reference/capacity-*`, graph 9) the ERP served "
+        f"{k.served_per_s:.1f} calls/s with {k.erp_workers} ERP workers and "
+        f"{many.served_per_s:.1f} with {many.erp_workers}, at most {many.in_service_max} in "
+        f"service in both; with {many.erp_workers} each call waited "
+        f"{many.wait_mean * 1000:.0f} ms inside the ERP (p95 {many.wait_p95 * 1000:.0f} ms, "
+        f"{many.waiting_mean:.1f} calls waiting there on average), and the ERP jobs waiting "
+        f"in Redis peaked at {k.waiting_max:.0f} and {many.waiting_max:.0f}: the extra "
+        f"workers moved the line into the ERP and made it no shorter. With the limit "
+        f"({lim.erp_workers} workers, limit {lim.limit}) the ERP served "
+        f"{lim.served_per_s:.1f} calls/s, a call waited {lim.wait_mean * 1000:.0f} ms inside "
+        f"it on average, and up to {lim.waiting_max:.0f} ERP jobs waited in Redis, "
+        f"{lim.parked_max:.0f} of them parked (the oldest {lim.age_max:.1f} s)."
+    )

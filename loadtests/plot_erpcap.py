@@ -11,6 +11,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .erpcap import PARKED, QUEUE, RUNS, ErpFigures, erp_calls, figures, inside, workers_label
 from .plot_deferred import QUEUE_COLORS, caption
@@ -132,6 +133,8 @@ def erp_capacity(run: Run | dict[str, ScenarioResult]) -> Figure:
         axes[0][0].set_ylabel("calls inside\nthe ERP")
         axes[1][0].set_ylabel("ERP jobs waiting\nin Redis")
         axes[0][0].set_xlim(0, end)
+        # whole seconds, a few: three narrow panels cannot hold "10.0 12.5 15.0" apart
+        axes[0][0].xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))
         axes[1][0].set_ylim(bottom=0)
         rate = rows[0].scenario.max_rate
         answers = " / ".join(f"{f.checkout_tail_ms:.0f}" for f in figs)

@@ -199,7 +199,12 @@ def save_all(run: Run, directory: Path | None = None) -> list[Path]:
         "pause_demo": pause_demo,
         "erp_capacity": erp_capacity,
     }
+    no_open_loop = not {"sync", "deferred"} & set(run.scenarios)  # a capacity-only run, say
     skip = {
+        "latency_over_time": no_open_loop,
+        "throughput": no_open_loop,
+        "queue_depth": no_open_loop,
+        "latency_vs_load": no_open_loop,
         "open_vs_closed": "sync-closed" not in run.scenarios,
         "when_it_happened": not has_orders(run),
         "queue_latency": not has_ages(run),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -167,3 +169,17 @@ def test_worker_concurrency_forwards_every_option_to_its_children(
         and parent["fork"]
         and parent["imports"] == ("jobs_for_tests", "fault_jobs")
     )
+
+
+def test_a_reader_that_goes_away_is_no_bug(redis_url: str) -> None:
+    """`labqueue stats | head -3`: the closed pipe ends the command quietly, as click's own
+    EPIPE rule does, instead of "unexpected error (a bug in labqueue): BrokenPipeError"."""
+    code = "from labqueue.cli import main; main()"
+    args = [sys.executable, "-c", code, "stats", "--url", redis_url]
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # the reader is gone before the command writes its first line
+    told = child.stderr.read().decode()
+    child.wait(timeout=30)
+    assert "bug in labqueue" not in told and "BrokenPipe" not in told, told
+    assert "Traceback" not in told and "Exception ignored" not in told, told

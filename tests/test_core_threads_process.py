@@ -76,6 +76,7 @@ def test_term_lets_every_thread_finish_its_job_and_fetch_no_other(
         assert php_prune(real, K, HOST) == []
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
+    assert f"stopped after {N} jobs (0 failed)" in proc.communicate()[0]
     assert sorted(real.lrange(DONE, 0, -1)) == [f"slow{i}" for i in range(N)]
     assert [p.args[0]["tag"] for p in q.peek(0, 10)] == [f"next{i}" for i in range(N)]
     assert real.smembers(K.workers) == set() and real.keys(K.inprogress("*")) == []
@@ -102,6 +103,7 @@ def test_a_second_term_puts_every_threads_job_back_at_the_head(
     assert {labqueue.get_status(real, i).status for i in held} == {labqueue.JobStatus.WAITING}
     assert real.keys(K.inprogress("*")) == [] and real.smembers(K.workers) == set()
     assert "putting the 4 current jobs back" in out and "put 4 unfinished jobs back" in out
+    assert "stopped after 0 jobs (0 failed)" in out  # jobs given back were not processed
 
 
 def test_sigkill_with_every_thread_busy_loses_no_job(real: redis.Redis, start: Any) -> None:

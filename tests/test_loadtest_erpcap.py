@@ -344,3 +344,34 @@ def test_the_notebook_names_the_run_from_the_repository_not_this_machine(tmp_pat
     run = tmp_path / "clone" / "results" / "20261201-065358"
     assert erpcap.shown(run) == "results/20261201-065358"
     assert erpcap.shown(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")
+
+
+def _overlapping_ticks(fig: Any) -> list[str]:
+    """Neighbouring x tick labels of the bottom row closer than a few pixels (they read as
+    one number: "10.012.515.0")."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    clashes = []
+    for ax in fig.axes[len(fig.axes) // 2 :]:
+        shown = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        boxes = [t.get_window_extent(renderer) for t in shown]
+        for i in range(1, len(shown)):
+            if boxes[i].x0 - boxes[i - 1].x1 < 5:
+                clashes.append(f"{shown[i - 1].get_text()}|{shown[i].get_text()}")
+    return clashes
+
+
+def test_graph_9s_time_axis_stays_readable_whatever_the_runs_length(run_dir: Path) -> None:
+    fig = plots.erp_capacity(results.load_run(run_dir))
+    for end in np.arange(8.0, 40.0, 0.5):  # a quick run drains by ~19 s, a full one later
+        fig.axes[3].set_xlim(0, end)
+        assert _overlapping_ticks(fig) == [], f"x axis to {end} s"
+    plt.close(fig)
+
+
+def test_a_capacity_only_run_gets_graph_9_and_no_empty_graphs(run_dir: Path) -> None:
+    """`--scenarios capacity` ran neither sync nor deferred: graphs 1-4 would be blank axes
+    (graph 3 saying "no sampler data for 'deferred'"), so they are not drawn."""
+    files = plots.save_all(results.load_run(run_dir))
+    assert [f.name for f in files] == ["9-erp-capacity.png"]
+    assert not (run_dir / "1-latency-over-time.png").exists()

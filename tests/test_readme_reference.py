@@ -45,3 +45,12 @@ def test_reference_figures_are_the_reference_runs() -> None:
     took = re.search(r"The reference run \(`results/reference/`, \d+ cores, (\d+) s in all", README)
     assert took and abs(int(took[1]) - run.meta["duration_s"]) <= 1
     assert lessons.reference_table(run) in README  # regenerate: print(lessons.reference_table)
+
+
+def test_the_capacity_figures_are_the_reference_capacity_runs() -> None:
+    from loadtests import erpcap
+
+    figs = [erpcap.figures(res) for res in erpcap.load(results.REFERENCE).values()]
+    assert [f.name for f in figs] == ["capacity-k", "capacity-4k", "capacity-limit"]
+    flat = " ".join(README.split())
+    assert " ".join(erpcap.readme_lines(figs).split()) in flat  # regenerate: erpcap.readme_lines

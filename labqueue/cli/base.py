@@ -51,6 +51,8 @@ class Group(click.Group):
             raise BadUsage(_told(ctx, f"{exc.format_message()} (see `{where} --help`)")) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # the reader went away (`stats | head`): click ends quietly
+            raise
         except self.errors as exc:
             raise click.ClickException(_told(ctx, str(exc))) from None
         except redis.RedisError as exc:

@@ -298,7 +298,6 @@ class Worker:
         payload: Payload | None = None
         job_class = None
         self._state = "performing"
-        self.processed += 1  # every finished job, failed or not
         try:
             payload = Payload.from_json(fetched.raw)
             self._title.processing(fetched.queue, started, payload.class_name)
@@ -309,10 +308,12 @@ class Worker:
         except (_Abort, _Interrupted):
             raise  # the worker's own: a second signal, or stop while waiting
         except BaseException as exc:  # a job's CancelledError or GeneratorExit fails the job only
+            self.processed += 1  # every finished job, failed or not (not one given back)
             self.failed += 1
             return self._failed(exc, fetched, payload, job_class, started)
         finally:
             self._state = "busy"
+        self.processed += 1
         log.debug("%s %s: done in %.3f s", payload.class_name, payload.id, time.time() - started)
         return _outcome(payload, JobStatus.COMPLETE, started, result)
 
