@@ -8,6 +8,7 @@ reads of each limiter to the second, :func:`limiters` turns the replies into rec
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,10 @@ PEEK = 10
 
 #: Replies :func:`queue_reads` queues per limiter.
 PER_LIMITER = 3
+
+#: A K the limits hash may hold and a reader shows: ASCII digits, at most 18 of them (str.
+#: isdigit() also takes "²", which int() refuses, and int() refuses 4,300 digits and more).
+_SIZE = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ def limiters(sizes: dict[Any, Any], replies: list[Any], now: float) -> list[Limi
         out.append(
             LimiterInfo(
                 name,
-                int(size) if size.isdigit() else None,
+                int(size) if _SIZE.fullmatch(size) else None,
                 {_text(w): round(float(d) - now, 1) for w, d in holders},
                 int(parked),
                 [_parked(item) for item in first],
