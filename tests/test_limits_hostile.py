@@ -1,14 +1,25 @@
 """What ``labqueue stats`` (text and --json), the monitor and ``/metrics`` make of limiter
-keys nobody sane wrote (issue 14's keys, attacked from outside): a limits hash whose K is no
-number a reader can show is shown as unknown ("?"), never an unexpected error or a 500."""
+keys and worker thread ids nobody sane wrote (issue 14's keys, attacked from outside): a
+limits hash whose K is no number a reader can show is shown as unknown ("?"), never an
+unexpected error or a 500; and the rules of ``test_cli_hostile`` / ``test_web_hostile`` hold
+on generated Redis contents that include the limiter keys and thread ids
+(``hostile_redis.LIMIT_LAYOUT``)."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections import Counter
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hostile_redis import LIMIT_LAYOUT, World, worlds, write
+from hypothesis import HealthCheck, given
+from prometheus_client.parser import text_string_to_metric_families
+from rule_settings import rule_settings
+from test_cli_hostile import checked, fake, strict_json
+from test_web_hostile import CONTROLS, get, shown_safely
 
 import labqueue.cli.base
 from labqueue.cli import main
@@ -54,3 +65,60 @@ def test_the_monitor_and_metrics_answer_with_an_unparsable_limit(conn: Any, size
         resp = client.get(url)
         assert resp.status_code == 200, (url, resp.status_code)
     assert 'labqueue_limiter_parked_jobs{limiter="erp"} 0.0' in client.get("/metrics").text
+
+
+# -- generated Redis contents with the limiter keys and thread ids ----------------------------
+#: Generated Redis contents per surface and run.
+MAX_EXAMPLES = 200
+HYPOTHESIS = rule_settings(MAX_EXAMPLES, HealthCheck.large_base_example)
+READING = [["stats"], ["stats", "--json"]]
+URLS = ["/", "/workers", "/api/overview", "/api/stats", "/api/workers"]
+
+__all__ = ["fake"]  # the CLI-on-fakeredis fixture, shared with test_cli_hostile
+
+
+@pytest.mark.slow
+def test_stats_keeps_the_rules_on_any_limiter_content(fake: Any) -> None:
+    runner, tried, codes = CliRunner(), list[World](), Counter[int]()
+    started = time.monotonic()
+
+    @HYPOTHESIS
+    @given(world=worlds(LIMIT_LAYOUT))
+    def run(world: World) -> None:
+        tried.append(world)
+        write(fake, world)
+        for args in READING:
+            result = checked(args, runner.invoke(main, args, color=True))
+            codes[result.exit_code] += 1
+            if args[-1] == "--json" and result.exit_code == 0:
+                strict_json(result.stdout)
+
+    run()
+    print(
+        f"\nhostile limits CLI: {len(tried)} inputs in {time.monotonic() - started:.1f} s {codes}"
+    )
+    assert len(tried) >= MAX_EXAMPLES // 2
+
+
+@pytest.mark.slow
+def test_the_monitor_keeps_the_rules_on_any_limiter_content() -> None:
+    import fakeredis
+
+    raw = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    client = create_app(raw, {"TESTING": True, "LABQUEUE_PER_PAGE": 3}).test_client()
+    tried, statuses = list[World](), Counter[int]()
+    started = time.monotonic()
+
+    @HYPOTHESIS
+    @given(world=worlds(LIMIT_LAYOUT))
+    def run(world: World) -> None:
+        tried.append(world)
+        write(raw, world)
+        for url in URLS:
+            shown_safely(url, get(client, url, statuses)[1])
+        _, scraped = get(client, "/metrics", statuses)
+        assert not CONTROLS & set(scraped) and list(text_string_to_metric_families(scraped))
+
+    run()
+    print(f"\nhostile limits monitor: {len(tried)} inputs in {time.monotonic() - started:.1f} s")
+    assert len(tried) >= MAX_EXAMPLES // 2 and not statuses.keys() & set(range(500, 600))
