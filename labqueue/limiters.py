@@ -21,9 +21,10 @@ PEEK = 10
 #: Replies :func:`queue_reads` queues per limiter.
 PER_LIMITER = 3
 
-#: A K the limits hash may hold and a reader shows: ASCII digits, at most 18 of them (str.
-#: isdigit() also takes "²", which int() refuses, and int() refuses 4,300 digits and more).
-_SIZE = re.compile(r"[0-9]{1,18}")
+#: A K the limits hash may hold and a reader shows: ASCII digits, at most 300 of them (str.
+#: isdigit() also takes "²", which int() refuses; int() refuses 4,300 digits and more, and
+#: /metrics' float() more than 308).
+_SIZE = re.compile(r"[0-9]{1,300}")
 
 
 @dataclass(frozen=True)

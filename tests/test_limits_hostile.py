@@ -31,7 +31,7 @@ K = Keys()
 
 #: Sizes str.isdigit() accepts but int() refuses (a superscript, a Devanagari digit), one
 #: past int()'s 4,300-digit limit, and plain garbage.
-BAD_SIZES = ["²", "१", "9" * 5000, "abc", "-1", "1e999", ""]
+BAD_SIZES = ["²", "१", "9" * 5000, "9" * 400, "abc", "-1", "1e999", ""]
 
 
 @pytest.mark.parametrize("size", BAD_SIZES)
@@ -65,6 +65,15 @@ def test_the_monitor_and_metrics_answer_with_an_unparsable_limit(conn: Any, size
         resp = client.get(url)
         assert resp.status_code == 200, (url, resp.status_code)
     assert 'labqueue_limiter_parked_jobs{limiter="erp"} 0.0' in client.get("/metrics").text
+
+
+def test_a_huge_but_whole_limit_is_shown_as_it_is(conn: Any) -> None:
+    """max_concurrency=10**30 is a whole number >= 1 (jobs.py accepts it): shown, scraped."""
+    conn.hset(K.limits, "erp", str(10**30))
+    assert snapshot(conn).limiters[0].limit == 10**30
+    scraped = create_app(conn, {}).test_client().get("/metrics")
+    assert scraped.status_code == 200
+    assert 'labqueue_limiter_slots{limiter="erp"} 1e+30' in scraped.text
 
 
 # -- generated Redis contents with the limiter keys and thread ids ----------------------------
