@@ -124,10 +124,32 @@ def test_the_monitor_keeps_the_rules_on_any_limiter_content() -> None:
         tried.append(world)
         write(raw, world)
         for url in URLS:
-            shown_safely(url, get(client, url, statuses)[1])
+            body = get(client, url, statuses)[1]
+            shown_safely(url, body)
+            if url.startswith("/api/"):
+                strict_json(body)  # what a browser's JSON.parse takes (no Infinity)
         _, scraped = get(client, "/metrics", statuses)
         assert not CONTROLS & set(scraped) and list(text_string_to_metric_families(scraped))
 
     run()
     print(f"\nhostile limits monitor: {len(tried)} inputs in {time.monotonic() - started:.1f} s")
     assert len(tried) >= MAX_EXAMPLES // 2 and not statuses.keys() & set(range(500, 600))
+
+
+def test_a_lease_no_clock_reaches_keeps_the_api_json_and_the_line_short(
+    conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Holders scored +inf, -inf and 1e300 (no labqueue worker writes them): the monitor's
+    API stays JSON a browser parses (no Infinity), stats says it in one short line each."""
+    conn.hset(K.limits, "erp", "2")
+    conn.zadd(K.limit_holders("erp"), {"up": float("inf"), "down": float("-inf"), "far": 1e300})
+    client = create_app(conn, {}).test_client()
+    for url in ("/api/overview", "/api/stats"):
+        resp = client.get(url)
+        assert resp.status_code == 200
+        strict_json(resp.text)
+    monkeypatch.setattr(labqueue.cli.base, "connect", lambda url=None: conn)
+    said = CliRunner().invoke(main, ["stats"]).stdout
+    assert "held by down (lease expired)" in said
+    assert "held by up (lease 1e+300s left)" in said and "held by far (lease 1e+300s left)" in said
+    assert max(map(len, said.splitlines())) < 100, said
