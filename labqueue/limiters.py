@@ -8,6 +8,8 @@ reads of each limiter to the second, :func:`limiters` turns the replies into rec
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,15 @@ PEEK = 10
 
 #: Replies :func:`queue_reads` queues per limiter.
 PER_LIMITER = 3
+
+#: A K the limits hash may hold and a reader shows: ASCII digits, at most 300 of them (str.
+#: isdigit() also takes "²", which int() refuses; int() refuses 4,300 digits and more, and
+#: /metrics' float() more than 308).
+_SIZE = re.compile(r"[0-9]{1,300}")
+
+#: Seconds left shown for a lease deadline of +/-inf (a zset score no labqueue worker
+#: writes): kept finite, so the monitor's API stays JSON a browser parses.
+FAR = 1e300
 
 
 @dataclass(frozen=True)
@@ -75,13 +86,19 @@ def limiters(sizes: dict[Any, Any], replies: list[Any], now: float) -> list[Limi
         out.append(
             LimiterInfo(
                 name,
-                int(size) if size.isdigit() else None,
-                {_text(w): round(float(d) - now, 1) for w, d in holders},
+                int(size) if _SIZE.fullmatch(size) else None,
+                {_text(w): _left(float(d), now) for w, d in holders},
                 int(parked),
                 [_parked(item) for item in first],
             )
         )
     return out
+
+
+def _left(deadline: float, now: float) -> float:
+    """Seconds from ``now`` to a lease ``deadline``, within +/-FAR."""
+    left = round(deadline - now, 1)
+    return left if math.isfinite(left) else math.copysign(FAR, left)
 
 
 def _parked(item: Any) -> ParkedJob:

@@ -182,6 +182,53 @@ def layout_keys() -> dict[bytes, tuple[str, st.SearchStrategy[Any]]]:
 
 
 LAYOUT = layout_keys()
+
+#: Thread ids of ``--threads N`` (``host:pid:queues:tK``) gone wrong: no K, K 0, K past any
+#: int64, a negative K, a queue named like a thread field, not UTF-8, and one well formed.
+THREADS = [
+    b"h:1:q:t",
+    b"h:1:q:t0",
+    b"h:1:q:t99999999999999999999",
+    b"h:1:q:t-1",
+    b"h:1:x:t3",
+    b"h:1:q:t2\xff",
+    b"h:1:default:t1",
+]
+#: Limiter names: plain, one like a thread field, not UTF-8, markup.
+LIMITERS = [b"erp", b"x:t3", b"\xff\xfe", b"<b>x</b>"]
+#: What the limits hash may hold for a K: right, zero, negative, a float past any double,
+#: digits int() refuses (a superscript, 5,000 of them), a word.
+SIZES = [b"2", b"0", b"-1", b"1e999", "\u00b2".encode(), b"9" * 5000, b"abc", b"nan"]
+parked_records = record(
+    {
+        "queue": st.sampled_from([q.decode("utf-8", "replace") for q in QUEUES]) | hostile_text,
+        "payload": as_json(payloads).map(lambda b: b.decode("utf-8", "surrogatepass"))
+        | hostile_text,
+    }
+)
+
+
+def limit_layout_keys() -> dict[bytes, tuple[str, st.SearchStrategy[Any]]]:
+    """The layout with issue 14's keys: the limits hash, each limiter's holders and parked
+    jobs, and worker thread ids in the workers set, the heartbeat hash and per-worker keys."""
+    keys = dict(LAYOUT)
+    ids = st.sampled_from(WORKERS + THREADS) | values
+    keys[K.workers.encode()] = ("set", ids)
+    keys[K.heartbeat.encode()] = ("hash", st.tuples(ids, values))
+    for wid in THREADS:
+        keys[NAMESPACED + b"worker:" + wid] = ("string", as_json(busy) | values)
+        keys[NAMESPACED + b"worker:" + wid + b":started"] = ("string", values)
+    keys[K.limits.encode()] = (
+        "hash",
+        st.tuples(st.sampled_from(LIMITERS) | values, st.sampled_from(SIZES) | values),
+    )
+    for name in LIMITERS:
+        keys[K.limit_holders_prefix.encode() + name] = ("zset", st.tuples(ids, scores))
+        keys[K.limit_parked_prefix.encode() + name] = ("list", as_json(parked_records) | values)
+    return keys
+
+
+LIMIT_LAYOUT = limit_layout_keys()
 KINDS = ["string", "list", "set", "zset", "hash"]
 
 
@@ -203,13 +250,18 @@ def entries(draw: st.DrawFn, right: str, member: st.SearchStrategy[Any]) -> Entr
 
 
 @st.composite
-def worlds(draw: st.DrawFn) -> World:
-    """Some of the layout's keys (each with what it holds); the rest absent."""
-    chosen = draw(st.lists(st.sampled_from(sorted(LAYOUT)), min_size=1, max_size=12, unique=True))
-    for key in (K.failed, K.queues, K.workers, K.delayed_schedule):  # what readers follow
+def worlds(
+    draw: st.DrawFn, layout: dict[bytes, tuple[str, st.SearchStrategy[Any]]] = LAYOUT
+) -> World:
+    """Some of ``layout``'s keys (each with what it holds); the rest absent."""
+    chosen = draw(st.lists(st.sampled_from(sorted(layout)), min_size=1, max_size=12, unique=True))
+    followed = [K.failed, K.queues, K.workers, K.delayed_schedule]  # what readers follow
+    if K.limits.encode() in layout:
+        followed.append(K.limits)
+    for key in followed:
         if draw(st.booleans()) and key.encode() not in chosen:
             chosen.append(key.encode())
-    return World({k: draw(entries(*LAYOUT[k])) for k in chosen})
+    return World({k: draw(entries(*layout[k])) for k in chosen})
 
 
 def _bytes(value: Any) -> bytes:

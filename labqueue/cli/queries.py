@@ -141,12 +141,18 @@ def _print_limiters(limiters: list[Any], ages: dict[str, float | None]) -> None:
             f"{lim.parked} parked{oldest}"
         )
         for wid, left in lim.holders.items():
-            lease = f"lease {left:.0f}s left" if left > 0 else "lease expired"
-            say(f"  held by {printable(wid)} ({lease})")
+            say(f"  held by {printable(wid)} ({_lease(left)})")
         for job in lim.next_parked:
             say(f"  parked {job.job_class or '?'} {job.id or '-'} for queue {printable(job.queue)}")
         if lim.parked > len(lim.next_parked):
             say(f"  ... and {lim.parked - len(lim.next_parked)} more parked")
+
+
+def _lease(left: float) -> str:
+    """``lease 12s left``; a lease no worker sets (1e300 s, a foreign zset score) in short."""
+    if left <= 0:
+        return "lease expired"
+    return f"lease {left:.0f}s left" if left < 1e9 else f"lease {left:.3g}s left"
 
 
 @click.command()

@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("labqueue.worker")
 
+#: Connections a thread pool's process may hold beside one per thread: the heartbeat, the
+#: subscriber, the delayed mover, a prune, a job's second client call.
+SPARE_CONNECTIONS = 8
+
 #: An idle thread that hears nothing looks at its queues after this long anyway (seconds):
 #: a safety net should the subscriber thread stop; wake-ups and the poll tick come sooner.
 IDLE_SAFETY = 60.0
@@ -150,6 +154,19 @@ class _ThreadTitle:
         self.pool.show_title()
 
 
+def make_room(client: redis.Redis, wanted: int) -> None:
+    """Let ``client``'s pool open ``wanted`` connections at once: redis-py 8 caps a pool at
+    100 by default, and past its cap a command raises MaxConnectionsError ("Too many
+    connections"), which a worker would read as an outage and a job as its failure. Only
+    raised, never lowered; a BlockingConnectionPool (which waits for a free connection
+    instead of raising) is left as its owner sized it."""
+    pool = client.connection_pool
+    blocking = isinstance(pool, redis.BlockingConnectionPool)
+    cap = getattr(pool, "max_connections", None)
+    if not blocking and isinstance(cap, int) and cap < wanted:
+        pool.max_connections = wanted
+
+
 def _member(worker: Worker, k: int, pool: ThreadPool) -> Any:
     """Worker thread ``k`` of ``worker``'s process: a copy with its own id, state, presence
     and step lock, sharing the process's connections, stop event, executor and side
@@ -183,6 +200,8 @@ class ThreadPool:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.stop = worker._stop
+        for client in (worker.connection, worker._redis):
+            make_room(client, worker.threads + SPARE_CONNECTIONS)
         own = worker._wakeups  # the process's subscription: one per run of the pool
         wakeups = Wakeups(own.connection, own.keys, own.queues, own.db, self.stop)
         self.gate = Gate(wakeups, self.stop, worker.poll_interval)
