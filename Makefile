@@ -66,7 +66,7 @@ format: setup  ## ruff format and fix
 store: setup  ## the toy store in the foreground: Redis, fake mail and ERP, gunicorn, workers; Ctrl-C stops all (STORE_ARGS=--help)
 	$(PY) -m labqueue.demo up $(STORE_ARGS)
 
-loadtest: setup  ## sync vs deferred checkout under Locust, graphs in results/latest (QUICK=1: ~90 s; LOADTEST_ARGS=--help)
+loadtest: setup  ## sync vs deferred checkout under Locust, graphs in results/latest (QUICK=1: ~2.5 min; LOADTEST_ARGS=--help)
 	$(PY) -m loadtests $(if $(filter-out 0,$(QUICK)),--quick) $(LOADTEST_ARGS)
 
 bench: setup  ## labqueue vs the Redis ceiling, huey, RQ and Dramatiq (BENCH_ARGS=--quick): results/bench/
