@@ -185,7 +185,7 @@ def workers_label(fig: ErpFigures, noun: str = " ERP workers") -> str:
 def _s(seconds: float) -> str:
     if np.isnan(seconds):
         return "-"
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+    return f"{seconds * 1000:.0f} ms" if seconds < 0.9995 else f"{seconds:.1f} s"
 
 
 def in_redis(fig: ErpFigures) -> str:
@@ -211,7 +211,7 @@ def table(figs: list[ErpFigures]) -> str:
     for f in figs:
         rows.append(
             f"| {f.name} | {workers_label(f, noun='')} "
-            f"| {f.served_per_s:.1f} | {f.in_service_mean:.1f}, {f.in_service_max} "
+            f"| {f.served_per_s:.1f} | {f.in_service_mean:.2f}, {f.in_service_max} "
             f"| {f.waiting_mean:.1f} | {_s(f.wait_mean)}, {_s(f.wait_p95)} "
             f"| {in_redis(f)} | {_s(f.age_max)} "
             f"| {f.checkout_p50_ms:.0f} ms, {f.checkout_tail} {f.checkout_tail_ms:.0f} ms |"
@@ -265,13 +265,50 @@ def story(figs: list[ErpFigures]) -> str:
     limited = by_name.get(RUNS[2])
     if limited is None:
         return text + " *(The limited run is not recorded here: it needs `max_concurrency`.)*"
-    return text + (
+    text += (
         f"\n\n**With the limit** ({workers_label(limited)}): the ERP served "
         f"{limited.served_per_s:.1f} calls/s, at most {limited.in_service_max} in service, "
         f"and a call waited {_s(limited.wait_mean)} inside it on average (at worst "
         f"{_s(limited.wait_max)}). {_where_it_waited(limited)} The shopper never noticed: the "
         f"deferred checkout's median answer was at most "
         f"{max(f.checkout_p50_ms for f in figs):.0f} ms in every run."
+    )
+    return text + _where_the_time_went(k, four_k, limited)
+
+
+def idle_per_call(fig: ErpFigures) -> float:
+    """Seconds an ERP slot stood idle per call over the busy period, between one call's
+    answer and the next call's start: (capacity - mean in service) ÷ calls/s (nan: no
+    capacity or no calls)."""
+    if not fig.capacity or not fig.served_per_s > 0:
+        return float("nan")
+    return (fig.capacity - fig.in_service_mean) / fig.served_per_s
+
+
+def _where_the_time_went(k: ErpFigures, four_k: ErpFigures, limited: ErpFigures) -> str:
+    """The runs' waits and drains side by side: the extra workers move the wait, the limit
+    pays a handover per call (Markdown)."""
+    idle = {f.name: idle_per_call(f) for f in (k, four_k, limited)}
+    gap = limited.calls * (idle[limited.name] - idle[four_k.name]) / (limited.capacity or 1)
+    drains = [f.drain for f in (k, four_k, limited)]
+    if any(d is None for d in drains) or any(np.isnan(v) for v in idle.values()):
+        return ""
+    dk, d4k, dlim = (float(d) for d in drains if d is not None)
+    return (
+        f"\n\n**Where the time went.** With {workers_label(four_k)} the oldest ERP job waited "
+        f"{_s(four_k.age_max)} in Redis, and a call then waited {_s(four_k.wait_mean)} on "
+        f"average inside the ERP: {_s(four_k.age_max + four_k.wait_mean)} together, against "
+        f"{_s(k.age_max)} in Redis with {workers_label(k)}. The extra workers moved part of "
+        f"the wait into the ERP; they did not shorten it. The burst drained "
+        f"{_s(dk)}, {_s(d4k)} and {_s(dlim)} after the load stopped (K, 4K, limited). The "
+        f"limit is not free: between one ERP call's answer and the next one's start a slot "
+        f"stood idle {_s(idle[limited.name])} per call with it (the slot freed, a parked job "
+        f"back at the head of its queue, a worker woken to fetch it and take the slot), "
+        f"{_s(idle[k.name])} with K workers (a fetch) and {_s(idle[four_k.name])} with 4K "
+        f"(a line inside the ERP starts the next call at once); over {limited.calls} calls "
+        f"and {limited.capacity} slots that is {_s(gap)} of the {_s(dlim - d4k)} between the "
+        f"limited and the 4K drain. One run each, so gaps this small are a hint, not a "
+        f"result: run the scenarios again to see how much they move."
     )
 
 
