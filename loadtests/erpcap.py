@@ -264,7 +264,7 @@ def story(figs: list[ErpFigures]) -> str:
     )
     limited = by_name.get(RUNS[2])
     if limited is None:
-        return text + " *(The limited run is not recorded here: it needs `max_concurrency`.)*"
+        return text + " *(The limited run is not recorded here: run the capacity scenarios again.)*"
     text += (
         f"\n\n**With the limit** ({workers_label(limited)}): the ERP served "
         f"{limited.served_per_s:.1f} calls/s, at most {limited.in_service_max} in service, "

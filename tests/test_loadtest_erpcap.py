@@ -247,6 +247,7 @@ def test_graph_9_reads_from_the_back_of_the_room(run_dir: Path) -> None:
     assert "8 ERP workers, limit 2" in titles[2] and "8.0 calls/s" in titles[1]
     texts = " ".join(t.get_text() for t in fig.texts)
     assert "The ERP serves K calls at once" in texts  # the caption travels with the PNG
+    assert "serve no more" not in texts and "hardly more" in texts  # 7.9 vs 7.8 is more
     plt.close(fig)
     files = plots.save_all(run)
     assert "9-erp-capacity.png" in [f.name for f in files]
@@ -278,6 +279,7 @@ def test_the_notebooks_sentences_carry_the_capacity_runs_numbers(
     assert "`/metrics` show the parked jobs under the limiter `erp`, not in the queue" in text
     assert "median answer was at most 20 ms" in text
     assert "not recorded here" in erpcap.story(figs[:2]) and erpcap.story([]) == erpcap.NOT_YET
+    assert "max_concurrency" not in erpcap.story(figs[:2])  # every labqueue has it now
     monkeypatch.setenv("LABQUEUE_RUN", str(run_dir))
     assert erpcap.find() == run_dir.resolve()
     monkeypatch.setenv("LABQUEUE_RUN", str(run_dir / "nothing-here"))
