@@ -3,6 +3,8 @@ about the two rounds (the capacity runs' own sentences: test_loadtest_erpcap.py)
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from labqueue.demo.fakeerp import FakeERP
@@ -37,5 +39,7 @@ def test_the_sentence_carries_the_rounds_numbers() -> None:
     assert "4 times the callers, 1.14 times the throughput, never more than 2 in service" in text
     assert "8.0 calls/s x 950 ms = 7.6; sampling the ERP's own count every 50 ms gave 8.0" in text
     assert "Little's law, an identity on any window rather than a model," in text
-    assert "each call takes 8 x 250 ms ÷ 2 = 1000 ms; it took 950 ms" in text
+    assert "each call takes 8 x 250.0 ms ÷ 2 = 1000 ms; it took 950 ms" in text
+    shown = crowd_text(few, replace(many, service_mean=0.2502), capacity=2)  # the product of
+    assert "8 x 250.2 ms ÷ 2 = 1001 ms" in shown  # what it shows, not of a rounded factor
     assert "Every caller past 2 adds 125 ms to every call, and nothing to the calls" in text

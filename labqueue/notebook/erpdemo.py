@@ -163,7 +163,7 @@ def closed_loop_text(r: Crowd, capacity: int) -> str:
     return (
         f"A model predicts the call itself: {r.callers} callers always inside an ERP whose "
         f"{capacity} slots never rest wait their turn behind the others, so each call takes "
-        f"{r.callers} x {_ms(r.service_mean)} ÷ {capacity} = {_ms(model)}; it took "
+        f"{r.callers} x {r.service_mean * 1000:.1f} ms ÷ {capacity} = {_ms(model)}; it took "
         f"{_ms(r.call_mean)}. Every caller past {capacity} adds {_ms(r.service_mean / capacity)} "
         f"to every call, and nothing to the calls served."
     )
