@@ -307,8 +307,11 @@ def _where_the_time_went(k: ErpFigures, four_k: ErpFigures, limited: ErpFigures)
         f"{_s(idle[k.name])} with K workers (a fetch) and {_s(idle[four_k.name])} with 4K "
         f"(a line inside the ERP starts the next call at once); over {limited.calls} calls "
         f"and {limited.capacity} slots that is {_s(gap)} of the {_s(dlim - d4k)} between the "
-        f"limited and the 4K drain. One run each, so gaps this small are a hint, not a "
-        f"result: run the scenarios again to see how much they move."
+        f"limited and the 4K drain. A parked job paid for it: the oldest waited "
+        f"{_s(limited.age_max)} with the limit, {_s(limited.age_max - k.age_max)} more than "
+        f"with K workers, whose drain ended {_s(dlim - dk)} sooner. One run each, so gaps "
+        f"this small are a hint, not a result: run the scenarios again to see how much they "
+        f"move."
     )
 
 

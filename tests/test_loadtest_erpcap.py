@@ -296,7 +296,8 @@ def test_the_story_says_where_the_time_went_and_what_the_limit_cost(run_dir: Pat
     k = replace(k, served_per_s=7.8, in_service_mean=1.96, drain=11.1, age_max=10.9, calls=242)
     four_k = replace(four_k, served_per_s=7.9, in_service_mean=1.985, drain=10.7,
                      age_max=10.0, wait_mean=0.722, calls=242)  # fmt: skip
-    limited = replace(limited, served_per_s=7.7, in_service_mean=1.93, drain=11.7, calls=242)
+    limited = replace(limited, served_per_s=7.7, in_service_mean=1.93, drain=11.7, calls=242,
+                      age_max=11.5)  # fmt: skip
     assert erpcap.idle_per_call(k) == pytest.approx(0.04 / 7.8)  # (K - in service) ÷ rate
     assert erpcap.idle_per_call(limited) == pytest.approx(0.07 / 7.7)
     assert np.isnan(erpcap.idle_per_call(replace(k, capacity=0)))
@@ -312,6 +313,8 @@ def test_the_story_says_where_the_time_went_and_what_the_limit_cost(run_dir: Pat
     # 242 calls x (9.1 - 1.9) ms ÷ 2 slots = 870 ms of the 1.0 s between the drains
     assert "that is 870 ms of the 1.0 s between the limited and the 4K drain" in text
     assert "a hint, not a result" in text
+    assert "the oldest waited 11.5 s with the limit, 600 ms more than with K workers, whose " \
+        "drain ended 600 ms sooner" in text  # fmt: skip
     assert erpcap._s(0.9999) == "1.0 s" and erpcap._s(0.9994) == "999 ms"
     assert "Where the time went" not in erpcap.story([k, four_k, replace(limited, drain=None)])
 
