@@ -185,7 +185,7 @@ def workers_label(fig: ErpFigures, noun: str = " ERP workers") -> str:
 def _s(seconds: float) -> str:
     if np.isnan(seconds):
         return "-"
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+    return f"{seconds * 1000:.0f} ms" if seconds < 0.9995 else f"{seconds:.1f} s"
 
 
 def in_redis(fig: ErpFigures) -> str:
@@ -211,7 +211,7 @@ def table(figs: list[ErpFigures]) -> str:
     for f in figs:
         rows.append(
             f"| {f.name} | {workers_label(f, noun='')} "
-            f"| {f.served_per_s:.1f} | {f.in_service_mean:.1f}, {f.in_service_max} "
+            f"| {f.served_per_s:.1f} | {f.in_service_mean:.2f}, {f.in_service_max} "
             f"| {f.waiting_mean:.1f} | {_s(f.wait_mean)}, {_s(f.wait_p95)} "
             f"| {in_redis(f)} | {_s(f.age_max)} "
             f"| {f.checkout_p50_ms:.0f} ms, {f.checkout_tail} {f.checkout_tail_ms:.0f} ms |"
@@ -264,14 +264,54 @@ def story(figs: list[ErpFigures]) -> str:
     )
     limited = by_name.get(RUNS[2])
     if limited is None:
-        return text + " *(The limited run is not recorded here: it needs `max_concurrency`.)*"
-    return text + (
+        return text + " *(The limited run is not recorded here: run the capacity scenarios again.)*"
+    text += (
         f"\n\n**With the limit** ({workers_label(limited)}): the ERP served "
         f"{limited.served_per_s:.1f} calls/s, at most {limited.in_service_max} in service, "
         f"and a call waited {_s(limited.wait_mean)} inside it on average (at worst "
         f"{_s(limited.wait_max)}). {_where_it_waited(limited)} The shopper never noticed: the "
         f"deferred checkout's median answer was at most "
         f"{max(f.checkout_p50_ms for f in figs):.0f} ms in every run."
+    )
+    return text + _where_the_time_went(k, four_k, limited)
+
+
+def idle_per_call(fig: ErpFigures) -> float:
+    """Seconds an ERP slot stood idle per call over the busy period, between one call's
+    answer and the next call's start: (capacity - mean in service) ÷ calls/s (nan: no
+    capacity or no calls)."""
+    if not fig.capacity or not fig.served_per_s > 0:
+        return float("nan")
+    return (fig.capacity - fig.in_service_mean) / fig.served_per_s
+
+
+def _where_the_time_went(k: ErpFigures, four_k: ErpFigures, limited: ErpFigures) -> str:
+    """The runs' waits and drains side by side: the extra workers move the wait, the limit
+    pays a handover per call (Markdown)."""
+    idle = {f.name: idle_per_call(f) for f in (k, four_k, limited)}
+    gap = limited.calls * (idle[limited.name] - idle[four_k.name]) / (limited.capacity or 1)
+    drains = [f.drain for f in (k, four_k, limited)]
+    if any(d is None for d in drains) or any(np.isnan(v) for v in idle.values()):
+        return ""
+    dk, d4k, dlim = (float(d) for d in drains if d is not None)
+    return (
+        f"\n\n**Where the time went.** With {workers_label(four_k)} the oldest ERP job waited "
+        f"{_s(four_k.age_max)} in Redis, and a call then waited {_s(four_k.wait_mean)} on "
+        f"average inside the ERP: {_s(four_k.age_max + four_k.wait_mean)} together, against "
+        f"{_s(k.age_max)} in Redis with {workers_label(k)}. The extra workers moved part of "
+        f"the wait into the ERP; they did not shorten it. The burst drained "
+        f"{_s(dk)}, {_s(d4k)} and {_s(dlim)} after the load stopped (K, 4K, limited). The "
+        f"limit is not free: between one ERP call's answer and the next one's start a slot "
+        f"stood idle {_s(idle[limited.name])} per call with it (the slot freed, a parked job "
+        f"back at the head of its queue, a worker woken to fetch it and take the slot), "
+        f"{_s(idle[k.name])} with K workers (a fetch) and {_s(idle[four_k.name])} with 4K "
+        f"(a line inside the ERP starts the next call at once); over {limited.calls} calls "
+        f"and {limited.capacity} slots that is {_s(gap)} of the {_s(dlim - d4k)} between the "
+        f"limited and the 4K drain. A parked job paid for it: the oldest waited "
+        f"{_s(limited.age_max)} with the limit, {_s(limited.age_max - k.age_max)} more than "
+        f"with K workers, whose drain ended {_s(dlim - dk)} sooner. One run each, so gaps "
+        f"this small are a hint, not a result: run the scenarios again to see how much they "
+        f"move."
     )
 
 
@@ -302,24 +342,3 @@ def add_to_summary(run: Run, summary: dict[str, Any]) -> str:
                  for k, v in f.to_dict().items()}  # fmt: skip
         summary.setdefault(f.name, {})["erp"] = clean
     return table(figs) if figs else ""
-
-
-def readme_lines(figs: list[ErpFigures]) -> str:
-    """The README's account of the reference capacity runs, in their own numbers (a test
-    checks the README carries exactly this)."""
-    by = {f.name: f for f in figs}
-    k, many, lim = by["capacity-k"], by["capacity-4k"], by["capacity-limit"]
-    return (
-        f"In the reference run (`results/reference/capacity-*`, graph 9) the ERP served "
-        f"{k.served_per_s:.1f} calls/s with {k.erp_workers} ERP workers and "
-        f"{many.served_per_s:.1f} with {many.erp_workers}, at most {many.in_service_max} in "
-        f"service in both; with {many.erp_workers} each call waited "
-        f"{many.wait_mean * 1000:.0f} ms inside the ERP (p95 {many.wait_p95 * 1000:.0f} ms, "
-        f"{many.waiting_mean:.1f} calls waiting there on average), and the ERP jobs waiting "
-        f"in Redis peaked at {k.waiting_max:.0f} and {many.waiting_max:.0f}: the extra "
-        f"workers moved the line into the ERP and made it no shorter. With the limit "
-        f"({lim.erp_workers} workers, limit {lim.limit}) the ERP served "
-        f"{lim.served_per_s:.1f} calls/s, a call waited {lim.wait_mean * 1000:.0f} ms inside "
-        f"it on average, and up to {lim.waiting_max:.0f} ERP jobs waited in Redis, "
-        f"{lim.parked_max:.0f} of them parked (the oldest {lim.age_max:.1f} s)."
-    )

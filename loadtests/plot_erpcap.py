@@ -24,11 +24,12 @@ WAITING = "#d62728"
 #: Colour of the ERP jobs the limit parked (in Redis, out of the erp queue).
 PARKED_COLOR = "#8c564b"
 CAPTION = (
-    "The ERP serves K calls at once whatever stands in front of it: 4K workers serve no more "
-    "calls per second than K, the extra ones only wait inside the ERP (red), each call "
-    "taking longer. With the limit the ERP holds K, nobody waits inside it, and the burst "
-    "waits in Redis instead, parked by the limit (brown) rather than in the erp queue: "
-    "visible in labqueue stats, the monitor and /metrics, and cheap."
+    "The ERP serves K calls at once whatever stands in front of it: 4K workers serve hardly "
+    "more calls per second than K (the titles say how many), the extra ones only wait inside "
+    "the ERP (red), each call taking longer. With the limit the ERP holds K, nobody waits "
+    "inside it, and the burst waits in Redis instead, parked by the limit (brown) rather "
+    "than in the erp queue: visible in labqueue stats, the monitor and /metrics, holding no "
+    "worker."
 )
 NO_RUNS = (
     "This run has no capacity scenarios with the ERP's call log. Run "
@@ -82,7 +83,8 @@ def _queue_panel(ax: Any, res: ScenarioResult, fig: ErpFigures) -> None:
     oldest = f"oldest job\nat worst {fmt_s(fig.age_max)}"
     if PARKED not in s and fig.limit:
         oldest = f"oldest queued job\nat worst {fmt_s(fig.age_max)}\n(parked jobs\nnot sampled)"
-    ax.text(0.98, 0.95, oldest, transform=ax.transAxes, ha="right", va="top", fontsize=14)
+    # top left: the burst builds from the left, so its peak (by the end of the load) is clear
+    ax.text(0.03, 0.95, oldest, transform=ax.transAxes, ha="left", va="top", fontsize=14)
 
 
 def _legend(axes: Any) -> tuple[list[Any], list[str]]:

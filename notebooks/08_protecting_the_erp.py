@@ -96,11 +96,14 @@ fig = plots.erp_capacity(runs)
 display(Markdown(erpcap.story(figs)))
 
 # %% [markdown]
-# **What to see:** workers past the ERP's capacity buy nothing: the ERP serves the same
-# calls per second, and the wait moves from Redis, where the monitor shows it, into the
-# ERP, where it holds a worker each. The limit keeps the ERP at its capacity and the
-# burst in Redis: the same drain time, and no worker held inside the ERP. With the limit
-# the burst is not in `queue:erp` (which stays nearly empty): a job that finds no slot is
+# **What to see:** workers past the ERP's capacity buy next to nothing (a line inside the
+# ERP fills the few milliseconds a worker takes to fetch its next job, nothing more):
+# the ERP serves about the same calls per second, and part of the wait moves from Redis,
+# where the monitor shows it, into the ERP, where each waiting call holds a worker. The
+# limit keeps the ERP at its capacity and the burst in Redis, with no worker held inside
+# the ERP; it is not free (a handover per call, the figures above say how long), so it
+# drains no faster. With the limit the burst is not in `queue:erp` (which stays nearly
+# empty): a job that finds no slot is
 # parked by the limiter until one frees, then goes back to the head of its queue; it does
 # not spin. `labqueue stats` and the monitor show the parked jobs and the oldest one's age
 # under the limiter `erp`, `/metrics` as `labqueue_limiter_parked_jobs` and
@@ -112,9 +115,11 @@ display(Markdown(erpcap.story(figs)))
 # - **The limit** is the ERP's capacity: what its connection pool or licence allows,
 #   shared by every worker on every host (it is held in Redis).
 # - **The workers** follow Little's law, as in notebook 4: busy workers = jobs/s x seconds
-#   per job, divided by the utilisation you aim at. Past the limit they only wait, so the
-#   ERP's share of them needs no more than the limit; threads (`--queue-threads`, that is
-#   `labqueue worker --threads`) make the waiting ones cheap.
+#   per job, divided by the utilisation you aim at (the first part an identity, the
+#   second a choice). Past the ERP's capacity they only wait (inside the ERP without the
+#   limit, parked jobs and idle workers with it), so the ERP's share of them needs no more
+#   than the limit; threads (`--queue-threads`, that is `labqueue worker --threads`) make
+#   the waiting ones cheap.
 
 # %%
 erp.stop()

@@ -7,6 +7,7 @@ import csv
 import heapq
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -220,9 +221,9 @@ def test_the_figures_show_workers_past_k_only_wait_inside_the_erp(run_dir: Path)
     assert (four_k.erp_workers, limited.limit, k.limit) == (8, 2, None)
     assert erpcap.workers_label(limited) == "8 ERP workers, limit 2"
     table = erpcap.table([k, four_k, limited])
-    assert table.count("\n") == 4 and "| capacity-4k | 8 | 8.0 | 2.0, 2 | 5.7 | 712 ms, " in table
+    assert table.count("\n") == 4 and "| capacity-4k | 8 | 8.0 | 2.00, 2 | 5.7 | 712 ms, " in table
     assert (
-        "| capacity-limit | 8, limit 2 | 8.0 | 2.0, 2 | 0.0 | 0 ms, 0 ms | 78 (queue 0, "
+        "| capacity-limit | 8, limit 2 | 8.0 | 2.00, 2 | 0.0 | 0 ms, 0 ms | 78 (queue 0, "
         "parked 78) | 4.5 s |" in table
     )  # waiting in Redis: parked by the limit, not queued
     assert "| 72 (queue 72, parked 0) | 4.0 s |" in table  # capacity-4k: all in the queue
@@ -246,6 +247,7 @@ def test_graph_9_reads_from_the_back_of_the_room(run_dir: Path) -> None:
     assert "8 ERP workers, limit 2" in titles[2] and "8.0 calls/s" in titles[1]
     texts = " ".join(t.get_text() for t in fig.texts)
     assert "The ERP serves K calls at once" in texts  # the caption travels with the PNG
+    assert "serve no more" not in texts and "hardly more" in texts  # 7.9 vs 7.8 is more
     plt.close(fig)
     files = plots.save_all(run)
     assert "9-erp-capacity.png" in [f.name for f in files]
@@ -277,6 +279,7 @@ def test_the_notebooks_sentences_carry_the_capacity_runs_numbers(
     assert "`/metrics` show the parked jobs under the limiter `erp`, not in the queue" in text
     assert "median answer was at most 20 ms" in text
     assert "not recorded here" in erpcap.story(figs[:2]) and erpcap.story([]) == erpcap.NOT_YET
+    assert "max_concurrency" not in erpcap.story(figs[:2])  # every labqueue has it now
     monkeypatch.setenv("LABQUEUE_RUN", str(run_dir))
     assert erpcap.find() == run_dir.resolve()
     monkeypatch.setenv("LABQUEUE_RUN", str(run_dir / "nothing-here"))
@@ -285,6 +288,35 @@ def test_the_notebooks_sentences_carry_the_capacity_runs_numbers(
     latest.parent.mkdir()
     latest.symlink_to(run_dir, target_is_directory=True)
     assert erpcap.find(run_dir / "capacity-k") == run_dir.resolve()
+
+
+def test_the_story_says_where_the_time_went_and_what_the_limit_cost(run_dir: Path) -> None:
+    k, four_k, limited = (erpcap.figures(r) for r in erpcap.load(run_dir).values())
+    # as the reference run measured them: a slot idle between calls costs calls/s
+    k = replace(k, served_per_s=7.8, in_service_mean=1.96, drain=11.1, age_max=10.9, calls=242)
+    four_k = replace(four_k, served_per_s=7.9, in_service_mean=1.985, drain=10.7,
+                     age_max=10.0, wait_mean=0.722, calls=242)  # fmt: skip
+    limited = replace(limited, served_per_s=7.7, in_service_mean=1.93, drain=11.7, calls=242,
+                      age_max=11.5)  # fmt: skip
+    assert erpcap.idle_per_call(k) == pytest.approx(0.04 / 7.8)  # (K - in service) ÷ rate
+    assert erpcap.idle_per_call(limited) == pytest.approx(0.07 / 7.7)
+    assert np.isnan(erpcap.idle_per_call(replace(k, capacity=0)))
+    text = erpcap.story([k, four_k, limited])
+    assert (
+        "With 8 ERP workers the oldest ERP job waited 10.0 s in Redis, and a call then waited "
+        "722 ms on average inside the ERP: 10.7 s together, against 10.9 s in Redis with 2 ERP "
+        "workers." in text
+    )
+    assert "The burst drained 11.1 s, 10.7 s and 11.7 s after the load stopped" in text
+    assert "a slot stood idle 9 ms per call with it" in text  # 0.07 ÷ 7.7
+    assert "5 ms with K workers (a fetch) and 2 ms with 4K" in text
+    # 242 calls x (9.1 - 1.9) ms ÷ 2 slots = 870 ms of the 1.0 s between the drains
+    assert "that is 870 ms of the 1.0 s between the limited and the 4K drain" in text
+    assert "a hint, not a result" in text
+    assert "the oldest waited 11.5 s with the limit, 600 ms more than with K workers, whose " \
+        "drain ended 600 ms sooner" in text  # fmt: skip
+    assert erpcap._s(0.9999) == "1.0 s" and erpcap._s(0.9994) == "999 ms"
+    assert "Where the time went" not in erpcap.story([k, four_k, replace(limited, drain=None)])
 
 
 def test_the_summary_keeps_each_capacity_runs_figures(run_dir: Path) -> None:

@@ -6,10 +6,12 @@ The figures the README quotes about the reference run are checked against
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from pathlib import Path
 
-from loadtests import lessons, plots, results, shapes
+from loadtests import erpcap, lessons, plots, results, shapes
 from loadtests.config import RunConfig
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
@@ -47,10 +49,43 @@ def test_reference_figures_are_the_reference_runs() -> None:
     assert lessons.reference_table(run) in README  # regenerate: print(lessons.reference_table)
 
 
-def test_the_capacity_figures_are_the_reference_capacity_runs() -> None:
-    from loadtests import erpcap
+def test_the_thread_sizing_uses_the_reference_runs_measured_work() -> None:
+    sizing = json.loads((results.REFERENCE / "sized" / "info.json").read_text())["sizing"]
+    email, erp, util = sizing["work"]["email"], sizing["work"]["erp"], sizing["utilisation"]
+    busy = 20 * (email + erp)
+    threads = math.ceil(round(busy, 1) / util)
+    text = " ".join(README.split())  # the paragraph's line breaks fall anywhere
+    assert f"at {email:.3f} s on `email` and {erp:.3f} s on `erp`" in text
+    assert f"20 × ({email:.3f} + {erp:.3f}) = {busy:.1f} threads busy" in text
+    assert f"N ≈ {busy:.1f} ÷ {util:g} ≈ {threads}: one process with `--threads {threads}`" in text
+    assert f"`--concurrency 2 --threads {math.ceil(threads / 2)}`" in text
 
-    figs = [erpcap.figures(res) for res in erpcap.load(results.REFERENCE).values()]
-    assert [f.name for f in figs] == ["capacity-k", "capacity-4k", "capacity-limit"]
-    flat = " ".join(README.split())
-    assert " ".join(erpcap.readme_lines(figs).split()) in flat  # regenerate: erpcap.readme_lines
+
+def test_the_capacity_paragraph_quotes_the_reference_capacity_runs() -> None:
+    k, four_k, lim = (erpcap.figures(r) for r in erpcap.load(results.REFERENCE).values())
+    text = " ".join(README.split())  # the paragraph's line breaks fall anywhere
+    rates = f"{k.served_per_s:.1f}, {four_k.served_per_s:.1f} and {lim.served_per_s:.1f}"
+    assert f"the ERP served {rates} calls/s (K, 4K, limited)" in text
+    assert f"most {max(f.in_service_max for f in (k, four_k, lim))} in all three" in text
+    assert (
+        f"each call waited {four_k.wait_mean * 1000:.0f} ms inside the ERP (p95 "
+        f"{four_k.wait_p95 * 1000:.0f} ms, {four_k.waiting_mean:.1f} calls waiting" in text
+    )
+    assert f"peaked at {k.waiting_max:.0f} and {four_k.waiting_max:.0f}:" in text
+    assert (
+        f"up to {lim.waiting_max:.0f} ERP jobs waited in Redis, {lim.parked_max:.0f} of them "
+        f"parked (the `erp` queue held at most {lim.queue_max:.0f})" in text
+    )
+    drains = [f.drain for f in (k, four_k, lim)]
+    assert all(d is not None for d in drains)
+    said = f"{drains[0]:.1f}, {drains[1]:.1f} and {drains[2]:.1f} s after the load stopped"
+    assert f"The burst drained {said}" in text
+    idle = [erpcap.idle_per_call(f) * 1000 for f in (lim, k, four_k)]
+    assert f"idle {idle[0]:.0f} ms per call, against {idle[1]:.0f} and {idle[2]:.0f} ms" in text
+    assert max(drains, key=lambda d: d or 0) == drains[2]  # "the slowest of the three"
+    assert "skipped and said" not in text and "before anything starts" not in text
+
+
+def test_the_io_rounds_target_says_the_ideal_and_its_fraction() -> None:
+    text = " ".join(README.split())
+    assert "0.8 × the ideal (25 ÷ 0.05 s = 500 jobs/s), that is 400 jobs/s" in text

@@ -148,8 +148,22 @@ def crowd_text(few: Crowd, many: Crowd, capacity: int) -> str:
         f"{many.served_per_s / few.served_per_s:.2f} times the throughput, never more than "
         f"{many.in_service_max} in service: the extra callers only made the line inside the "
         f"ERP longer (with {few.callers} callers a slot stands idle between a caller's answer "
-        f"and its next call; more callers fill that gap, then only wait). Little's law "
-        f"predicts the calls inside the ERP: {many.served_per_s:.1f} calls/s x "
-        f"{_ms(many.call_mean)} = {many.little:.1f}; sampling the ERP's own count every 50 ms "
-        f"gave {many.inside_mean:.1f} on average."
+        f"and its next call; more callers fill that gap, then only wait). Little's law, an "
+        f"identity on any window rather than a model, gives the calls inside the ERP: "
+        f"{many.served_per_s:.1f} calls/s x {_ms(many.call_mean)} = {many.little:.1f}; "
+        f"sampling the ERP's own count every 50 ms gave {many.inside_mean:.1f} on average. "
+        + closed_loop_text(many, capacity)
+    )
+
+
+def closed_loop_text(r: Crowd, capacity: int) -> str:
+    """The model of a round whose callers outnumber the slots: every caller always inside,
+    every slot always busy, so a call takes callers x service ÷ capacity (Markdown)."""
+    model = r.callers * r.service_mean / capacity
+    return (
+        f"A model predicts the call itself: {r.callers} callers always inside an ERP whose "
+        f"{capacity} slots never rest wait their turn behind the others, so each call takes "
+        f"{r.callers} x {r.service_mean * 1000:.1f} ms ÷ {capacity} = {_ms(model)}; it took "
+        f"{_ms(r.call_mean)}. Every caller past {capacity} adds {_ms(r.service_mean / capacity)} "
+        f"to every call, and nothing to the calls served."
     )
