@@ -34,7 +34,7 @@ from labqueue.notebook import find_run
 from labqueue.notebook import theory_charts as charts
 from loadtests import lessons, plots, results, story, summary, theory
 
-run = results.load_run(find_run())
+run = results.load_run(find_run(needs=("sync", "deferred", "sync-closed", "backlog", "sized")))
 sync, deferred = run["sync"], run["deferred"]
 svc = theory.service_of(run)
 workers, service, cs2 = svc.workers, svc.mean_s, svc.cs2

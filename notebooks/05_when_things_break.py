@@ -182,7 +182,7 @@ service_down_until = 0.0
 
 
 class CallService(labqueue.Job):
-    retry_limit = 3
+    retry_limit = 10  # with full jitter three draws can all land in the outage: room to spare
     retry_backoff = (5.0,)
     variant = ""
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,22 @@ def test_figures_are_titled_labelled_and_fit_a_projector() -> None:
     ]  # fmt: skip
     assert herd.axes[0].get_title(loc="left") == "no jitter: at most 10 in one second"
     assert herd.axes[0].get_ylabel() == "retries per second"
+
+
+def test_the_notebooks_skip_a_latest_run_without_their_scenarios(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `--scenarios capacity` run becomes results/latest; notebooks 3 and 4 need `sync` and
+    `deferred`, so they read the reference instead of failing on a missing scenario."""
+    from labqueue.notebook import find_run
+
+    monkeypatch.delenv("LABQUEUE_RUN", raising=False)
+    for run, scenarios in (("latest", ["capacity-k"]), ("reference", ["sync", "deferred"])):
+        for name in scenarios:
+            (tmp_path / "results" / run / name).mkdir(parents=True)
+            (tmp_path / "results" / run / name / "scenario.json").write_text("{}")
+        (tmp_path / "results" / run / "meta.json").write_text("{}")
+    assert find_run(str(tmp_path)) == (tmp_path / "results" / "reference").resolve()
+    assert find_run(str(tmp_path), needs=("capacity-k",)).name == "latest"
+    with pytest.raises(FileNotFoundError, match="no load-test results with backlog"):
+        find_run(str(tmp_path), needs=("backlog",))

@@ -13,6 +13,7 @@ never imports. ``Shop`` and the charts are imported on first use.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def find_run(start: str | None = None) -> Path:
+def find_run(start: str | None = None, needs: Sequence[str] = ("sync", "deferred")) -> Path:
     """The load-test run the notebooks plot: $LABQUEUE_RUN, else the nearest
-    ``results/latest`` (your last `make loadtest`), else ``results/reference`` (committed)."""
+    ``results/latest`` (your last `make loadtest`), else ``results/reference`` (committed),
+    the first that ran every scenario in ``needs`` (a `--scenarios capacity` run, say, has
+    no `sync`: the notebooks then read the reference)."""
     explicit = os.environ.get("LABQUEUE_RUN")
     if explicit:
         return Path(explicit).resolve()
@@ -45,8 +48,10 @@ def find_run(start: str | None = None) -> Path:
     for folder in (here, *here.parents):
         for name in ("latest", "reference"):
             candidate = folder / "results" / name
-            if (candidate / "meta.json").exists():
+            ran = all((candidate / scenario / "scenario.json").exists() for scenario in needs)
+            if (candidate / "meta.json").exists() and ran:
                 return candidate.resolve()
     raise FileNotFoundError(
-        "no load-test results under results/latest or results/reference: run `make loadtest`"
+        f"no load-test results with {', '.join(needs)} under results/latest or "
+        "results/reference: run `make loadtest`"
     )
