@@ -102,7 +102,7 @@ def test_a_second_term_puts_every_threads_job_back_at_the_head(
     assert all("crashes" not in json.dumps(p.extra) for p in queued)  # given back, no crash
     assert {labqueue.get_status(real, i).status for i in held} == {labqueue.JobStatus.WAITING}
     assert real.keys(K.inprogress("*")) == [] and real.smembers(K.workers) == set()
-    assert "putting the 4 current jobs back" in out and "put 4 unfinished jobs back" in out
+    assert "putting the jobs still running back" in out and "put 4 unfinished jobs back" in out
     assert "stopped after 0 jobs (0 failed)" in out  # jobs given back were not processed
 
 

@@ -374,10 +374,9 @@ class ThreadPool:
         self.stop.set()
         if signals.gives_back(signum, self.signals):
             self.giving_back = True
-            log.warning(
-                "%s: second signal, putting the %d current jobs back on their queues",
+            log.warning(  # the count: in _shutdown, once every thread has let go
+                "%s: second signal, putting the jobs still running back on their queues",
                 self.worker.id,
-                self.busy,
             )
         else:
             log.info(
