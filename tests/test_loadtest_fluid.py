@@ -3,6 +3,7 @@ is known, and on the reference runs the notebook shows."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from loadtests import erpcap, fluid
 from loadtests.erpcap import ErpFigures
 
 REFERENCE = Path(__file__).parents[1] / "results" / "reference"
+NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
 
 
 def served(mu: float, waiting_max: float = 50.0, drain: float | None = 6.0) -> ErpFigures:
@@ -69,3 +71,17 @@ def test_the_reference_runs_agree_with_the_model_within_a_few_jobs() -> None:
         assert model.arrivals_per_s > model.served_per_s
         assert model.peak == pytest.approx(model.measured_peak, rel=0.1)
         assert model.drain == pytest.approx(model.measured_drain, rel=0.1)
+
+
+def test_notebook_8_shows_the_sentence_computed_from_the_reference_runs() -> None:
+    runs = erpcap.load(REFERENCE)
+    models = [m for r in runs.values() if (m := fluid.model(r, erpcap.figures(r)))]
+    notebook = json.loads((NOTEBOOKS / "08_protecting_the_erp.ipynb").read_text())
+    shown = [
+        "".join(out.get("data", {}).get("text/markdown", ""))
+        for cell in notebook["cells"]
+        if cell["cell_type"] == "code"
+        for out in cell.get("outputs", [])
+    ]
+    assert fluid.sentence(models) in shown
+    assert "predicted a peak of" in fluid.sentence(models)
