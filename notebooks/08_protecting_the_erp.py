@@ -36,7 +36,7 @@ from IPython.display import Markdown, display
 
 from labqueue.demo.fakeerp import FakeERP
 from labqueue.notebook.erpdemo import crowd, crowd_text
-from loadtests import erpcap, plots
+from loadtests import erpcap, fluid, plots
 
 K = 2  # calls the ERP serves at once
 LATENCY = 0.25  # seconds per call, as the store's ERP
@@ -109,7 +109,35 @@ display(Markdown(erpcap.story(figs)))
 # under the limiter `erp`, `/metrics` as `labqueue_limiter_parked_jobs` and
 # `labqueue_limiter_parked_oldest_age_seconds`, and the `erp` queue's oldest-job age counts
 # them (a job parked is still waiting for that queue).
+
+# %% [markdown]
+# ### The fluid model of the burst
 #
+# A check that could have disagreed. While ERP jobs arrive at λ per second (counted from
+# the run's own `jobs.csv`: each job on the `erp` queue is one ERP call, so an order's two
+# calls are two jobs) and the ERP serves μ per second (the calls/s of the table), the
+# backlog grows at λ − μ: at the burst's end it holds about (λ − μ) × the burst's length,
+# and it drains in about that ÷ μ. The burst runs from the first ERP job's enqueue to the
+# last one's; the drain is counted, as measured, from the end of the load.
+
+# %%
+models = [m for res in runs.values() if (m := fluid.model(res, erpcap.figures(res)))]
+display(Markdown(fluid.sentence(models) if models else erpcap.NOT_YET))
+
+# %% [markdown]
+# **What the model leaves out:** it treats the jobs as a fluid at steady rates. The
+# checkouts arrive at random (Poisson), so the real backlog wanders around the model's
+# line and its peak can land either side of it. The workers' own time (a fetch, the job's
+# code around its call) and, with the limit, the handover of each slot are folded into
+# one average μ over the busy period, where the real service starts late and pauses at
+# each handover. And the model counts every job not yet served, where the measured peak
+# counts only those in Redis (queued or parked): not the jobs a worker holds, nor the
+# calls waiting inside the ERP, which with more workers than its capacity are several.
+# The measured drain ends when the last job is finished and every worker idle, the
+# model's when the backlog is gone; and the sampler looks every half second, so a peak
+# between two looks is missed.
+
+# %% [markdown]
 # ## 3. Choosing the numbers
 #
 # - **The limit** is the ERP's capacity: what its connection pool or licence allows,
