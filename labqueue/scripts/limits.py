@@ -100,15 +100,7 @@ if head then
 end
 redis.call(push, KEYS[5], '{"queue":' .. cjson.encode(job[1]) .. ',"payload":'
   .. cjson.encode(job[2]) .. '}')
-if ok and type(payload) == 'table' and type(payload['id']) == 'string' then
-  if payload['prefix'] == nil then
-    redis.call('SET', ARGV[5] .. payload['id'] .. ARGV[6], ARGV[7])
-  else
-    local updated = string.match(ARGV[7], '"updated":(%d+)')
-    php_status(php_key(ARGV[5], payload, ARGV[6]), '{"status":1,"updated":' .. updated
-      .. ',"started":', ',"result":null}', nil)
-  end
-end
+job_status(ARGV[5], ok and payload, ARGV[6], ARGV[7], 1)  -- waiting again
 return 'parked'
 """,
     keys=5,

@@ -28,6 +28,18 @@ local function php_status(key, head, tail, ttl)
   local text = head .. cjson.encode(started) .. tail
   if ttl then redis.call('SET', key, text, 'EX', ttl) else redis.call('SET', key, text) end
 end
+local function job_status(prefix, job, suffix, text, code)
+  -- a job's status: labqueue's JSON ``text``; for a php-resque payload (it has a prefix)
+  -- php-resque's ``code`` instead, only if tracked, its started kept
+  if type(job) ~= 'table' or type(job['id']) ~= 'string' then return end
+  if job['prefix'] == nil then
+    redis.call('SET', prefix .. job['id'] .. suffix, text)
+    return
+  end
+  local updated = string.match(text, '"updated":(%d+)')
+  php_status(php_key(prefix, job, suffix), '{"status":' .. code .. ',"updated":' .. updated
+    .. ',"started":', ',"result":null}', nil)
+end
 """
 
 #: STEP: FINISH the job this worker ran (if any), then FETCH the next (if asked), in one
@@ -138,16 +150,7 @@ if #ARGV >= 10 then
       if not ok or type(job) ~= 'table' then shown = cjson.encode(raw) end
       redis.call('SET', KEYS[2], '{"queue":' .. cjson.encode(q) .. ',"run_at":"' .. ARGV[4]
         .. '","payload":' .. shown .. '}')
-      if ok and type(job) == 'table' and type(job['id']) == 'string' then
-        if job['prefix'] == nil then
-          redis.call('SET', ARGV[8] .. job['id'] .. ARGV[9], ARGV[5])
-        else
-          -- a php-resque payload: running, only if tracked, started kept
-          local updated = string.match(ARGV[5], '"updated":(%d+)')
-          php_status(php_key(ARGV[8], job, ARGV[9]), '{"status":2,"updated":' .. updated
-            .. ',"started":', ',"result":null}', nil)
-        end
-      end
+      job_status(ARGV[8], ok and job, ARGV[9], ARGV[5], 2)  -- running
       return {q, raw}
     end
   end
@@ -211,16 +214,7 @@ end
 redis.call('LPUSH', ARGV[2] .. job[1], job[2])
 redis.call('SADD', KEYS[8], job[1])
 local ok, payload = pcall(cjson.decode, job[2])
-if ok and type(payload) == 'table' and type(payload['id']) == 'string' then
-  if payload['prefix'] == nil then
-    redis.call('SET', ARGV[3] .. payload['id'] .. ARGV[4], ARGV[5])
-  else
-    -- a php-resque payload: waiting again, only if tracked, started kept
-    local updated = string.match(ARGV[5], '"updated":(%d+)')
-    php_status(php_key(ARGV[3], payload, ARGV[4]), '{"status":1,"updated":' .. updated
-      .. ',"started":', ',"result":null}', nil)
-  end
-end
+job_status(ARGV[3], ok and payload, ARGV[4], ARGV[5], 1)  -- waiting again
 return job[2]
 """,
     keys=9,
