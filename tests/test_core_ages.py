@@ -13,6 +13,7 @@ from typing import Any
 import fakeredis
 from limit_jobs import STARTED, Held
 from prometheus_client.parser import text_string_to_metric_families
+from test_core_events import count_pipelines
 from test_core_limits import QUEUE, workers
 from waiting import wait_for
 
@@ -82,25 +83,13 @@ def test_parked_keys_that_cannot_be_read_are_unknown_not_an_error(conn: Any) -> 
 
 
 def test_ages_stay_one_round_trip_with_limiters(conn: Any) -> None:
-    calls, direct = [], []
-    real_pipeline, real_command = conn.pipeline, conn.execute_command
-
-    def counting(*a: Any, **kw: Any) -> Any:
-        pipe = real_pipeline(*a, **kw)
-        real_execute = pipe.execute
-
-        def execute(*ea: Any, **ekw: Any) -> Any:
-            calls.append(len(pipe.command_stack))
-            return real_execute(*ea, **ekw)
-
-        pipe.execute = execute
-        return pipe
-
+    direct: list[Any] = []
+    real_command = conn.execute_command
     for i in range(3):
         park(conn, f"lim{i}", "q0", payload(time.time() - i))
     for i in range(50):
         conn.rpush(K.queue(f"q{i}"), payload(time.time()))
-    conn.pipeline = counting
+    calls = count_pipelines(conn)
     conn.execute_command = lambda *a, **kw: direct.append(a) or real_command(*a, **kw)
     ages = waiting_ages(conn, [f"q{i}" for i in range(50)])
     assert calls == [52] and direct == []  # TIME, 50 LINDEX and the limiters' script, together

@@ -133,8 +133,9 @@ def test_a_queue_time_no_clock_could_write_is_an_unknown_age(conn: Any) -> None:
     assert ages == {"past": None, "zero": None, "future": None, "fast": 0.0}
 
 
-def test_oldest_age_is_one_round_trip_for_any_number_of_queues(conn: Any) -> None:
-    calls = []
+def count_pipelines(conn: Any) -> list[int]:
+    """From now on, each pipeline ``conn`` sends adds its number of commands to the list."""
+    calls: list[int] = []
     real_pipeline = conn.pipeline
 
     def counting(*a: Any, **kw: Any) -> Any:
@@ -149,6 +150,11 @@ def test_oldest_age_is_one_round_trip_for_any_number_of_queues(conn: Any) -> Non
         return pipe
 
     conn.pipeline = counting
+    return calls
+
+
+def test_oldest_age_is_one_round_trip_for_any_number_of_queues(conn: Any) -> None:
+    calls = count_pipelines(conn)
     for i in range(50):
         conn.rpush(K.queue(f"q{i}"), payload(time.time()))
     oldest_ages(conn, [f"q{i}" for i in range(50)])

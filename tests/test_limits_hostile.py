@@ -18,7 +18,7 @@ from hostile_redis import LIMIT_LAYOUT, World, worlds, write
 from hypothesis import HealthCheck, given
 from prometheus_client.parser import text_string_to_metric_families
 from rule_settings import rule_settings
-from test_cli_hostile import checked, fake, strict_json
+from test_cli_hostile import fake, read_on_any_content, report, strict_json
 from test_web_hostile import CONTROLS, get, shown_safely
 
 import labqueue.cli.base
@@ -88,25 +88,9 @@ __all__ = ["fake"]  # the CLI-on-fakeredis fixture, shared with test_cli_hostile
 
 @pytest.mark.slow
 def test_stats_keeps_the_rules_on_any_limiter_content(fake: Any) -> None:
-    runner, tried, codes = CliRunner(), list[World](), Counter[int]()
-    started = time.monotonic()
-
-    @HYPOTHESIS
-    @given(world=worlds(LIMIT_LAYOUT))
-    def run(world: World) -> None:
-        tried.append(world)
-        write(fake, world)
-        for args in READING:
-            result = checked(args, runner.invoke(main, args, color=True))
-            codes[result.exit_code] += 1
-            if args[-1] == "--json" and result.exit_code == 0:
-                strict_json(result.stdout)
-
-    run()
-    print(
-        f"\nhostile limits CLI: {len(tried)} inputs in {time.monotonic() - started:.1f} s {codes}"
-    )
-    assert len(tried) >= MAX_EXAMPLES // 2
+    tried, started, codes = read_on_any_content(fake, worlds(LIMIT_LAYOUT), READING)
+    report("limits CLI (stats, stats --json)", tried, started, codes)
+    assert tried >= MAX_EXAMPLES // 2
 
 
 @pytest.mark.slow
