@@ -89,3 +89,28 @@ def test_the_capacity_paragraph_quotes_the_reference_capacity_runs() -> None:
 def test_the_io_rounds_target_says_the_ideal_and_its_fraction() -> None:
     text = " ".join(README.split())
     assert "0.8 × the ideal (25 ÷ 0.05 s = 500 jobs/s), that is 400 jobs/s" in text
+
+
+def test_the_io_round_table_is_the_kept_bench_run() -> None:
+    """The README's I/O table and its tie ratios, from results/reference/bench.json."""
+    io = json.loads((results.REFERENCE / "bench.json").read_text())["io"]
+    rows = {
+        "labqueue-threads": "labqueue `--threads 25`",
+        "labqueue-procs": "labqueue `--concurrency 4`",
+        "huey": "huey `-w 25 -k thread`",
+        "dramatiq": "Dramatiq 1 × 25",
+    }
+    for name, label in rows.items():
+        fig = {k: v["median"] for k, v in io["figures"][name].items()}
+        slot = fig["io_mb_per_slot"]
+        per_slot = f"{slot:.1f}" if slot >= 10 else f"{slot:.2f}"
+        row = (
+            f"| {label} | {fig['io_rate']:.0f} | {fig['io_peak_rss_mb']:.1f} | "
+            f"{fig['io_rate_per_100mb']:,.0f} | {per_slot} | {fig['io_processes']} |"
+        )
+        assert row in README
+    huey, dramatiq = (t for t in io["targets"] if t["target"].startswith("--threads 25 jobs/s"))
+    low, high = min(huey["min"], dramatiq["min"]), max(huey["max"], dramatiq["max"])
+    text = " ".join(README.split())
+    assert f"median ratios {huey['value']:.3f} and {dramatiq['value']:.3f}" in text
+    assert f"{low:.3f}-{high:.3f} across repetitions" in text
